@@ -1,0 +1,44 @@
+// Op dispatch: one function per kernel that picks the shader variant and workgroup sizes for this
+// device, fills the push constants and records the dispatch. Callers place barriers.
+//
+// Conventions
+// - Activations are f32, row-major, rows contiguous: a [rows x cols] matrix has element (r, c)
+//   at r * cols + c. A batch of T tokens of width D is [T x D].
+// - Weights follow GGUF/ggml: a matrix with ne = {K, M} has M rows of K contiguous elements; the
+//   matrix product computes y[t, m] = sum_k W[m, k] * x[t, k].
+// - `step` is a small device buffer (StepParams) read by position-dependent kernels, so a recorded
+//   command buffer can be replayed for every token without re-recording.
+#pragma once
+#include <cstdint>
+
+#include "runtime/context.h"
+#include "runtime/sequence.h"
+
+namespace vkllm {
+
+using rt::BufferRange;
+
+// Layout of the step buffer bound to position-dependent kernels.
+struct StepParams {
+  uint32_t pos0;    // position of the first token of this batch
+  uint32_t n_past;  // tokens already in the KV cache before this batch (== pos0)
+  uint32_t pad[2];
+};
+
+class Ops {
+ public:
+  explicit Ops(rt::Context& ctx);
+  rt::Context& context() { return ctx_; }
+
+  // c[i] = a[i] + b[i % nb] for i < n.
+  void add(rt::Sequence& s, BufferRange a, BufferRange b, BufferRange c, uint32_t n, uint32_t nb);
+
+ private:
+  // Workgroups to cover n invocations of `local` threads, folded into y when over the x limit.
+  std::array<uint32_t, 3> groups_1d(uint64_t n, uint32_t local) const;
+
+  rt::Context& ctx_;
+  uint32_t elementwise_wg_ = 64;
+};
+
+}  // namespace vkllm

@@ -1,0 +1,140 @@
+// The Vulkan context: instance, chosen device, queue, memory, pipelines and the persistent
+// pipeline cache. Knows nothing about transformers.
+#pragma once
+#include <vulkan/vulkan.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "runtime/device.h"
+#include "runtime/error.h"
+#include "runtime/memory.h"
+#include "runtime/pipeline.h"
+
+namespace vkllm::rt {
+
+struct ContextOptions {
+  // Device index as listed by `vkllm devices`; -1 picks automatically (VKLLM_DEVICE overrides -1).
+  int device = -1;
+  // Enable VK_LAYER_KHRONOS_validation with synchronization validation. -1: from VKLLM_VALIDATION.
+  int validation = -1;
+  // Persistent pipeline cache. Disabled by VKLLM_NO_PIPELINE_CACHE=1 as well.
+  bool pipeline_cache = true;
+  // Directory of the pipeline cache file; empty: VKLLM_PIPELINE_CACHE_DIR, else
+  // $XDG_CACHE_HOME/vkllm, else ~/.cache/vkllm.
+  std::string pipeline_cache_dir;
+  // Print one-line notices (CPU device chosen, cache ignored) to stderr.
+  bool notices = true;
+};
+
+// A Vulkan instance, optionally with validation. Used by Context and by device listing.
+class Instance {
+ public:
+  explicit Instance(bool validation);
+  ~Instance();
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+
+  VkInstance handle() const { return instance_; }
+  bool debug_utils() const { return debug_utils_; }
+  std::vector<VkPhysicalDevice> physical_devices() const;
+  std::vector<DeviceInfo> devices() const;
+  // Number of validation warnings and errors reported so far.
+  uint64_t validation_messages() const { return messages_->load(); }
+
+ private:
+  VkInstance instance_ = VK_NULL_HANDLE;
+  VkDebugUtilsMessengerEXT messenger_ = VK_NULL_HANDLE;
+  bool debug_utils_ = false;
+  std::unique_ptr<std::atomic<uint64_t>> messages_;
+};
+
+// Lists every Vulkan device without creating a logical device.
+std::vector<DeviceInfo> list_devices();
+
+// Whether validation was requested through VKLLM_VALIDATION.
+bool validation_requested_by_env();
+
+class Context {
+ public:
+  explicit Context(const ContextOptions& options = {});
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  const DeviceInfo& info() const { return info_; }
+  VkDevice device() const { return device_; }
+  VkPhysicalDevice physical_device() const { return physical_; }
+  VkQueue queue() const { return queue_; }
+  uint32_t queue_family() const { return info_.compute_queue_family; }
+  VkCommandPool command_pool() const { return command_pool_; }
+  Instance& instance() { return *instance_; }
+  bool validation() const { return validation_; }
+  uint64_t validation_messages() const { return instance_->validation_messages(); }
+
+  // --- memory ---
+  // A storage buffer of `size` bytes in device memory (host-visible where the device allows it).
+  // Refuses sizes over maxStorageBufferRange with a DeviceError: larger tensors must be split.
+  Buffer create_buffer(uint64_t size, const char* name = nullptr);
+  // Host-visible staging buffer for transfers.
+  Buffer create_staging_buffer(uint64_t size);
+  void upload(Buffer& dst, uint64_t offset, const void* src, uint64_t size);
+  void download(const Buffer& src, uint64_t offset, void* dst, uint64_t size);
+  Allocator& allocator() { return *allocator_; }
+
+  // --- pipelines ---
+  // The pipeline for `desc`, created on first use and cached for the context's lifetime.
+  const Pipeline& pipeline(const PipelineDesc& desc);
+  size_t pipelines_created() const { return pipelines_.size(); }
+  VkPipelineCache pipeline_cache() const { return pipeline_cache_; }
+  // Path of the persistent cache file, empty when disabled.
+  const std::string& pipeline_cache_path() const { return pipeline_cache_path_; }
+  // Bytes of cache data that were loaded from disk at start-up (0 if none or rejected).
+  uint64_t pipeline_cache_loaded_bytes() const { return pipeline_cache_loaded_; }
+  // Writes the pipeline cache file now (also done by the destructor).
+  void save_pipeline_cache();
+
+  // --- one-shot commands ---
+  // Records commands with `record`, submits them and waits.
+  template <class F>
+  void run_once(F&& record) {
+    VkCommandBuffer cb = begin_one_shot();
+    record(cb);
+    end_one_shot(cb);
+  }
+
+  // Debug-utils object naming (no-op without VK_EXT_debug_utils).
+  void set_name(VkObjectType type, uint64_t handle, const char* name) const;
+  PFN_vkCmdInsertDebugUtilsLabelEXT cmd_insert_label = nullptr;
+  PFN_vkCmdBeginDebugUtilsLabelEXT cmd_begin_label = nullptr;
+  PFN_vkCmdEndDebugUtilsLabelEXT cmd_end_label = nullptr;
+
+ private:
+  VkCommandBuffer begin_one_shot();
+  void end_one_shot(VkCommandBuffer cb);
+  void create_device();
+  void load_pipeline_cache(const ContextOptions& options);
+
+  std::unique_ptr<Instance> instance_;
+  bool validation_ = false;
+  bool notices_ = true;
+  DeviceInfo info_;
+  VkPhysicalDevice physical_ = VK_NULL_HANDLE;
+  VkDevice device_ = VK_NULL_HANDLE;
+  VkQueue queue_ = VK_NULL_HANDLE;
+  VkCommandPool command_pool_ = VK_NULL_HANDLE;
+  VkFence fence_ = VK_NULL_HANDLE;
+  std::unique_ptr<Allocator> allocator_;
+  VkPipelineCache pipeline_cache_ = VK_NULL_HANDLE;
+  std::string pipeline_cache_path_;
+  uint64_t pipeline_cache_loaded_ = 0;
+  std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
+  PFN_vkSetDebugUtilsObjectNameEXT set_object_name_ = nullptr;
+};
+
+}  // namespace vkllm::rt

@@ -1,0 +1,80 @@
+// Command recording: a Sequence is one command buffer of compute dispatches with explicit barriers.
+// Record once, submit many times (replay): descriptor sets and push constants are baked in, so
+// anything that changes between replays must live in a buffer.
+#pragma once
+#include <vulkan/vulkan.h>
+
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "runtime/context.h"
+
+namespace vkllm::rt {
+
+struct DispatchTiming {
+  std::string label;
+  double ms = 0.0;
+};
+
+class Sequence {
+ public:
+  // `timestamps`: write a timestamp after each dispatch (if the queue supports them).
+  explicit Sequence(Context& ctx, bool timestamps = false);
+  ~Sequence();
+  Sequence(const Sequence&) = delete;
+  Sequence& operator=(const Sequence&) = delete;
+
+  // Starts (re)recording; previous contents and descriptor sets are discarded.
+  void begin();
+  // Records a dispatch of `groups` workgroups. `bindings` fill bindings 0..n-1 of set 0.
+  void dispatch(const Pipeline& p, std::span<const BufferRange> bindings, const void* push,
+                uint32_t push_size, std::array<uint32_t, 3> groups, const char* label = nullptr);
+  template <class Push>
+  void dispatch(const Pipeline& p, std::initializer_list<BufferRange> bindings, const Push& push,
+                std::array<uint32_t, 3> groups, const char* label = nullptr) {
+    dispatch(p, std::span<const BufferRange>(bindings.begin(), bindings.size()), &push,
+             sizeof(Push), groups, label);
+  }
+  // Makes all earlier shader and transfer writes visible to later dispatches and transfers.
+  void barrier();
+  // The same, limited to the given buffer ranges.
+  void barrier(std::span<const BufferRange> ranges);
+  void fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t value);
+  void copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset,
+            uint64_t size);
+  // Finishes recording; makes results visible to the host after the submission completes.
+  void end();
+
+  // Submits the recorded commands and waits for them. May be called any number of times.
+  void submit_and_wait();
+  void submit();
+  void wait();
+
+  size_t dispatch_count() const { return labels_.size(); }
+  bool recording() const { return recording_; }
+  // Per-dispatch GPU time of the last completed submission (empty without timestamps).
+  std::vector<DispatchTiming> timings() const;
+
+ private:
+  VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
+  void write_timestamp();
+
+  Context& ctx_;
+  VkCommandBuffer cb_ = VK_NULL_HANDLE;
+  VkFence fence_ = VK_NULL_HANDLE;
+  std::vector<VkDescriptorPool> pools_;
+  uint32_t sets_in_last_pool_ = 0;
+  bool recording_ = false;
+  bool pending_ = false;
+  bool timestamps_ = false;
+  VkQueryPool queries_ = VK_NULL_HANDLE;
+  uint32_t query_capacity_ = 0;
+  uint32_t queries_used_ = 0;
+  std::vector<std::string> labels_;
+};
+
+}  // namespace vkllm::rt

@@ -1,0 +1,5 @@
+# The kernel variant table: vkllm_shader(<name> <source> [DEFINES ...]).
+# Keep one line per variant; group by kernel.
+
+# Element-wise
+vkllm_shader(add add.comp)

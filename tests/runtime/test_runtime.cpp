@@ -1,0 +1,173 @@
+// Runtime: device listing and choice, buffer limits, transfers, pipelines and the pipeline cache.
+#include <filesystem>
+#include <fstream>
+
+#include "runtime/context.h"
+#include "support/vk_test.h"
+
+using namespace vkllm;
+
+TEST_CASE("devices: at least one device is listed with its limits") {
+  auto devices = rt::list_devices();
+  REQUIRE(!devices.empty());
+  for (const auto& d : devices) {
+    CHECK(!d.name.empty());
+    CHECK(d.max_storage_buffer_range > 0);
+    CHECK(d.max_shared_memory > 0);
+    CHECK(d.subgroup_size >= 1);
+    CHECK(!d.heaps.empty());
+  }
+}
+
+TEST_CASE("devices: choice prefers discrete GPUs and rejects bad indices") {
+  std::vector<rt::DeviceInfo> devs(3);
+  devs[0].type = VK_PHYSICAL_DEVICE_TYPE_CPU;
+  devs[1].type = VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU;
+  devs[2].type = VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU;
+  for (auto& d : devs) {
+    d.compute_queue_family = 0;
+    d.api_version = VK_API_VERSION_1_2;
+  }
+  CHECK(rt::choose_device(devs, -1) == 2);
+  CHECK(rt::choose_device(devs, 0) == 0);
+  devs[2].compute_queue_family = UINT32_MAX;
+  CHECK(rt::choose_device(devs, -1) == 1);
+  CHECK_THROWS_AS(rt::choose_device(devs, 3), rt::DeviceError);
+  CHECK_THROWS_AS(rt::choose_device({}, -1), rt::DeviceError);
+  std::vector<rt::DeviceInfo> cpu_only(1);
+  cpu_only[0].type = VK_PHYSICAL_DEVICE_TYPE_CPU;
+  cpu_only[0].compute_queue_family = 0;
+  cpu_only[0].api_version = VK_API_VERSION_1_3;
+  CHECK(rt::choose_device(cpu_only, -1) == 0);
+}
+
+TEST_CASE("memory: buffers over maxStorageBufferRange are refused with a clear error") {
+  auto& ctx = test::context();
+  const uint64_t limit = ctx.info().max_storage_buffer_range;
+  try {
+    auto b = ctx.create_buffer(limit + 4, "too_big");
+    FAIL("expected a DeviceError");
+  } catch (const rt::DeviceError& e) {
+    CHECK(std::string(e.what()).find("maxStorageBufferRange") != std::string::npos);
+    CHECK(std::string(e.what()).find("too_big") != std::string::npos);
+  }
+  test::check_no_validation_messages();
+}
+
+TEST_CASE("memory: sub-allocation shares blocks and transfers round-trip") {
+  auto& ctx = test::context();
+  const uint64_t blocks_before = ctx.allocator().block_count();
+  std::vector<rt::Buffer> bufs;
+  for (int i = 0; i < 16; ++i) bufs.push_back(ctx.create_buffer(1000 + 4 * i));
+  CHECK(ctx.allocator().block_count() <= blocks_before + 1);
+  for (int i = 0; i < 16; ++i) {
+    auto data = test::random_floats(250 + i, 100 + i);
+    ctx.upload(bufs[i], 0, data.data(), data.size() * 4);
+  }
+  for (int i = 0; i < 16; ++i) {
+    auto want = test::random_floats(250 + i, 100 + i);
+    std::vector<float> got(want.size());
+    ctx.download(bufs[i], 0, got.data(), got.size() * 4);
+    CHECK(got == want);
+  }
+  CHECK_THROWS_AS(ctx.upload(bufs[0], 996, bufs.data(), 8), rt::DeviceError);
+  bufs.clear();
+  CHECK(ctx.allocator().bytes_in_use() == 0);
+  test::check_no_validation_messages();
+}
+
+TEST_CASE("pipelines: unknown shader names and wrong bindings are errors") {
+  auto& ctx = test::context();
+  CHECK_THROWS_AS(ctx.pipeline({"no_such_shader", 1, 0, {}}), rt::DeviceError);
+  const auto& p = ctx.pipeline({"add", 3, 8, {64}});
+  CHECK(&p == &ctx.pipeline({"add", 3, 8, {64}}));
+  rt::Sequence seq(ctx);
+  seq.begin();
+  rt::Buffer b = ctx.create_buffer(64);
+  uint32_t push[2] = {1, 1};
+  CHECK_THROWS_AS(seq.dispatch(p, {b, b}, push, {1, 1, 1}), rt::DeviceError);
+  seq.end();
+  test::check_no_validation_messages();
+}
+
+TEST_CASE("pipeline cache: written on exit, reloaded by the next context, foreign data ignored") {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::temp_directory_path() / ("vkllm-cache-test-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  rt::ContextOptions o;
+  o.pipeline_cache_dir = dir.string();
+  o.notices = false;
+  o.validation = 0;
+  std::string path;
+  {
+    rt::Context ctx(o);
+    path = ctx.pipeline_cache_path();
+    CHECK(ctx.pipeline_cache_loaded_bytes() == 0);
+    ctx.pipeline({"add", 3, 8, {64}});
+  }
+  REQUIRE(fs::exists(path));
+  const auto size = fs::file_size(path);
+  CHECK(size >= sizeof(VkPipelineCacheHeaderVersionOne));
+  {
+    rt::Context ctx(o);
+    CHECK(ctx.pipeline_cache_loaded_bytes() == size);
+    ctx.pipeline({"add", 3, 8, {64}});
+  }
+  {  // A corrupted file is ignored, not trusted.
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << "garbage that is not a cache header";
+    rt::Context ctx(o);
+    CHECK(ctx.pipeline_cache_loaded_bytes() == 0);
+    ctx.pipeline({"add", 3, 8, {64}});
+  }
+  {  // Disabled: no path, nothing loaded.
+    rt::ContextOptions off = o;
+    off.pipeline_cache = false;
+    rt::Context ctx(off);
+    CHECK(ctx.pipeline_cache_path().empty());
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("timestamps: per-dispatch timings are reported") {
+  auto& ctx = test::context();
+  if (!ctx.info().timestamps) return;
+  rt::Buffer b = ctx.create_buffer(4096);
+  rt::Sequence seq(ctx, true);
+  const auto& p = ctx.pipeline({"add", 3, 8, {64}});
+  uint32_t push[2] = {1024, 1024};
+  seq.begin();
+  seq.fill(b, 0, 4096, 0);
+  seq.barrier();
+  seq.dispatch(
+      p, {rt::BufferRange(b, 0, 4096), rt::BufferRange(b, 0, 4096), rt::BufferRange(b, 0, 4096)},
+      push, {16, 1, 1}, "first");
+  seq.end();
+  seq.submit_and_wait();
+  auto t = seq.timings();
+  REQUIRE(t.size() == 1);
+  CHECK(t[0].label == "first");
+  CHECK(t[0].ms >= 0.0);
+  test::check_no_validation_messages();
+}
+
+TEST_CASE("validation canary: a missing barrier is caught by synchronization validation") {
+  if (!rt::validation_requested_by_env()) return;
+  // A private context, so its (expected) messages do not count against the suite.
+  rt::ContextOptions o;
+  o.validation = 1;
+  o.notices = false;
+  o.pipeline_cache = false;
+  rt::Context ctx(o);
+  rt::Buffer a = ctx.create_buffer(256), b = ctx.create_buffer(256);
+  const auto& p = ctx.pipeline({"add", 3, 8, {64}});
+  uint32_t push[2] = {64, 64};
+  rt::Sequence seq(ctx);
+  seq.begin();
+  seq.dispatch(p, {a, a, b}, push, {1, 1, 1});
+  seq.dispatch(p, {b, b, a}, push, {1, 1, 1});  // reads b, written above, with no barrier
+  seq.end();
+  seq.submit_and_wait();
+  MESSAGE("the validation message printed above is expected");
+  CHECK(ctx.validation_messages() > 0);
+}
