@@ -46,7 +46,7 @@ void Sequence::begin() {
   if (pending_) wait();
   vk_check(vkResetCommandBuffer(cb_, 0), "vkResetCommandBuffer");
   for (VkDescriptorPool p : pools_) vkResetDescriptorPool(ctx_.device(), p, 0);
-  sets_in_last_pool_ = pools_.empty() ? 0 : 0;
+  sets_in_last_pool_ = 0;
   if (pools_.size() > 1) {
     for (size_t i = 1; i < pools_.size(); ++i)
       vkDestroyDescriptorPool(ctx_.device(), pools_[i], nullptr);
@@ -56,16 +56,18 @@ void Sequence::begin() {
   queries_used_ = 0;
   auto bi = vk_init<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
   vk_check(vkBeginCommandBuffer(cb_, &bi), "vkBeginCommandBuffer");
+  recording_ = true;
+  // Order this submission after the writes of earlier ones (a replayed step reads what the
+  // previous step wrote, e.g. the KV cache).
+  barrier();
   if (timestamps_) {
     vkCmdResetQueryPool(cb_, queries_, 0, query_capacity_);
     write_timestamp();
   }
-  recording_ = true;
 }
 
 VkDescriptorSet Sequence::allocate_set(VkDescriptorSetLayout layout) {
   if (pools_.empty() || sets_in_last_pool_ == kSetsPerPool) {
-    if (!pools_.empty() && sets_in_last_pool_ == kSetsPerPool) sets_in_last_pool_ = 0;
     VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kDescriptorsPerPool};
     auto pi = vk_init<VkDescriptorPoolCreateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO);
     pi.maxSets = kSetsPerPool;
