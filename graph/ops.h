@@ -33,6 +33,11 @@ class Ops {
   // c[i] = a[i] + b[i % nb] for i < n.
   void add(rt::Sequence& s, BufferRange a, BufferRange b, BufferRange c, uint32_t n, uint32_t nb);
 
+  // --- graph/ops_attention.cpp ---
+  // y[r, i] = x[r, i] / sqrt(mean(x[r, :]^2) + eps) * weight[i] for r < rows, i < n.
+  void rms_norm(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRange y, uint32_t n,
+                uint32_t rows, float eps);
+
  private:
   // Workgroups to cover n invocations of `local` threads, folded into y when over the x limit.
   std::array<uint32_t, 3> groups_1d(uint64_t n, uint32_t local) const;

@@ -3,3 +3,6 @@
 
 # Element-wise
 vkllm_shader(add add.comp)
+
+# Normalization, positions, KV cache, attention (graph/ops_attention.cpp)
+vkllm_shader(rms_norm rms_norm.comp)

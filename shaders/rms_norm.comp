@@ -1,0 +1,40 @@
+#version 450
+// RMSNorm: y[r, i] = x[r, i] / sqrt(mean_i(x[r, :]^2) + eps) * w[i].
+// One workgroup per row; each thread sums the squares of a strided slice of the row, then a
+// shared-memory tree reduction gives the row's sum. Works for any n (including n < workgroup size).
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(constant_id = 0) const uint WG = 128;  // power of two
+layout(local_size_x_id = 0) in;
+layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer W { float w[]; };
+layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+layout(push_constant) uniform P {
+  uint n;
+  uint rows;
+  float eps;
+} p;
+
+shared float red[WG];
+
+void main() {
+  const uint row = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+  if (row >= p.rows) return;  // uniform across the workgroup
+  const uint tid = gl_LocalInvocationID.x;
+  const uint base = row * p.n;
+
+  float sum = 0.0;
+  for (uint i = tid; i < p.n; i += WG) {
+    const float v = x[base + i];
+    sum = fma(v, v, sum);
+  }
+  red[tid] = sum;
+  barrier();
+  [[unroll]] for (uint s = WG / 2; s > 0; s >>= 1) {
+    if (tid < s) red[tid] += red[tid + s];
+    barrier();
+  }
+  const float r = inversesqrt(red[0] / float(p.n) + p.eps);
+  for (uint i = tid; i < p.n; i += WG) y[base + i] = x[base + i] * r * w[i];
+}

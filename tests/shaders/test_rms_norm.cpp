@@ -1,0 +1,40 @@
+// rms_norm.comp against a scalar double-precision reference.
+#include "attention_ref.h"
+
+using namespace vkllm;
+
+static void check_rms_norm(uint32_t n, uint32_t rows, float eps, uint32_t seed, float lo = -1.0f,
+                           float hi = 1.0f) {
+  auto x = test::random_floats(size_t(n) * rows, seed, lo, hi);
+  auto w = test::random_floats(n, seed + 1, 0.5f, 1.5f);
+  auto want = attn_ref::rms_norm(x, w, n, rows, eps);
+
+  Ops ops(test::context());
+  rt::Buffer dx = test::upload(x), dw = test::upload(w), dy = test::poisoned(x.size() * 4);
+  test::run([&](rt::Sequence& s) { ops.rms_norm(s, dx, dw, dy, n, rows, eps); });
+  test::check_close(test::download<float>(dy, x.size()), want, 1e-5, 1.0,
+                    "rms_norm n=" + std::to_string(n) + " rows=" + std::to_string(rows));
+  test::check_no_validation_messages();
+}
+
+TEST_CASE("rms_norm: odd row lengths") {
+  for (uint32_t n : {1u, 7u, 33u, 4097u}) check_rms_norm(n, 3, 1e-5f, n);
+}
+
+TEST_CASE("rms_norm: many rows, large eps, scaled inputs") {
+  check_rms_norm(64, 37, 1e-6f, 11);
+  check_rms_norm(288, 5, 1e-1f, 12, -0.01f, 0.01f);  // eps dominates
+  check_rms_norm(100, 4, 1e-5f, 13, -100.0f, 100.0f);
+}
+
+TEST_CASE("rms_norm: in place") {
+  const uint32_t n = 300, rows = 4;
+  auto x = test::random_floats(n * rows, 21);
+  auto w = test::random_floats(n, 22);
+  auto want = attn_ref::rms_norm(x, w, n, rows, 1e-5f);
+  Ops ops(test::context());
+  rt::Buffer dx = test::upload(x), dw = test::upload(w);
+  test::run([&](rt::Sequence& s) { ops.rms_norm(s, dx, dw, dx, n, rows, 1e-5f); });
+  test::check_close(test::download<float>(dx, x.size()), want, 1e-5, 1.0, "rms_norm in place");
+  test::check_no_validation_messages();
+}
