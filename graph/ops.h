@@ -10,6 +10,8 @@
 //   command buffer can be replayed for every token without re-recording.
 #pragma once
 #include <cstdint>
+#include <map>
+#include <utility>
 
 #include "runtime/context.h"
 #include "runtime/sequence.h"
@@ -25,6 +27,12 @@ struct StepParams {
   uint32_t pad[2];
 };
 
+// Which elements RoPE rotates together.
+enum class RopeMode {
+  Normal,  // adjacent pairs (x[2i], x[2i + 1]), as GGUF llama / llama2.c
+  NeoX,    // halves (x[i], x[i + n_rot / 2])
+};
+
 class Ops {
  public:
   explicit Ops(rt::Context& ctx);
@@ -37,10 +45,19 @@ class Ops {
   // y[r, i] = x[r, i] / sqrt(mean(x[r, :]^2) + eps) * weight[i] for r < rows, i < n.
   void rms_norm(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRange y, uint32_t n,
                 uint32_t rows, float eps);
+  // Rotary embedding of x [T x n_heads * head_dim] into y (may alias x). Token t is at position
+  // step.pos0 + t; pair i < n_rot / 2 turns by pos * freq_base^(-2i / n_rot); dims past n_rot are
+  // copied. head_dim and n_rot even, n_rot <= head_dim. Uses an inverse-frequency table that this
+  // Ops keeps for its lifetime (built on first use of each (n_rot, freq_base)).
+  void rope(rt::Sequence& s, BufferRange x, BufferRange y, BufferRange step, uint32_t head_dim,
+            uint32_t n_heads, uint32_t T, uint32_t n_rot, float freq_base, RopeMode mode);
 
  private:
   // Workgroups to cover n invocations of `local` threads, folded into y when over the x limit.
   std::array<uint32_t, 3> groups_1d(uint64_t n, uint32_t local) const;
+  // RoPE inverse frequencies f32(freq_base^(-2i / n_rot)), i < n_rot / 2 (graph/ops_attention.cpp).
+  const rt::Buffer& rope_inv_freq(uint32_t n_rot, float freq_base);
+  std::map<std::pair<uint32_t, float>, rt::Buffer> rope_tables_;
 
   rt::Context& ctx_;
   uint32_t elementwise_wg_ = 64;

@@ -1,7 +1,9 @@
 // Ops for the attention block: RMSNorm, RoPE, KV cache write and tiled causal GQA attention.
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "graph/ops.h"
 
@@ -35,6 +37,36 @@ void Ops::rms_norm(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRan
   const uint32_t wg = pow2_workgroup(ctx_.info(), 128);
   const auto& p = ctx_.pipeline({"rms_norm", 3, sizeof(push), {wg}});
   s.dispatch(p, {x, weight, y}, push, groups_1d(uint64_t{rows} * wg, wg), "rms_norm");
+}
+
+const rt::Buffer& Ops::rope_inv_freq(uint32_t n_rot, float freq_base) {
+  const auto key = std::make_pair(n_rot, freq_base);
+  auto it = rope_tables_.find(key);
+  if (it != rope_tables_.end()) return it->second;
+  // Rounded once from double, so the table (and hence every angle pos * inv_freq in f32) does not
+  // depend on the device's pow/exp2 accuracy.
+  std::vector<float> table(std::max(n_rot / 2, 1u), 1.0f);
+  for (uint32_t i = 0; i < n_rot / 2; ++i)
+    table[i] = static_cast<float>(std::pow(static_cast<double>(freq_base), -2.0 * i / n_rot));
+  rt::Buffer b = ctx_.create_buffer(table.size() * sizeof(float), "rope_inv_freq");
+  ctx_.upload(b, 0, table.data(), table.size() * sizeof(float));
+  return rope_tables_.emplace(key, std::move(b)).first->second;
+}
+
+void Ops::rope(rt::Sequence& s, BufferRange x, BufferRange y, BufferRange step, uint32_t head_dim,
+               uint32_t n_heads, uint32_t T, uint32_t n_rot, float freq_base, RopeMode mode) {
+  require(head_dim % 2 == 0 && n_rot % 2 == 0, "rope", "head_dim and n_rot must be even");
+  require(n_rot <= head_dim, "rope", "n_rot must not exceed head_dim");
+  const uint64_t pairs = uint64_t{T} * n_heads * (head_dim / 2);
+  if (pairs == 0) return;
+  const rt::Buffer& table = rope_inv_freq(n_rot, freq_base);
+  struct {
+    uint32_t head_dim, n_heads, T, n_rot;
+  } push{head_dim, n_heads, T, n_rot};
+  const uint32_t neox = mode == RopeMode::NeoX ? 1 : 0;
+  const auto& p = ctx_.pipeline({"rope", 4, sizeof(push), {elementwise_wg_, neox}});
+  s.dispatch(p, {x, y, step, table}, push, groups_1d(pairs, elementwise_wg_),
+             neox ? "rope_neox" : "rope");
 }
 
 }  // namespace vkllm

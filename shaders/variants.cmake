@@ -6,3 +6,4 @@ vkllm_shader(add add.comp)
 
 # Normalization, positions, KV cache, attention (graph/ops_attention.cpp)
 vkllm_shader(rms_norm rms_norm.comp)
+vkllm_shader(rope rope.comp)

@@ -24,4 +24,35 @@ inline std::vector<float> rms_norm(const std::vector<float>& x, const std::vecto
   return y;
 }
 
+// RoPE as the kernel defines it: inv_freq = f32(base^(-2i/n_rot)), angle = f32(pos) * inv_freq
+// rounded to f32 (as llama.cpp), then cos/sin and the rotation in double.
+inline std::vector<float> rope(const std::vector<float>& x, uint32_t head_dim, uint32_t n_heads,
+                               uint32_t T, uint32_t n_rot, float base, RopeMode mode,
+                               uint32_t pos0) {
+  std::vector<float> y = x;
+  for (uint32_t t = 0; t < T; ++t)
+    for (uint32_t h = 0; h < n_heads; ++h) {
+      const size_t off = (size_t(t) * n_heads + h) * head_dim;
+      for (uint32_t i = 0; i < n_rot / 2; ++i) {
+        const float inv_freq = float(std::pow(double(base), -2.0 * i / n_rot));
+        const float angle = float(pos0 + t) * inv_freq;
+        const double c = std::cos(double(angle)), s = std::sin(double(angle));
+        const size_t i0 = mode == RopeMode::NeoX ? off + i : off + 2 * i;
+        const size_t i1 = mode == RopeMode::NeoX ? off + i + n_rot / 2 : off + 2 * i + 1;
+        const double a = x[i0], b = x[i1];
+        y[i0] = float(a * c - b * s);
+        y[i1] = float(a * s + b * c);
+      }
+    }
+  return y;
+}
+
+// A device step buffer holding pos0 (and n_past = pos0).
+inline rt::Buffer step_buffer(uint32_t pos0) {
+  StepParams sp{pos0, pos0, {0, 0}};
+  rt::Buffer b = test::context().create_buffer(sizeof(sp), "step");
+  test::context().upload(b, 0, &sp, sizeof(sp));
+  return b;
+}
+
 }  // namespace vkllm::attn_ref
