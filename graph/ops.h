@@ -51,6 +51,16 @@ class Ops {
   // Ops keeps for its lifetime (built on first use of each (n_rot, freq_base)).
   void rope(rt::Sequence& s, BufferRange x, BufferRange y, BufferRange step, uint32_t head_dim,
             uint32_t n_heads, uint32_t T, uint32_t n_rot, float freq_base, RopeMode mode);
+  // cache[(step.pos0 + t) * kv_width + j] = src[t * kv_width + j]; rows >= ctx_len not written.
+  void kv_write(rt::Sequence& s, BufferRange src, BufferRange cache, BufferRange step,
+                uint32_t kv_width, uint32_t T, uint32_t ctx_len);
+  // Causal grouped-query attention. q, out: [T x n_heads * head_dim]; k_cache, v_cache:
+  // [ctx_len x n_kv_heads * head_dim]. Token t (position p = step.pos0 + t) attends to cache
+  // positions 0..p with softmax(q.k * scale); head h uses kv head h / (n_heads / n_kv_heads).
+  // head_dim <= 256, n_heads a multiple of n_kv_heads.
+  void attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferRange v_cache,
+                 BufferRange out, BufferRange step, uint32_t head_dim, uint32_t n_heads,
+                 uint32_t n_kv_heads, uint32_t T, uint32_t ctx_len, float scale);
 
  private:
   // Workgroups to cover n invocations of `local` threads, folded into y when over the x limit.

@@ -69,4 +69,37 @@ void Ops::rope(rt::Sequence& s, BufferRange x, BufferRange y, BufferRange step, 
              neox ? "rope_neox" : "rope");
 }
 
+void Ops::kv_write(rt::Sequence& s, BufferRange src, BufferRange cache, BufferRange step,
+                   uint32_t kv_width, uint32_t T, uint32_t ctx_len) {
+  const uint64_t n = uint64_t{T} * kv_width;
+  if (n == 0 || ctx_len == 0) return;
+  struct {
+    uint32_t kv_width, T, ctx_len;
+  } push{kv_width, T, ctx_len};
+  const auto& p = ctx_.pipeline({"kv_write", 3, sizeof(push), {elementwise_wg_}});
+  s.dispatch(p, {src, cache, step}, push, groups_1d(n, elementwise_wg_), "kv_write");
+}
+
+void Ops::attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferRange v_cache,
+                    BufferRange out, BufferRange step, uint32_t head_dim, uint32_t n_heads,
+                    uint32_t n_kv_heads, uint32_t T, uint32_t ctx_len, float scale) {
+  constexpr uint32_t kMaxHeadDim = 256, kDimsPerThread = 8, kTile = 256;
+  require(head_dim > 0 && head_dim <= kMaxHeadDim, "attention", "head_dim must be in 1..256");
+  require(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "attention",
+          "n_heads must be a multiple of n_kv_heads");
+  require(ctx_len > 0, "attention", "ctx_len must be positive");
+  if (T == 0 || n_heads == 0) return;
+  const auto& info = ctx_.info();
+  require(T <= info.max_workgroup_count[1] && n_heads <= info.max_workgroup_count[0], "attention",
+          "too many tokens or heads for one dispatch");
+  const uint32_t wg = pow2_workgroup(info, 64);
+  require(wg * kDimsPerThread >= head_dim, "attention", "workgroup too small for head_dim");
+  struct {
+    uint32_t head_dim, n_heads, n_kv_heads, T, ctx_len;
+    float scale;
+  } push{head_dim, n_heads, n_kv_heads, T, ctx_len, scale};
+  const auto& p = ctx_.pipeline({"attention", 5, sizeof(push), {wg, kTile}});
+  s.dispatch(p, {q, k_cache, v_cache, out, step}, push, {n_heads, T, 1}, "attention");
+}
+
 }  // namespace vkllm
