@@ -1,0 +1,92 @@
+// The op graph: tensors (where data lives) and nodes (which kernel turns which tensors into which).
+// A graph is built once per batch size, its activations placed by the memory planner, and recorded
+// by the executor into a replayable command sequence.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "graph/ops.h"
+#include "quant/types.h"
+#include "runtime/memory.h"
+
+namespace vkllm {
+
+enum class TensorKind {
+  Weight,      // model weights, in their own buffers
+  Activation,  // intermediate results; placed in the arena by the planner
+  External,    // owned by the caller: inputs, outputs, the KV cache, the step buffer
+};
+
+struct Tensor {
+  std::string name;
+  TensorKind kind = TensorKind::Activation;
+  GGMLType type = GGMLType::F32;
+  uint64_t bytes = 0;
+  rt::BufferRange range;  // set at creation for Weight/External, by the planner for Activation
+};
+
+// Per-op parameters. Shapes follow the conventions of graph/ops.h.
+struct GetRowsOp {
+  GGMLType type;
+  uint32_t n_cols, n_rows;
+};
+struct RmsNormOp {
+  uint32_t n, rows;
+  float eps;
+};
+struct MatMulOp {
+  GGMLType type;
+  uint32_t M, K, T;
+};
+struct RopeOp {
+  uint32_t head_dim, n_heads, T, n_rot;
+  float freq_base;
+  RopeMode mode;
+};
+struct KvWriteOp {
+  uint32_t width, T, ctx;
+};
+struct AttentionOp {
+  uint32_t head_dim, n_heads, n_kv_heads, T, ctx;
+  float scale;
+};
+struct AddOp {
+  uint32_t n, nb;
+};
+struct SwiGluOp {
+  uint32_t n;
+};
+struct CopyBytesOp {  // a transfer copy of `bytes` from src at src_offset to the start of dst
+  uint64_t src_offset, bytes;
+};
+using OpParams = std::variant<GetRowsOp, RmsNormOp, MatMulOp, RopeOp, KvWriteOp, AttentionOp, AddOp,
+                              SwiGluOp, CopyBytesOp>;
+
+struct Node {
+  std::string name;
+  OpParams op;
+  std::vector<int> src;  // tensors read, in the order the op takes them
+  int dst = -1;          // tensor written
+};
+
+class Graph {
+ public:
+  int weight(std::string name, GGMLType type, const rt::Buffer& buffer);
+  int external(std::string name, uint64_t bytes, rt::BufferRange range);
+  int activation(std::string name, uint64_t bytes);
+  // Appends a node; returns dst for chaining.
+  int add(std::string name, OpParams op, std::vector<int> src, int dst);
+
+  std::vector<Tensor>& tensors() { return tensors_; }
+  const std::vector<Tensor>& tensors() const { return tensors_; }
+  const std::vector<Node>& nodes() const { return nodes_; }
+  const Tensor& tensor(int id) const { return tensors_.at(id); }
+
+ private:
+  std::vector<Tensor> tensors_;
+  std::vector<Node> nodes_;
+};
+
+}  // namespace vkllm

@@ -1,0 +1,205 @@
+#include "graph/model.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace vkllm {
+
+namespace {
+
+uint32_t checked_u32(const GGUFFile& f, const std::string& key, uint32_t lo, uint32_t hi) {
+  const uint64_t v = f.get_u64(key);
+  if (v < lo || v > hi)
+    throw ModelError(
+        fmt::format("'{}' = {} is outside the supported range [{}, {}]", key, v, lo, hi));
+  return static_cast<uint32_t>(v);
+}
+
+std::string shape_str(const std::vector<uint64_t>& ne) {
+  std::string s = "{";
+  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
+  return s + "}";
+}
+
+}  // namespace
+
+LlamaParams LlamaParams::from_gguf(const GGUFFile& f) {
+  const std::string arch = f.get_string("general.architecture");
+  if (arch != "llama")
+    throw ModelError(fmt::format("unsupported architecture '{}' (vkllm runs: llama)", arch));
+  LlamaParams p;
+  p.n_embd = checked_u32(f, "llama.embedding_length", 1, 1 << 16);
+  p.n_layer = checked_u32(f, "llama.block_count", 1, 1024);
+  p.n_ff = checked_u32(f, "llama.feed_forward_length", 1, 1 << 20);
+  p.n_head = checked_u32(f, "llama.attention.head_count", 1, 1024);
+  p.n_head_kv = f.has("llama.attention.head_count_kv")
+                    ? checked_u32(f, "llama.attention.head_count_kv", 1, p.n_head)
+                    : p.n_head;
+  if (p.n_embd % p.n_head != 0)
+    throw ModelError(
+        fmt::format("embedding_length {} is not a multiple of head_count {}", p.n_embd, p.n_head));
+  if (p.n_head % p.n_head_kv != 0)
+    throw ModelError(
+        fmt::format("head_count {} is not a multiple of head_count_kv {}", p.n_head, p.n_head_kv));
+  p.head_dim = p.n_embd / p.n_head;
+  if (p.head_dim > 256)
+    throw ModelError(fmt::format("head dimension {} is over the supported 256", p.head_dim));
+  p.n_rot = f.has("llama.rope.dimension_count")
+                ? checked_u32(f, "llama.rope.dimension_count", 2, p.head_dim)
+                : p.head_dim;
+  if (p.n_rot % 2 != 0) throw ModelError(fmt::format("rope.dimension_count {} is odd", p.n_rot));
+  p.n_ctx_train =
+      f.has("llama.context_length") ? checked_u32(f, "llama.context_length", 1, 1u << 24) : 2048;
+  if (auto v = f.opt_f32("llama.rope.freq_base")) p.rope_freq_base = *v;
+  if (auto v = f.opt_f32("llama.attention.layer_norm_rms_epsilon")) p.rms_eps = *v;
+  if (!(p.rope_freq_base > 0.0f) || !std::isfinite(p.rope_freq_base))
+    throw ModelError(fmt::format("rope.freq_base {} is not a positive number", p.rope_freq_base));
+  if (!(p.rms_eps >= 0.0f) || !std::isfinite(p.rms_eps))
+    throw ModelError(fmt::format("layer_norm_rms_epsilon {} is not valid", p.rms_eps));
+
+  const GGUFTensorInfo* emb = f.find_tensor("token_embd.weight");
+  if (!emb) throw ModelError("required tensor 'token_embd.weight' is missing");
+  if (emb->ne.size() != 2 || emb->ne[0] != p.n_embd || emb->ne[1] > (1u << 24))
+    throw ModelError(
+        fmt::format("tensor 'token_embd.weight' has shape {}, expected {{{}, n_vocab}}",
+                    shape_str(emb->ne), p.n_embd));
+  p.n_vocab = static_cast<uint32_t>(emb->ne[1]);
+  p.tied_output = f.find_tensor("output.weight") == nullptr;
+  return p;
+}
+
+LlamaWeights::LlamaWeights(rt::Context& ctx, const GGUFFile& f, const LlamaParams& p,
+                           const std::function<void(uint64_t, uint64_t)>& progress) {
+  struct Want {
+    std::string name;
+    std::vector<uint64_t> ne;
+    bool matrix;  // matrices may be F16; vectors must be F32
+  };
+  std::vector<Want> wants;
+  const uint64_t E = p.n_embd, KV = p.kv_width(), F = p.n_ff, V = p.n_vocab;
+  wants.push_back({"token_embd.weight", {E, V}, true});
+  wants.push_back({"output_norm.weight", {E}, false});
+  if (!p.tied_output) wants.push_back({"output.weight", {E, V}, true});
+  for (uint32_t l = 0; l < p.n_layer; ++l) {
+    const std::string b = fmt::format("blk.{}.", l);
+    wants.push_back({b + "attn_norm.weight", {E}, false});
+    wants.push_back({b + "attn_q.weight", {E, E}, true});
+    wants.push_back({b + "attn_k.weight", {E, KV}, true});
+    wants.push_back({b + "attn_v.weight", {E, KV}, true});
+    wants.push_back({b + "attn_output.weight", {E, E}, true});
+    wants.push_back({b + "ffn_norm.weight", {E}, false});
+    wants.push_back({b + "ffn_gate.weight", {E, F}, true});
+    wants.push_back({b + "ffn_up.weight", {E, F}, true});
+    wants.push_back({b + "ffn_down.weight", {F, E}, true});
+  }
+  uint64_t total = 0;
+  std::vector<const GGUFTensorInfo*> infos;
+  for (const Want& w : wants) {
+    const GGUFTensorInfo* t = f.find_tensor(w.name);
+    if (!t) throw ModelError(fmt::format("required tensor '{}' is missing", w.name));
+    if (t->ne != w.ne)
+      throw ModelError(fmt::format("tensor '{}' has shape {}, expected {}", w.name,
+                                   shape_str(t->ne), shape_str(w.ne)));
+    const bool ok = t->type == GGMLType::F32 || (w.matrix && t->type == GGMLType::F16);
+    if (!ok)
+      throw ModelError(
+          fmt::format("tensor '{}' has type {}, which vkllm cannot run yet "
+                      "(supported: F32{})",
+                      w.name, type_name(t->type), w.matrix ? ", F16" : ""));
+    infos.push_back(t);
+    total += t->n_bytes;
+  }
+  uint64_t done = 0;
+  for (size_t i = 0; i < wants.size(); ++i) {
+    const GGUFTensorInfo* t = infos[i];
+    auto data = f.tensor_data(*t);
+    rt::Buffer buf = ctx.create_buffer(data.size(), t->name.c_str());
+    ctx.upload(buf, 0, data.data(), data.size());
+    done += data.size();
+    entries_.emplace(wants[i].name, Entry{t->type, std::move(buf)});
+    if (progress) progress(done, total);
+  }
+  bytes_ = total;
+}
+
+const LlamaWeights::Entry& LlamaWeights::get(const std::string& name) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) throw ModelError(fmt::format("tensor '{}' is not loaded", name));
+  return it->second;
+}
+
+Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const LlamaState& st,
+                        uint32_t T, bool all_logits) {
+  Graph g;
+  const uint32_t E = p.n_embd, KV = p.kv_width(), F = p.n_ff, V = p.n_vocab;
+  auto W = [&](const std::string& name) {
+    const auto& e = w.get(name);
+    return g.weight(name, e.type, e.buffer);
+  };
+  auto act = [&](const std::string& name, uint64_t floats) {
+    return g.activation(name, floats * 4);
+  };
+  auto ext = [&](const std::string& name, const rt::Buffer* b) {
+    return g.external(name, b->size(), *b);
+  };
+  const int step = ext("step", st.step);
+  const int ids = g.external("ids", uint64_t{T} * 4, rt::BufferRange(*st.ids, 0, uint64_t{T} * 4));
+  const int emb_w = W("token_embd.weight");
+
+  int x = g.add("embed", GetRowsOp{w.get("token_embd.weight").type, E, T}, {emb_w, ids},
+                act("x.embed", uint64_t{T} * E));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
+  for (uint32_t l = 0; l < p.n_layer; ++l) {
+    const std::string b = fmt::format("blk.{}.", l);
+    auto mm = [&](const std::string& wname, int in, uint32_t M, uint32_t K,
+                  const std::string& out) {
+      const auto& e = w.get(b + wname);
+      return g.add(b + out, MatMulOp{e.type, M, K, T}, {W(b + wname), in},
+                   act(b + out, uint64_t{T} * M));
+    };
+    int h = g.add(b + "attn_norm", RmsNormOp{E, T, p.rms_eps}, {x, W(b + "attn_norm.weight")},
+                  act(b + "attn_norm", uint64_t{T} * E));
+    int q = mm("attn_q.weight", h, E, E, "q");
+    int k = mm("attn_k.weight", h, KV, E, "k");
+    int v = mm("attn_v.weight", h, KV, E, "v");
+    q = g.add(b + "rope_q",
+              RopeOp{p.head_dim, p.n_head, T, p.n_rot, p.rope_freq_base, RopeMode::Normal},
+              {q, step}, act(b + "q_rope", uint64_t{T} * E));
+    k = g.add(b + "rope_k",
+              RopeOp{p.head_dim, p.n_head_kv, T, p.n_rot, p.rope_freq_base, RopeMode::Normal},
+              {k, step}, act(b + "k_rope", uint64_t{T} * KV));
+    const int kc = ext(b + "k_cache", st.k_cache[l]);
+    const int vc = ext(b + "v_cache", st.v_cache[l]);
+    g.add(b + "k_write", KvWriteOp{KV, T, st.n_ctx}, {k, step}, kc);
+    g.add(b + "v_write", KvWriteOp{KV, T, st.n_ctx}, {v, step}, vc);
+    int a =
+        g.add(b + "attention", AttentionOp{p.head_dim, p.n_head, p.n_head_kv, T, st.n_ctx, scale},
+              {q, kc, vc, step}, act(b + "attn", uint64_t{T} * E));
+    int o = mm("attn_output.weight", a, E, E, "attn_out");
+    x = g.add(b + "residual_attn", AddOp{T * E, T * E}, {x, o}, act(b + "x.attn", uint64_t{T} * E));
+    h = g.add(b + "ffn_norm", RmsNormOp{E, T, p.rms_eps}, {x, W(b + "ffn_norm.weight")},
+              act(b + "ffn_norm", uint64_t{T} * E));
+    int gate = mm("ffn_gate.weight", h, F, E, "gate");
+    int up = mm("ffn_up.weight", h, F, E, "up");
+    int s = g.add(b + "swiglu", SwiGluOp{T * F}, {gate, up}, act(b + "swiglu", uint64_t{T} * F));
+    int d = mm("ffn_down.weight", s, E, F, "ffn_out");
+    x = g.add(b + "residual_ffn", AddOp{T * E, T * E}, {x, d}, act(b + "x.ffn", uint64_t{T} * E));
+  }
+  uint32_t rows = T;
+  if (!all_logits && T > 1) {
+    // Only the last token's logits are needed: take its row before the final norm.
+    x = g.add("last_row", CopyBytesOp{uint64_t{T - 1} * E * 4, uint64_t{E} * 4}, {x},
+              act("x.last", E));
+    rows = 1;
+  }
+  int h = g.add("output_norm", RmsNormOp{E, rows, p.rms_eps}, {x, W("output_norm.weight")},
+                act("output_norm", uint64_t{rows} * E));
+  const std::string out_name = p.tied_output ? "token_embd.weight" : "output.weight";
+  const int logits = g.external("logits", uint64_t{rows} * V * 4,
+                                rt::BufferRange(*st.logits, 0, uint64_t{rows} * V * 4));
+  g.add("output", MatMulOp{w.get(out_name).type, V, E, rows}, {W(out_name), h}, logits);
+  return g;
+}
+
+}  // namespace vkllm

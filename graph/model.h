@@ -1,0 +1,75 @@
+// The llama model family (GGUF general.architecture = "llama": Llama 2/3, TinyLlama, Mistral,
+// SmolLM2, TinyStories): hyperparameters, weights on the device, and the per-batch graph.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+#include "quant/gguf.h"
+#include "runtime/context.h"
+
+namespace vkllm {
+
+// A model file that is a valid GGUF but not a model vkllm can run (architecture, tensor missing,
+// wrong shape, unsupported type).
+class ModelError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct LlamaParams {
+  uint32_t n_vocab = 0;
+  uint32_t n_embd = 0;
+  uint32_t n_layer = 0;
+  uint32_t n_head = 0;
+  uint32_t n_head_kv = 0;
+  uint32_t n_ff = 0;
+  uint32_t head_dim = 0;
+  uint32_t n_rot = 0;
+  uint32_t n_ctx_train = 0;
+  float rope_freq_base = 10000.0f;
+  float rms_eps = 1e-5f;
+  bool tied_output = false;
+
+  uint32_t kv_width() const { return n_head_kv * head_dim; }
+  // Reads and checks the hyperparameters; throws ModelError.
+  static LlamaParams from_gguf(const GGUFFile& f);
+};
+
+// The model's weights, uploaded once.
+class LlamaWeights {
+ public:
+  struct Entry {
+    GGMLType type;
+    rt::Buffer buffer;
+  };
+  // `progress(done_bytes, total_bytes)` is called after each tensor.
+  LlamaWeights(rt::Context& ctx, const GGUFFile& f, const LlamaParams& p,
+               const std::function<void(uint64_t, uint64_t)>& progress = {});
+  const Entry& get(const std::string& name) const;
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  std::map<std::string, Entry> entries_;
+  uint64_t bytes_ = 0;
+};
+
+// Buffers the graph reads or writes besides weights and activations.
+struct LlamaState {
+  const rt::Buffer* step = nullptr;                 // StepParams
+  const rt::Buffer* ids = nullptr;                  // uint32 token ids, >= T entries
+  const rt::Buffer* logits = nullptr;               // f32 output
+  std::vector<const rt::Buffer*> k_cache, v_cache;  // per layer, [n_ctx x kv_width] f32
+  uint32_t n_ctx = 0;
+};
+
+// The graph of one forward step over T tokens. With `all_logits` the output holds T rows of
+// logits, else only the last token's.
+Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const LlamaState& st,
+                        uint32_t T, bool all_logits);
+
+}  // namespace vkllm
