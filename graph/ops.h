@@ -13,6 +13,7 @@
 #include <map>
 #include <utility>
 
+#include "quant/types.h"
 #include "runtime/context.h"
 #include "runtime/sequence.h"
 
@@ -61,6 +62,14 @@ class Ops {
   void attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferRange v_cache,
                  BufferRange out, BufferRange step, uint32_t head_dim, uint32_t n_heads,
                  uint32_t n_kv_heads, uint32_t T, uint32_t ctx_len, float scale);
+
+  // --- graph/ops_matmul.cpp ---
+  // y[t * M + m] = sum_k W[m * K + k] * x[t * K + k] for m < M, t < T: W [M x K] of `wtype` (F32
+  // or F16; F16 needs K even), x [T x K] f32, y [T x M] f32, f32 accumulation. T == 1 runs a
+  // matrix-vector kernel, T > 1 a tiled matrix-matrix kernel. Other types throw
+  // std::invalid_argument.
+  void matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, BufferRange y,
+              uint32_t M, uint32_t K, uint32_t T);
 
  private:
   // Workgroups to cover n invocations of `local` threads, folded into y when over the x limit.

@@ -4,6 +4,16 @@
 # Element-wise
 vkllm_shader(add add.comp)
 
+# Matrix products (graph/ops_matmul.cpp)
+vkllm_shader(matvec_f32 matvec.comp)
+vkllm_shader(matvec_f16 matvec.comp DEFINES WEIGHT_F16)
+vkllm_shader(matvec_f32_subgroup matvec.comp DEFINES USE_SUBGROUP)
+vkllm_shader(matvec_f16_subgroup matvec.comp DEFINES WEIGHT_F16 USE_SUBGROUP)
+vkllm_shader(matmul_f32 matmul.comp)
+vkllm_shader(matmul_f16 matmul.comp DEFINES WEIGHT_F16)
+vkllm_shader(matmul_rows_f32 matmul_rows.comp)
+vkllm_shader(matmul_rows_f16 matmul_rows.comp DEFINES WEIGHT_F16)
+
 # Normalization, positions, KV cache, attention (graph/ops_attention.cpp)
 vkllm_shader(rms_norm rms_norm.comp)
 vkllm_shader(rope rope.comp)
