@@ -71,6 +71,14 @@ class Ops {
   void matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, BufferRange y,
               uint32_t M, uint32_t K, uint32_t T);
 
+  // --- graph/ops_elementwise.cpp ---
+  // out[t, c] = table[ids[t], c] for t < n_rows_out, c < n_cols: table [rows x n_cols] of `wtype`
+  // (F32 or F16; rows = table range size / row bytes), ids one uint32 per token, out f32. An id
+  // >= rows writes a row of zeros (callers validate ids). An F16 table whose range ends mid-word
+  // needs 2 bytes of buffer after it (the kernel reads 32-bit words).
+  void get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
+                BufferRange out, uint32_t n_cols, uint32_t n_rows_out);
+
  private:
   // Workgroups to cover n invocations of `local` threads, folded into y when over the x limit.
   std::array<uint32_t, 3> groups_1d(uint64_t n, uint32_t local) const;

@@ -4,6 +4,10 @@
 # Element-wise
 vkllm_shader(add add.comp)
 
+# Embedding gather (graph/ops_elementwise.cpp)
+vkllm_shader(get_rows_f32 get_rows.comp)
+vkllm_shader(get_rows_f16 get_rows.comp DEFINES TABLE_F16)
+
 # Matrix products (graph/ops_matmul.cpp)
 vkllm_shader(matvec_f32 matvec.comp)
 vkllm_shader(matvec_f16 matvec.comp DEFINES WEIGHT_F16)

@@ -1,0 +1,38 @@
+// Ops for small element-wise and row kernels: embedding gather, scale, copy, row softmax, SwiGLU.
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "graph/ops.h"
+
+namespace vkllm {
+
+void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
+                   BufferRange out, uint32_t n_cols, uint32_t n_rows_out) {
+  const bool f16 = wtype == GGMLType::F16;
+  if (wtype != GGMLType::F32 && !f16)
+    throw std::invalid_argument("get_rows: unsupported table type " + type_name(wtype) +
+                                " (F32 and F16 are supported)");
+  if (n_cols == 0 || n_rows_out == 0) return;
+  uint64_t table_bytes = table.size;
+  if (table_bytes == VK_WHOLE_SIZE)
+    table_bytes = table.buffer && table.buffer->size() > table.offset
+                      ? table.buffer->size() - table.offset
+                      : 0;
+  const uint64_t table_rows = table_bytes / (uint64_t{n_cols} * (f16 ? 2 : 4));
+  if (f16 && table_bytes % 4 != 0) {
+    // The kernel reads whole 32-bit words: widen the range over the last half word.
+    if (!table.buffer || table.offset + table_bytes + 2 > table.buffer->size())
+      throw std::invalid_argument("get_rows: F16 table range must be followed by 2 padding bytes");
+    table.size = table_bytes + 2;
+  }
+  struct {
+    uint32_t n_cols, n_rows_out, n_table_rows;
+  } push{n_cols, n_rows_out, static_cast<uint32_t>(std::min<uint64_t>(table_rows, UINT32_MAX))};
+  const char* name = f16 ? "get_rows_f16" : "get_rows_f32";
+  const auto& p = ctx_.pipeline({name, 3, sizeof(push), {elementwise_wg_}});
+  s.dispatch(p, {table, ids, out}, push, groups_1d(uint64_t{n_cols} * n_rows_out, elementwise_wg_),
+             name);
+}
+
+}  // namespace vkllm

@@ -1,0 +1,85 @@
+// get_rows.comp (embedding gather) against a scalar reference, for F32 and F16 tables.
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "graph/ops.h"
+#include "quant/half.h"
+#include "support/vk_test.h"
+
+using namespace vkllm;
+
+namespace {
+
+// Gathers rows ids of a random [n_table x n_cols] table; ids >= n_table must give zero rows.
+void check_get_rows(GGMLType type, uint32_t n_table, uint32_t n_cols,
+                    const std::vector<uint32_t>& ids, uint32_t seed, uint64_t offset = 0) {
+  auto values = test::random_floats(size_t(n_table) * n_cols, seed);
+  std::vector<uint8_t> bytes(offset, 0xFF);
+  if (type == GGMLType::F16) {
+    for (float& v : values) {
+      const uint16_t h = fp32_to_fp16(v);
+      v = fp16_to_fp32(h);
+      bytes.push_back(uint8_t(h & 0xFF));
+      bytes.push_back(uint8_t(h >> 8));
+    }
+  } else {
+    bytes.resize(offset + values.size() * 4);
+    std::memcpy(bytes.data() + offset, values.data(), values.size() * 4);
+  }
+  const uint64_t table_bytes = bytes.size() - offset;
+  bytes.resize(bytes.size() + 2, 0xFF);  // F16: an odd element count ends mid-word
+  const uint32_t n_out = uint32_t(ids.size());
+  std::vector<float> want(size_t(n_out) * n_cols, 0.0f);
+  for (uint32_t t = 0; t < n_out; ++t) {
+    if (ids[t] >= n_table) continue;
+    for (uint32_t c = 0; c < n_cols; ++c)
+      want[size_t(t) * n_cols + c] = values[size_t(ids[t]) * n_cols + c];
+  }
+
+  Ops ops(test::context());
+  rt::Buffer dt = test::upload(bytes), di = test::upload(ids),
+             dout = test::poisoned(want.size() * 4);
+  test::run([&](rt::Sequence& s) {
+    ops.get_rows(s, type, {dt, offset, table_bytes}, di, dout, n_cols, n_out);
+  });
+  test::check_close(test::download<float>(dout, want.size()), want, 0.0, 1.0,
+                    "get_rows " + type_name(type) + " n_cols=" + std::to_string(n_cols));
+  test::check_no_validation_messages();
+}
+
+}  // namespace
+
+TEST_CASE("get_rows: F32 and F16 tables, odd widths, repeated ids") {
+  for (GGMLType type : {GGMLType::F32, GGMLType::F16}) {
+    check_get_rows(type, 1, 1, {0}, 1);
+    check_get_rows(type, 10, 7, {3, 0, 9, 3, 3}, 2);  // odd width: f16 rows start mid-word
+    check_get_rows(type, 37, 33, {36, 1, 2, 17, 0, 36, 5}, 3);
+    check_get_rows(type, 5, 4097, {4, 2}, 4);
+    std::vector<uint32_t> many(300);
+    for (uint32_t i = 0; i < many.size(); ++i) many[i] = (i * 7919u) % 512;
+    check_get_rows(type, 512, 288, many, 5);
+  }
+}
+
+TEST_CASE("get_rows: table bound at an offset") {
+  const uint64_t align = std::max<uint64_t>(test::context().info().min_storage_offset_alignment, 4);
+  check_get_rows(GGMLType::F32, 9, 13, {8, 0, 4}, 11, align);
+  check_get_rows(GGMLType::F16, 9, 13, {8, 0, 4}, 12, 3 * align);
+}
+
+TEST_CASE("get_rows: out-of-range ids give zero rows") {
+  check_get_rows(GGMLType::F32, 4, 9, {1, 4, 1000000, 3}, 21);
+  check_get_rows(GGMLType::F16, 4, 9, {0xFFFFFFFFu, 2}, 22);
+}
+
+TEST_CASE("get_rows: unsupported type throws") {
+  Ops ops(test::context());
+  rt::Buffer b = test::upload(std::vector<float>(64, 1.0f));
+  rt::Sequence seq(test::context());
+  seq.begin();
+  CHECK_THROWS_WITH_AS(ops.get_rows(seq, GGMLType::Q8_0, b, b, b, 32, 1), doctest::Contains("Q8_0"),
+                       std::invalid_argument);
+  seq.end();
+  test::check_no_validation_messages();
+}
