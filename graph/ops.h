@@ -78,6 +78,16 @@ class Ops {
   // needs 2 bytes of buffer after it (the kernel reads 32-bit words).
   void get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
                 BufferRange out, uint32_t n_cols, uint32_t n_rows_out);
+  // y[i] = x[i] * factor for i < n (y may alias x).
+  void scale(rt::Sequence& s, BufferRange x, BufferRange y, uint32_t n, float factor);
+  // dst[i] = src[i] for i < n f32 elements, by a shader.
+  void copy(rt::Sequence& s, BufferRange src, BufferRange dst, uint32_t n);
+  // y[r, :] = softmax(x[r, :] * scale) for r < n_rows, max-subtracted; any n_cols >= 1; y may
+  // alias x.
+  void softmax(rt::Sequence& s, BufferRange x, BufferRange y, uint32_t n_cols, uint32_t n_rows,
+               float scale = 1.0f);
+  // out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)), for i < n.
+  void swiglu(rt::Sequence& s, BufferRange gate, BufferRange up, BufferRange out, uint32_t n);
 
  private:
   // Workgroups to cover n invocations of `local` threads, folded into y when over the x limit.

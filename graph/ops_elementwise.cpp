@@ -35,4 +35,48 @@ void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRan
              name);
 }
 
+void Ops::scale(rt::Sequence& s, BufferRange x, BufferRange y, uint32_t n, float factor) {
+  if (n == 0) return;
+  struct {
+    uint32_t n;
+    float s;
+  } push{n, factor};
+  const auto& p = ctx_.pipeline({"scale", 2, sizeof(push), {elementwise_wg_}});
+  s.dispatch(p, {x, y}, push, groups_1d(n, elementwise_wg_), "scale");
+}
+
+void Ops::copy(rt::Sequence& s, BufferRange src, BufferRange dst, uint32_t n) {
+  if (n == 0) return;
+  struct {
+    uint32_t n;
+  } push{n};
+  const auto& p = ctx_.pipeline({"copy", 2, sizeof(push), {elementwise_wg_}});
+  s.dispatch(p, {src, dst}, push, groups_1d(n, elementwise_wg_), "copy");
+}
+
+void Ops::softmax(rt::Sequence& s, BufferRange x, BufferRange y, uint32_t n_cols, uint32_t n_rows,
+                  float scale) {
+  if (n_cols == 0) throw std::invalid_argument("softmax: n_cols must be positive");
+  if (n_rows == 0) return;
+  struct {
+    uint32_t n_cols, rows;
+    float scale;
+  } push{n_cols, n_rows, scale};
+  const auto& info = ctx_.info();
+  uint32_t wg = 1;
+  while (wg * 2 <= std::min({128u, info.max_workgroup_size[0], info.max_workgroup_invocations}))
+    wg *= 2;
+  const auto& p = ctx_.pipeline({"softmax", 2, sizeof(push), {wg}});
+  s.dispatch(p, {x, y}, push, groups_1d(uint64_t{n_rows} * wg, wg), "softmax");
+}
+
+void Ops::swiglu(rt::Sequence& s, BufferRange gate, BufferRange up, BufferRange out, uint32_t n) {
+  if (n == 0) return;
+  struct {
+    uint32_t n;
+  } push{n};
+  const auto& p = ctx_.pipeline({"swiglu", 3, sizeof(push), {elementwise_wg_}});
+  s.dispatch(p, {gate, up, out}, push, groups_1d(n, elementwise_wg_), "swiglu");
+}
+
 }  // namespace vkllm

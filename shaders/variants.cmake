@@ -4,7 +4,11 @@
 # Element-wise
 vkllm_shader(add add.comp)
 
-# Embedding gather (graph/ops_elementwise.cpp)
+# Scale, copy, softmax, SwiGLU, embedding gather (graph/ops_elementwise.cpp)
+vkllm_shader(scale scale.comp)
+vkllm_shader(copy copy.comp)
+vkllm_shader(softmax softmax.comp)
+vkllm_shader(swiglu swiglu.comp)
 vkllm_shader(get_rows_f32 get_rows.comp)
 vkllm_shader(get_rows_f16 get_rows.comp DEFINES TABLE_F16)
 
