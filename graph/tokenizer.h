@@ -1,0 +1,67 @@
+// SentencePiece-style tokenizer (GGUF tokenizer.ggml.model = "llama"): score-driven merges of
+// UTF-8 characters, byte fallback <0xXX>, a leading-space prefix, BOS. Independent of any file
+// format: graph/engine.h builds the Vocab from GGUF metadata.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace vkllm {
+
+struct Vocab {
+  std::vector<std::string> tokens;  // pieces with U+2581 for spaces; byte tokens "<0x0A>"
+  std::vector<float> scores;        // empty: all 0
+  std::vector<int32_t> types;       // GGUF token types (1 normal, 2 unknown, 3 control,
+                                    // 4 user-defined, 5 unused, 6 byte); empty: all normal
+  int32_t bos = 1, eos = 2, unk = 0;
+  bool add_bos = true;
+  bool add_space_prefix = true;
+};
+
+class Tokenizer {
+ public:
+  // Throws std::invalid_argument when the vocabulary is inconsistent.
+  explicit Tokenizer(Vocab v);
+
+  std::vector<int32_t> encode(std::string_view text, bool add_bos) const;
+  // Concatenated pieces without control tokens; the space the prefix added is removed.
+  std::string decode(std::span<const int32_t> ids) const;
+  // Raw bytes of one token: U+2581 -> ' ', <0xXX> -> that byte, control tokens -> "".
+  std::string piece(int32_t id) const;
+
+  int32_t n_vocab() const { return static_cast<int32_t>(vocab_.tokens.size()); }
+  int32_t bos() const { return vocab_.bos; }
+  int32_t eos() const { return vocab_.eos; }
+  bool is_control(int32_t id) const;
+  const Vocab& vocab() const { return vocab_; }
+
+ private:
+  int32_t find(std::string_view piece) const;
+  void emit(std::string_view piece, std::vector<int32_t>& out) const;
+
+  Vocab vocab_;
+  std::unordered_map<std::string, int32_t> ids_;
+  std::array<int32_t, 256> byte_ids_{};
+};
+
+// Streaming detokenizer: push ids, get back only complete UTF-8. The first piece after BOS loses
+// its leading space (the prefix the encoder added), as llama2.c does.
+class Detokenizer {
+ public:
+  explicit Detokenizer(const Tokenizer& t) : tok_(t) {}
+  std::string push(int32_t id);
+  // Whatever is pending; an incomplete sequence becomes U+FFFD.
+  std::string flush();
+
+ private:
+  std::string drain(bool final);
+  const Tokenizer& tok_;
+  std::string pending_;
+  bool after_bos_ = false;
+};
+
+}  // namespace vkllm
