@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstring>
+
+#include "quant/half.h"
 
 namespace vkllm {
 
@@ -114,10 +117,24 @@ LlamaWeights::LlamaWeights(rt::Context& ctx, const GGUFFile& f, const LlamaParam
   for (size_t i = 0; i < wants.size(); ++i) {
     const GGUFTensorInfo* t = infos[i];
     auto data = f.tensor_data(*t);
+    GGMLType type = t->type;
+    std::vector<float> widened;
+    if (type == GGMLType::F16 && t->ne[0] % 2 != 0) {
+      // The F16 kernels read pairs of halves per 32-bit word, so rows of odd length would start
+      // mid-word: such (rare) matrices are widened to F32 at load.
+      widened.resize(t->n_elements);
+      for (uint64_t e = 0; e < t->n_elements; ++e) {
+        uint16_t h;
+        std::memcpy(&h, data.data() + 2 * e, 2);
+        widened[e] = fp16_to_fp32(h);
+      }
+      data = {reinterpret_cast<const uint8_t*>(widened.data()), widened.size() * 4};
+      type = GGMLType::F32;
+    }
     rt::Buffer buf = ctx.create_buffer(data.size(), t->name.c_str());
     ctx.upload(buf, 0, data.data(), data.size());
-    done += data.size();
-    entries_.emplace(wants[i].name, Entry{t->type, std::move(buf)});
+    done += t->n_bytes;
+    entries_.emplace(wants[i].name, Entry{type, std::move(buf)});
     if (progress) progress(done, total);
   }
   bytes_ = total;

@@ -1,0 +1,139 @@
+#include "graph/engine.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "graph/executor.h"
+#include "graph/planner.h"
+
+namespace vkllm {
+
+Engine::Engine(rt::Context& ctx, const GGUFFile& file, const EngineOptions& options)
+    : ctx_(ctx), params_(LlamaParams::from_gguf(file)), options_(options) {
+  n_ctx_ = options.n_ctx ? options.n_ctx : std::min<uint32_t>(params_.n_ctx_train, 2048);
+  if (options_.n_batch == 0) options_.n_batch = 1;
+  weights_ = std::make_unique<LlamaWeights>(ctx, file, params_, options.load_progress);
+  ops_ = std::make_unique<Ops>(ctx);
+
+  const uint32_t max_rows = options_.all_logits ? options_.n_batch : 1;
+  step_buf_ = ctx.create_buffer(sizeof(StepParams), "step");
+  ids_buf_ = ctx.create_buffer(uint64_t{options_.n_batch} * 4, "ids");
+  logits_buf_ = ctx.create_buffer(uint64_t{max_rows} * params_.n_vocab * 4, "logits");
+  const uint64_t kv_bytes = uint64_t{n_ctx_} * params_.kv_width() * 4;
+  for (uint32_t l = 0; l < params_.n_layer; ++l) {
+    k_cache_.push_back(ctx.create_buffer(kv_bytes, fmt::format("k_cache.{}", l).c_str()));
+    v_cache_.push_back(ctx.create_buffer(kv_bytes, fmt::format("v_cache.{}", l).c_str()));
+  }
+}
+
+Engine::~Engine() = default;
+
+Engine::Step& Engine::step_for(uint32_t T) {
+  auto it = steps_.find(T);
+  if (it != steps_.end()) return *it->second;
+
+  LlamaState st;
+  st.step = &step_buf_;
+  st.ids = &ids_buf_;
+  st.logits = &logits_buf_;
+  st.n_ctx = n_ctx_;
+  for (uint32_t l = 0; l < params_.n_layer; ++l) {
+    st.k_cache.push_back(&k_cache_[l]);
+    st.v_cache.push_back(&v_cache_[l]);
+  }
+  auto step = std::make_unique<Step>();
+  step->T = T;
+  step->graph = build_llama_graph(params_, *weights_, st, T, options_.all_logits);
+  const uint64_t align = std::max<uint64_t>(ctx_.info().min_storage_offset_alignment, 64);
+  MemoryPlan plan = plan_memory(step->graph, align);
+  step->arena = ctx_.create_buffer(plan.arena_bytes, fmt::format("arena.T{}", T).c_str());
+  bind_arena(step->graph, plan, step->arena);
+  step->seq = std::make_unique<rt::Sequence>(ctx_);
+  step->seq->begin();
+  RecordStats rs = record_graph(step->graph, *ops_, *step->seq);
+  step->seq->end();
+
+  ++stats_.graphs_recorded;
+  if (T == 1) {
+    stats_.decode_dispatches = rs.dispatches;
+    stats_.decode_barriers = rs.barriers;
+  }
+  if (plan.arena_bytes > stats_.arena_bytes) {
+    stats_.arena_bytes = plan.arena_bytes;
+    stats_.unshared_bytes = plan.unshared_bytes;
+  }
+  return *steps_.emplace(T, std::move(step)).first->second;
+}
+
+std::vector<float> Engine::eval(std::span<const int32_t> tokens) {
+  if (tokens.empty()) throw std::invalid_argument("eval: no tokens");
+  if (n_past_ + tokens.size() > n_ctx_)
+    throw std::out_of_range(fmt::format("{} tokens at position {} do not fit in the context of {}",
+                                        tokens.size(), n_past_, n_ctx_));
+  for (int32_t t : tokens)
+    if (t < 0 || static_cast<uint32_t>(t) >= params_.n_vocab)
+      throw std::invalid_argument(
+          fmt::format("token id {} is outside the vocabulary (0..{})", t, params_.n_vocab - 1));
+
+  const uint32_t V = params_.n_vocab;
+  std::vector<float> out;
+  size_t done = 0;
+  while (done < tokens.size()) {
+    const uint32_t T =
+        static_cast<uint32_t>(std::min<size_t>(options_.n_batch, tokens.size() - done));
+    Step& step = step_for(T);
+    StepParams sp{n_past_, n_past_, {0, 0}};
+    ctx_.upload(step_buf_, 0, &sp, sizeof(sp));
+    std::vector<uint32_t> ids(tokens.begin() + done, tokens.begin() + done + T);
+    ctx_.upload(ids_buf_, 0, ids.data(), ids.size() * 4);
+    step.seq->submit_and_wait();
+    ++stats_.steps_replayed;
+    n_past_ += T;
+    done += T;
+    if (options_.all_logits) {
+      const size_t old = out.size();
+      out.resize(old + size_t{T} * V);
+      ctx_.download(logits_buf_, 0, out.data() + old, uint64_t{T} * V * 4);
+    } else if (done == tokens.size()) {
+      out.resize(V);
+      ctx_.download(logits_buf_, 0, out.data(), uint64_t{V} * 4);
+    }
+  }
+  return out;
+}
+
+Tokenizer load_tokenizer(const GGUFFile& f) {
+  const auto model = f.opt_string("tokenizer.ggml.model");
+  if (!model) throw ModelError("the file has no tokenizer (tokenizer.ggml.model is missing)");
+  if (*model != "llama")
+    throw ModelError(fmt::format(
+        "unsupported tokenizer '{}' (vkllm supports the SentencePiece 'llama' tokenizer)", *model));
+  Vocab v;
+  v.tokens = f.get_string_array("tokenizer.ggml.tokens");
+  if (f.has("tokenizer.ggml.scores"))
+    v.scores = f.get_f32_array("tokenizer.ggml.scores");
+  else
+    v.scores.assign(v.tokens.size(), 0.0f);
+  if (f.has("tokenizer.ggml.token_type"))
+    v.types = f.get_i32_array("tokenizer.ggml.token_type");
+  else
+    v.types.assign(v.tokens.size(), 1);
+  auto id = [&](const char* key, int32_t def) {
+    auto x = f.opt_u64(key);
+    return x && *x < v.tokens.size() ? static_cast<int32_t>(*x) : def;
+  };
+  v.bos = id("tokenizer.ggml.bos_token_id", 1);
+  v.eos = id("tokenizer.ggml.eos_token_id", 2);
+  v.unk = id("tokenizer.ggml.unknown_token_id", 0);
+  if (auto b = f.opt_bool("tokenizer.ggml.add_bos_token")) v.add_bos = *b;
+  if (auto b = f.opt_bool("tokenizer.ggml.add_space_prefix")) v.add_space_prefix = *b;
+  try {
+    return Tokenizer(std::move(v));
+  } catch (const std::exception& e) {
+    throw ModelError(fmt::format("bad tokenizer metadata: {}", e.what()));
+  }
+}
+
+}  // namespace vkllm
