@@ -1,0 +1,61 @@
+// vkllm devices: what each Vulkan device offers and which one vkllm would pick.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+
+#include "apps/common.h"
+#include "runtime/context.h"
+
+namespace vkllm::app {
+
+namespace {
+
+std::string bytes_str(uint64_t b) {
+  if (b >= (1ull << 30)) return fmt::format("{:.1f} GiB", b / double(1ull << 30));
+  if (b >= (1ull << 20)) return fmt::format("{:.0f} MiB", b / double(1ull << 20));
+  return fmt::format("{} KiB", b >> 10);
+}
+
+const char* yn(bool b) {
+  return b ? "yes" : "no";
+}
+
+void print_devices() {
+  auto devices = rt::list_devices();
+  if (devices.empty())
+    throw rt::DeviceError("no Vulkan device found (is a Vulkan driver installed?)");
+  const uint32_t chosen = rt::choose_device(devices, -1);
+  fmt::print("Vulkan devices ({} found; * = chosen when no --device or VKLLM_DEVICE is given):\n",
+             devices.size());
+  for (const auto& d : devices) {
+    fmt::print("{} {}: {}\n", d.index == chosen ? "*" : " ", d.index, d.name);
+    fmt::print("     type {}, driver {} ({}), Vulkan {}\n", d.type_name(), d.driver_name,
+               d.driver_info, d.api_version_string());
+    fmt::print("     subgroup size {} (arithmetic {}, shuffle {})\n", d.subgroup_size,
+               yn(d.subgroup_arithmetic), yn(d.subgroup_shuffle));
+    fmt::print("     fp16 {}, int8 {}, 16-bit storage {}, 8-bit storage {}, int64 {}\n", yn(d.fp16),
+               yn(d.int8), yn(d.storage16), yn(d.storage8), yn(d.int64));
+    fmt::print("     maxStorageBufferRange {} ({}), shared memory {} ({}), max allocation {}\n",
+               d.max_storage_buffer_range, bytes_str(d.max_storage_buffer_range),
+               d.max_shared_memory, bytes_str(d.max_shared_memory),
+               bytes_str(d.max_allocation_size));
+    fmt::print(
+        "     workgroup max {} invocations ({}x{}x{}), push constants {} bytes, timestamps {}\n",
+        d.max_workgroup_invocations, d.max_workgroup_size[0], d.max_workgroup_size[1],
+        d.max_workgroup_size[2], d.max_push_constants, yn(d.timestamps));
+    std::string heaps;
+    for (size_t i = 0; i < d.heaps.size(); ++i)
+      heaps += fmt::format("{}{}: {}{}", i ? ", " : "", i, bytes_str(d.heaps[i].size),
+                           d.heaps[i].device_local ? " device-local" : "");
+    fmt::print("     memory heaps: {}\n", heaps);
+  }
+}
+
+}  // namespace
+
+void register_devices(CLI::App& app) {
+  auto* cmd = app.add_subcommand("devices", "list Vulkan devices with their features and limits");
+  cmd->callback([] { print_devices(); });
+}
+
+}  // namespace vkllm::app

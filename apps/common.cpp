@@ -1,0 +1,31 @@
+#include "apps/common.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+
+namespace vkllm::app {
+
+void add_device_options(CLI::App& cmd, DeviceOptions& o) {
+  cmd.add_option("--device", o.device,
+                 "Vulkan device index from 'vkllm devices' (default: VKLLM_DEVICE, else the "
+                 "best GPU; a CPU device only when nothing else exists)");
+  cmd.add_flag("--validation", o.validation,
+               "enable the Khronos validation layer with synchronization validation (slow)");
+  cmd.add_flag("--no-pipeline-cache", o.no_pipeline_cache,
+               "do not read or write the persistent pipeline cache");
+}
+
+std::string default_model_path() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path p = exe.parent_path().parent_path() / "share" / "vkllm" / "stories260K.gguf";
+    if (fs::exists(p, ec)) return p.string();
+  }
+  return VKLLM_SOURCE_MODEL;
+}
+
+}  // namespace vkllm::app

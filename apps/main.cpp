@@ -1,0 +1,37 @@
+// vkllm: LLM inference on any GPU through Vulkan compute.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "apps/common.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "vkllm " VKLLM_VERSION
+      ": LLM inference on any GPU through Vulkan compute.\n"
+      "Runs GGUF llama-family models (F32/F16 weights) on the best Vulkan device present."};
+  app.set_version_flag("--version", "vkllm " VKLLM_VERSION);
+  app.require_subcommand(1);
+  app.footer(
+      "Environment: VKLLM_DEVICE=N picks a device; VKLLM_VALIDATION=1 enables the Khronos "
+      "validation layer;\nVKLLM_NO_PIPELINE_CACHE=1 disables the pipeline cache "
+      "(~/.cache/vkllm, or VKLLM_PIPELINE_CACHE_DIR).\nRun 'vkllm <command> --help' for a "
+      "command's options.");
+  vkllm::app::register_devices(app);
+  vkllm::app::register_run(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "error: %s (see 'vkllm --help')\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,163 @@
+// The Vulkan forward pass against the scalar CPU reference (tests/support/cpu_llama), on the real
+// stories260K model and on random llama-shaped models written by the tests.
+#include <filesystem>
+
+#include "graph/engine.h"
+#include "support/cpu_llama.h"
+#include "support/random_model.h"
+#include "support/vk_test.h"
+
+using namespace vkllm;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Max relative logit error: |got - want| / max(|want|, 1) over all logits.
+constexpr double kLogitTol = 1e-4;
+
+std::string stories() {
+  return test::shared_path("models/stories260K.gguf");
+}
+
+std::string random_model(const std::string& name, const test::RandomLlamaConfig& cfg) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("vkllm-engine-test-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / (name + ".gguf")).string();
+  test::write_random_llama(path, cfg);
+  return path;
+}
+
+std::vector<int32_t> some_tokens(uint32_t n, uint32_t n_vocab, uint32_t seed) {
+  std::vector<int32_t> t{1};
+  uint32_t s = seed;
+  while (t.size() < n) {
+    s = s * 1664525u + 1013904223u;
+    t.push_back(3 + static_cast<int32_t>((s >> 8) % (n_vocab - 3)));
+  }
+  return t;
+}
+
+// Prompt as one batch (all logits), then `decode` single-token steps; every logit compared.
+void compare_with_reference(const std::string& path, uint32_t prompt_len, uint32_t decode,
+                            uint32_t n_batch) {
+  GGUFFile f = GGUFFile::open(path);
+  test::CpuLlama ref(f);
+  EngineOptions o;
+  o.all_logits = true;
+  o.n_batch = n_batch;
+  o.n_ctx = 64;
+  Engine eng(test::context(), f, o);
+  auto toks = some_tokens(prompt_len + decode, ref.n_vocab(), prompt_len * 7 + decode);
+  std::span<const int32_t> prompt(toks.data(), prompt_len);
+  test::check_close(eng.eval(prompt), ref.forward(prompt, true), kLogitTol, 1.0, "prompt logits");
+  for (uint32_t i = 0; i < decode; ++i) {
+    std::span<const int32_t> one(&toks[prompt_len + i], 1);
+    test::check_close(eng.eval(one), ref.forward(one, true), kLogitTol, 1.0, "decode logits");
+  }
+  test::check_no_validation_messages();
+}
+
+}  // namespace
+
+TEST_CASE("engine: stories260K logits match the CPU reference (prompt batch and decode)") {
+  compare_with_reference(stories(), 13, 6, 64);
+}
+
+TEST_CASE("engine: prompt split into several batches matches the CPU reference") {
+  compare_with_reference(stories(), 13, 2, 5);
+}
+
+TEST_CASE("engine: random llama models match the CPU reference") {
+  struct Case {
+    const char* name;
+    test::RandomLlamaConfig cfg;
+  };
+  std::vector<Case> cases;
+  test::RandomLlamaConfig base;
+  cases.push_back({"gqa", base});
+  auto c = base;
+  c.n_head_kv = c.n_head;
+  c.seed = 2;
+  cases.push_back({"mha", c});
+  c = base;
+  c.n_ff = 97;
+  c.n_head = 6;
+  c.n_head_kv = 1;
+  c.seed = 3;
+  cases.push_back({"mqa_odd_ffn", c});
+  c = base;
+  c.type = GGMLType::F16;
+  c.tied_output = true;
+  c.seed = 4;
+  cases.push_back({"f16_tied", c});
+  c = base;
+  c.n_rot = 6;  // head_dim 12: only the first 6 dims rotate
+  c.seed = 5;
+  cases.push_back({"partial_rope", c});
+  for (const auto& k : cases) {
+    INFO("model: " << k.name);
+    compare_with_reference(random_model(k.name, k.cfg), 9, 4, 64);
+  }
+}
+
+TEST_CASE("engine: 64 greedy steps on stories260K pick the same tokens as the CPU reference") {
+  GGUFFile f = GGUFFile::open(stories());
+  test::CpuLlama ref(f);
+  Engine eng(test::context(), f);
+  int32_t a = 1, b = 1;
+  std::vector<float> la = eng.eval(std::span<const int32_t>(&a, 1));
+  std::vector<float> lb = ref.forward(std::span<const int32_t>(&b, 1));
+  auto argmax = [](const std::vector<float>& v) {
+    return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());
+  };
+  for (int step = 0; step < 64; ++step) {
+    a = argmax(la);
+    b = argmax(lb);
+    REQUIRE_MESSAGE(a == b, "step " << step);
+    la = eng.eval(std::span<const int32_t>(&a, 1));
+    lb = ref.forward(std::span<const int32_t>(&b, 1));
+  }
+  CHECK(eng.stats().graphs_recorded == 1);  // one decode graph, replayed
+  CHECK(eng.stats().steps_replayed == 65);
+  test::check_no_validation_messages();
+}
+
+TEST_CASE("engine: a replayed decode step gives the same logits as a freshly recorded one") {
+  GGUFFile f = GGUFFile::open(stories());
+  Engine eng(test::context(), f);
+  auto toks = some_tokens(12, 512, 9);
+  std::vector<std::vector<float>> replayed;
+  for (int32_t t : toks) replayed.push_back(eng.eval(std::span<const int32_t>(&t, 1)));
+  eng.reset();
+  for (size_t i = 0; i < toks.size(); ++i) {
+    eng.drop_recordings();  // record afresh for every token
+    CHECK(eng.eval(std::span<const int32_t>(&toks[i], 1)) == replayed[i]);
+  }
+  test::check_no_validation_messages();
+}
+
+TEST_CASE("engine: context overflow and bad token ids are errors, not crashes") {
+  GGUFFile f = GGUFFile::open(stories());
+  EngineOptions o;
+  o.n_ctx = 8;
+  Engine eng(test::context(), f, o);
+  auto toks = some_tokens(9, 512, 3);
+  CHECK_THROWS_AS(eng.eval(toks), std::out_of_range);
+  eng.eval(std::span<const int32_t>(toks.data(), 8));
+  CHECK_THROWS_AS(eng.eval(std::span<const int32_t>(toks.data(), 1)), std::out_of_range);
+  eng.reset();
+  std::vector<int32_t> bad{1, 512};
+  CHECK_THROWS_AS(eng.eval(bad), std::invalid_argument);
+  std::vector<int32_t> neg{-1};
+  CHECK_THROWS_AS(eng.eval(neg), std::invalid_argument);
+  test::check_no_validation_messages();
+}
+
+TEST_CASE("engine: activation memory is shared between tensors with disjoint lifetimes") {
+  GGUFFile f = GGUFFile::open(stories());
+  Engine eng(test::context(), f);
+  int32_t bos = 1;
+  eng.eval(std::span<const int32_t>(&bos, 1));
+  CHECK(eng.stats().arena_bytes * 4 < eng.stats().unshared_bytes);
+}
