@@ -1,0 +1,103 @@
+// Sampler: greedy, reproducibility, the filters, repetition penalty and the distribution itself.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "graph/sampler.h"
+
+using namespace vkllm;
+
+namespace {
+SamplerParams plain(float temp, uint64_t seed = 7) {
+  SamplerParams p;
+  p.temperature = temp;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  p.seed = seed;
+  return p;
+}
+}  // namespace
+
+TEST_CASE("sampler: greedy picks the argmax, ties go to the lowest id") {
+  Sampler s(plain(0.0f));
+  CHECK(s.sample(std::vector<float>{0.1f, 3.0f, -2.0f, 2.9f}) == 1);
+  CHECK(s.sample(std::vector<float>{1.0f, 5.0f, 5.0f}) == 1);
+  CHECK(s.sample(std::vector<float>{NAN, -1.0f, NAN}) == 1);
+  CHECK(s.sample(std::vector<float>{-INFINITY, -INFINITY}) == 0);
+}
+
+TEST_CASE("sampler: the same seed gives the same sequence, another seed another") {
+  std::vector<float> logits(50);
+  for (size_t i = 0; i < logits.size(); ++i) logits[i] = std::sin(i * 1.7f);
+  auto draw = [&](uint64_t seed) {
+    Sampler s(plain(1.0f, seed));
+    std::vector<int32_t> out;
+    for (int i = 0; i < 100; ++i) out.push_back(s.sample(logits));
+    return out;
+  };
+  CHECK(draw(42) == draw(42));
+  CHECK(draw(42) != draw(43));
+}
+
+TEST_CASE("sampler: top-k 1, a tiny top-p and min-p 1 all reduce to greedy") {
+  std::vector<float> logits{0.5f, 1.0f, 0.9f, 0.2f};
+  for (int variant = 0; variant < 3; ++variant) {
+    SamplerParams p = plain(1.5f);
+    if (variant == 0) p.top_k = 1;
+    if (variant == 1) p.top_p = 1e-6f;
+    if (variant == 2) p.min_p = 1.0f;
+    Sampler s(p);
+    for (int i = 0; i < 50; ++i) CHECK(s.sample(logits) == 1);
+  }
+}
+
+TEST_CASE("sampler: min-p drops unlikely tokens") {
+  // p ~ {0.665, 0.245, 0.090}: min-p 0.2 keeps ids 0 and 1 only.
+  SamplerParams p = plain(1.0f);
+  p.min_p = 0.2f;
+  Sampler s(p);
+  std::vector<float> logits{2.0f, 1.0f, 0.0f};
+  for (int i = 0; i < 500; ++i) CHECK(s.sample(logits) != 2);
+}
+
+TEST_CASE("sampler: repetition penalty changes the argmax") {
+  SamplerParams p = plain(0.0f);
+  p.repeat_penalty = 2.0f;
+  Sampler s(p);
+  std::vector<float> logits{1.0f, 1.5f, -1.0f};
+  CHECK(s.sample(logits) == 1);
+  s.accept(1);  // 1.5 / 2 = 0.75 < 1.0
+  CHECK(s.sample(logits) == 0);
+}
+
+TEST_CASE("sampler: temperature 1 draws follow the softmax distribution") {
+  std::vector<float> logits{std::log(0.5f), std::log(0.3f), std::log(0.2f)};
+  Sampler s(plain(1.0f, 123));
+  std::vector<int> count(3, 0);
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) ++count[s.sample(logits)];
+  CHECK(std::fabs(count[0] / double(n) - 0.5) < 0.02);
+  CHECK(std::fabs(count[1] / double(n) - 0.3) < 0.02);
+  CHECK(std::fabs(count[2] / double(n) - 0.2) < 0.02);
+}
+
+TEST_CASE("sampler: out-of-range parameters are rejected") {
+  SamplerParams p;
+  p.top_p = 0.0f;
+  CHECK_THROWS_AS(Sampler{p}, std::invalid_argument);
+  p = {};
+  p.temperature = -1.0f;
+  CHECK_THROWS_AS(Sampler{p}, std::invalid_argument);
+  p = {};
+  p.min_p = 2.0f;
+  CHECK_THROWS_AS(Sampler{p}, std::invalid_argument);
+  p = {};
+  p.repeat_penalty = 0.0f;
+  CHECK_THROWS_AS(Sampler{p}, std::invalid_argument);
+  p = {};
+  p.top_k = -3;
+  CHECK_THROWS_AS(Sampler{p}, std::invalid_argument);
+}

@@ -1,0 +1,148 @@
+// SentencePiece tokenizer on the real stories260K vocabulary, against an independent plain
+// O(n^2) reference of the same algorithm (llama2.c's best-pair merge loop).
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "graph/engine.h"
+#include "graph/tokenizer.h"
+#include "quant/gguf.h"
+#include "support/vk_test.h"
+
+using namespace vkllm;
+
+namespace {
+
+const Tokenizer& tok() {
+  static Tokenizer t = load_tokenizer(GGUFFile::open(test::shared_path("models/stories260K.gguf")));
+  return t;
+}
+
+// Reference: split into UTF-8 characters, then repeatedly merge the best-scoring adjacent pair
+// (leftmost on ties) until none is in the vocabulary; unknown symbols fall back to byte tokens.
+std::vector<int32_t> reference_encode(const Vocab& v, const std::string& text) {
+  std::map<std::string, int32_t> ids;
+  for (size_t i = 0; i < v.tokens.size(); ++i) ids.emplace(v.tokens[i], static_cast<int32_t>(i));
+  std::string s = text.empty() ? "" : "\xe2\x96\x81";
+  for (char c : text) s += c == ' ' ? std::string("\xe2\x96\x81") : std::string(1, c);
+  std::vector<std::string> sym;
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = s[i];
+    size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 1;
+    if (i + len > s.size()) len = 1;
+    for (size_t k = 1; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) len = 1;
+    sym.push_back(s.substr(i, len));
+    i += len;
+  }
+  while (true) {
+    float best = -1e30f;
+    int at = -1;
+    for (size_t i = 0; i + 1 < sym.size(); ++i) {
+      auto it = ids.find(sym[i] + sym[i + 1]);
+      if (it != ids.end() && v.scores[it->second] > best) {
+        best = v.scores[it->second];
+        at = static_cast<int>(i);
+      }
+    }
+    if (at < 0) break;
+    sym[at] += sym[at + 1];
+    sym.erase(sym.begin() + at + 1);
+  }
+  std::vector<int32_t> out{v.bos};
+  for (const auto& p : sym) {
+    auto it = ids.find(p);
+    if (it != ids.end()) {
+      out.push_back(it->second);
+      continue;
+    }
+    for (unsigned char c : p) {
+      char name[8];
+      std::snprintf(name, sizeof(name), "<0x%02X>", c);
+      out.push_back(ids.at(name));
+    }
+  }
+  return out;
+}
+
+const std::vector<std::string> kStrings = {
+    "Once upon a time",
+    "Lily's mom said, \"Lily, let's go to the park.\"",
+    "  leading and  double  spaces ",
+    "line one\nline two\n\ttabbed",
+    "caf\xc3\xa9 na\xc3\xafve",  // é, ï: byte fallback in a 512-token vocabulary
+    "\xe6\x97\xa5\xe6\x9c\xac",  // 日本
+    "emoji \xf0\x9f\x99\x82!",   // 🙂
+    "a",
+    "The quick brown fox jumps over the lazy dog. 1234567890",
+};
+
+}  // namespace
+
+TEST_CASE("tokenizer: encoding matches the plain reference algorithm") {
+  for (const auto& s : kStrings) {
+    INFO("text: " << s);
+    CHECK(tok().encode(s, true) == reference_encode(tok().vocab(), s));
+  }
+}
+
+TEST_CASE("tokenizer: encode then decode gives the text back, UTF-8 and invalid bytes included") {
+  for (const auto& s : kStrings) {
+    INFO("text: " << s);
+    CHECK(tok().decode(tok().encode(s, true)) == s);
+  }
+  const std::string invalid = "bad \xff\xfe bytes \xc3";
+  CHECK(tok().decode(tok().encode(invalid, false)) == invalid);
+}
+
+TEST_CASE("tokenizer: known ids for a frozen example; BOS handling") {
+  // Pieces of "Once upon a time" in stories260K's vocabulary, checked by decoding each piece.
+  const auto ids = tok().encode("Once upon a time", true);
+  REQUIRE(ids.size() >= 2);
+  CHECK(ids[0] == 1);
+  std::string joined;
+  for (size_t i = 1; i < ids.size(); ++i) joined += tok().piece(ids[i]);
+  CHECK(joined == " Once upon a time");
+  CHECK(ids.size() < 10);  // merged into words, not characters
+  CHECK(tok().encode("", true) == std::vector<int32_t>{1});
+  CHECK(tok().encode("", false).empty());
+  CHECK(tok().encode("x", false)[0] != 1);
+  // Byte fallback: U+65E5 is not a piece of this vocabulary, so it becomes its three bytes.
+  const auto e = tok().encode("\xe6\x97\xa5", false);
+  REQUIRE(e.size() == 4);
+  CHECK(tok().vocab().tokens[e[1]] == "<0xE6>");
+  CHECK(tok().vocab().tokens[e[2]] == "<0x97>");
+  CHECK(tok().vocab().tokens[e[3]] == "<0xA5>");
+}
+
+TEST_CASE("detokenizer: multi-byte characters are emitted only when complete") {
+  Detokenizer d(tok());
+  const auto ids = tok().encode("\xf0\x9f\x99\x82", false);  // ▁ then 4 byte tokens
+  REQUIRE(ids.size() == 5);
+  CHECK(d.push(ids[0]) == " ");
+  CHECK(d.push(ids[1]).empty());
+  CHECK(d.push(ids[2]).empty());
+  CHECK(d.push(ids[3]).empty());
+  CHECK(d.push(ids[4]) == "\xf0\x9f\x99\x82");
+  CHECK(d.flush().empty());
+}
+
+TEST_CASE("detokenizer: a dangling lead byte becomes U+FFFD; the space after BOS is dropped") {
+  Detokenizer d(tok());
+  const auto ids = tok().encode("Once \xe6\x97\xa5", true);  // BOS, pieces, 3 byte tokens
+  std::string out;
+  for (size_t i = 0; i + 1 < ids.size(); ++i) out += d.push(ids[i]);  // leave the last byte out
+  CHECK(out == "Once ");
+  CHECK(d.flush() == "\xef\xbf\xbd");
+}
+
+TEST_CASE("tokenizer: inconsistent vocabularies are rejected") {
+  Vocab v;
+  CHECK_THROWS_AS(Tokenizer{v}, std::invalid_argument);
+  v.tokens = {"<unk>", "<s>", "</s>"};
+  v.scores = {0.0f};
+  CHECK_THROWS_AS(Tokenizer{v}, std::invalid_argument);
+  v.scores = {0, 0, 0};
+  v.bos = 7;
+  CHECK_THROWS_AS(Tokenizer{v}, std::invalid_argument);
+}
