@@ -41,21 +41,12 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-// Opens a model file; GGUF problems become "<file>: <what is wrong>".
-GGUFFile open_model(const std::string& path) {
-  try {
-    return GGUFFile::open(path);
-  } catch (const GGUFError& e) {
-    throw std::runtime_error(fmt::format("{}: {}", path, e.what()));
-  }
-}
-
 void run(RunOptions& o) {
   if (o.model.empty()) o.model = default_model_path();
   if (o.n_predict < 0) throw std::invalid_argument("-n must be >= 0");
   if (o.n_batch == 0) throw std::invalid_argument("--batch must be >= 1");
   const auto t_load = Clock::now();
-  GGUFFile file = open_model(o.model);
+  GGUFFile file = open_model_file(o.model);
   std::unique_ptr<Tokenizer> tok;
   LlamaParams params;
   try {
@@ -85,12 +76,7 @@ void run(RunOptions& o) {
         fmt::format("the prompt is {} tokens, longer than the context of {} (use -c to enlarge it)",
                     prompt_ids.size(), n_ctx));
 
-  rt::ContextOptions co;
-  co.device = o.dev.device;
-  if (o.dev.validation) co.validation = 1;
-  co.pipeline_cache = !o.dev.no_pipeline_cache;
-  co.notices = !o.quiet;
-  rt::Context ctx(co);
+  rt::Context ctx(context_options(o.dev, !o.quiet));
   EngineOptions eo;
   eo.n_ctx = n_ctx;
   eo.n_batch = o.n_batch;

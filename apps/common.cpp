@@ -1,5 +1,6 @@
 #include "apps/common.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +16,38 @@ void add_device_options(CLI::App& cmd, DeviceOptions& o) {
                "enable the Khronos validation layer with synchronization validation (slow)");
   cmd.add_flag("--no-pipeline-cache", o.no_pipeline_cache,
                "do not read or write the persistent pipeline cache");
+}
+
+rt::ContextOptions context_options(const DeviceOptions& o, bool notices) {
+  rt::ContextOptions co;
+  co.device = o.device;
+  if (o.validation) co.validation = 1;
+  co.pipeline_cache = !o.no_pipeline_cache;
+  co.notices = notices;
+  return co;
+}
+
+GGUFFile open_model_file(const std::string& path) {
+  try {
+    return GGUFFile::open(path);
+  } catch (const GGUFError& e) {
+    throw std::runtime_error(fmt::format("{}: {}", path, e.what()));
+  }
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      out += fmt::format("\\u{:04x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
 }
 
 std::string default_model_path() {

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
       "command's options.");
   vkllm::app::register_devices(app);
   vkllm::app::register_run(app);
+  vkllm::app::register_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

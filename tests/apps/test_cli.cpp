@@ -1,6 +1,7 @@
 // The vkllm command as a user runs it: help, devices, the reference story, and bad input.
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -80,6 +81,7 @@ TEST_CASE("cli: --help describes every subcommand") {
   CHECK(r.code == 0);
   CHECK(r.out.find("devices") != std::string::npos);
   CHECK(r.out.find("run") != std::string::npos);
+  CHECK(r.out.find("bench") != std::string::npos);
   Result run_help = run_vkllm("run --help");
   CHECK(run_help.code == 0);
   for (const char* opt : {"--model", "--prompt", "--n-predict", "--temp", "--seed", "--ctx-size",
@@ -151,4 +153,38 @@ TEST_CASE("cli: missing files, unsupported models and impossible requests are on
       "longer than the context");
   check_one_line_error(run_vkllm("run -m " + quote(tiny) + " --device 99"), "device 99");
   check_one_line_error(run_vkllm("run -m " + quote(tiny) + " --top-p 7"), "top");
+}
+
+TEST_CASE("cli: bench prints one JSON object per test, or a markdown table") {
+  Result j = run_vkllm("bench --json -p 8 -n 4 -r 2");
+  INFO("stderr: " << j.err);
+  REQUIRE(j.code == 0);
+  std::istringstream lines(j.out);
+  std::string line;
+  std::vector<std::string> tests;
+  while (std::getline(lines, line)) {
+    REQUIRE(line.size() > 2);
+    CHECK(line.front() == '{');
+    CHECK(line.back() == '}');
+    const auto at = line.find("\"test\":\"");
+    REQUIRE(at != std::string::npos);
+    tests.push_back(line.substr(at + 8, line.find('"', at + 8) - at - 8));
+    if (tests.back() == "pp8" || tests.back() == "tg4") {
+      CHECK(line.find("\"tokens_per_second\":") != std::string::npos);
+      const auto runs = line.find("\"runs\":[");
+      REQUIRE(runs != std::string::npos);
+      const std::string list = line.substr(runs + 8, line.find(']', runs) - runs - 8);
+      CHECK(std::count(list.begin(), list.end(), ',') == 1);  // two runs
+    } else {
+      CHECK(line.find("\"ms\":") != std::string::npos);
+    }
+  }
+  CHECK(tests == std::vector<std::string>{"pp8", "tg4", "load", "ttft_cold"});
+
+  Result t = run_vkllm("bench -p 8 -n 4 -r 1");
+  REQUIRE(t.code == 0);
+  CHECK(t.out.find("| test | tokens/s") != std::string::npos);
+  CHECK(t.out.find("| pp8 |") != std::string::npos);
+  CHECK(t.out.find("| tg4 |") != std::string::npos);
+  check_one_line_error(run_vkllm("bench -r 0"), "-r");
 }
