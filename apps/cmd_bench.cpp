@@ -128,6 +128,9 @@ void bench(BenchOptions& o) {
   if (o.n_gen) row(fmt::format("tg{}", o.n_gen), tg);
   fmt::print("\nload {:.0f} ms; cold time to first token {:.0f} ms (load + first prompt pass)\n",
              load_ms, ttft_ms);
+  if (o.n_gen)
+    fmt::print("decode step: {} dispatches, {} barriers, one recorded command buffer replayed\n",
+               engine.stats().decode_dispatches, engine.stats().decode_barriers);
 }
 
 }  // namespace
