@@ -51,17 +51,19 @@ int parse_byte_token(const std::string& s) {
 
 Tokenizer::Tokenizer(Vocab v) : vocab_(std::move(v)) {
   const size_t n = vocab_.tokens.size();
-  if (n == 0) throw std::invalid_argument("the vocabulary is empty");
+  if (n == 0) throw std::runtime_error("tokenizer: the vocabulary is empty");
   if (vocab_.scores.empty()) vocab_.scores.assign(n, 0.0f);
   if (vocab_.types.empty()) vocab_.types.assign(n, 1);
   if (vocab_.scores.size() != n)
-    throw std::invalid_argument(fmt::format("{} scores for {} tokens", vocab_.scores.size(), n));
+    throw std::runtime_error(
+        fmt::format("tokenizer: {} scores for {} tokens", vocab_.scores.size(), n));
   if (vocab_.types.size() != n)
-    throw std::invalid_argument(
-        fmt::format("{} token types for {} tokens", vocab_.types.size(), n));
+    throw std::runtime_error(
+        fmt::format("tokenizer: {} token types for {} tokens", vocab_.types.size(), n));
   for (auto [name, id] : {std::pair{"bos", vocab_.bos}, {"eos", vocab_.eos}, {"unk", vocab_.unk}})
     if (id < 0 || static_cast<size_t>(id) >= n)
-      throw std::invalid_argument(fmt::format("{} id {} is outside the vocabulary", name, id));
+      throw std::runtime_error(
+          fmt::format("tokenizer: {} id {} is outside the vocabulary of {} tokens", name, id, n));
   byte_ids_.fill(-1);
   ids_.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -76,7 +78,7 @@ bool Tokenizer::is_control(int32_t id) const {
 }
 
 int32_t Tokenizer::find(std::string_view piece) const {
-  auto it = ids_.find(std::string(piece));
+  auto it = ids_.find(piece);
   return it == ids_.end() ? -1 : it->second;
 }
 

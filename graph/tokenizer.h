@@ -4,6 +4,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -24,7 +25,8 @@ struct Vocab {
 
 class Tokenizer {
  public:
-  // Throws std::invalid_argument when the vocabulary is inconsistent.
+  // Throws std::runtime_error when the vocabulary is inconsistent (sizes differ, bos/eos/unk
+  // outside it, empty). Empty scores mean all 0, empty types all normal.
   explicit Tokenizer(Vocab v);
 
   std::vector<int32_t> encode(std::string_view text, bool add_bos) const;
@@ -44,7 +46,12 @@ class Tokenizer {
   void emit(std::string_view piece, std::vector<int32_t>& out) const;
 
   Vocab vocab_;
-  std::unordered_map<std::string, int32_t> ids_;
+  // Transparent hashing: lookups by string_view without building a std::string.
+  struct PieceHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, int32_t, PieceHash, std::equal_to<>> ids_;
   std::array<int32_t, 256> byte_ids_{};
 };
 
