@@ -66,10 +66,15 @@ int32_t Sampler::sample(std::span<const float> logits) {
   c.resize(keep);
   if (c[0].logit == -INFINITY) return c[0].id;
 
+  // Softmax at the temperature, relative to the best logit. +inf logits share all the mass.
   std::vector<double> prob(keep);
   double sum = 0.0;
+  const bool top_inf = c[0].logit == INFINITY;
   for (size_t i = 0; i < keep; ++i) {
-    prob[i] = std::exp((static_cast<double>(c[i].logit) - c[0].logit) / p_.temperature);
+    if (top_inf)
+      prob[i] = c[i].logit == INFINITY ? 1.0 : 0.0;
+    else
+      prob[i] = std::exp((static_cast<double>(c[i].logit) - c[0].logit) / p_.temperature);
     sum += prob[i];
   }
   for (double& p : prob) p /= sum;

@@ -22,7 +22,8 @@ class Sampler {
  public:
   // Throws std::invalid_argument for out-of-range parameters.
   explicit Sampler(SamplerParams p);
-  // Picks a token. NaN logits count as -inf; if all are -inf the lowest id is returned.
+  // Picks a token. NaN logits count as -inf; if all are -inf the lowest id is returned; +inf
+  // logits share all the probability. Throws std::invalid_argument for empty logits.
   // Does not record the token: call accept() with what was actually used.
   int32_t sample(std::span<const float> logits);
   // Records a token for the repetition penalty.
