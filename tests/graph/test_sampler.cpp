@@ -73,6 +73,53 @@ TEST_CASE("sampler: repetition penalty changes the argmax") {
   CHECK(s.sample(logits) == 0);
 }
 
+TEST_CASE("sampler: repetition penalty multiplies negative logits and only looks back n tokens") {
+  SamplerParams p = plain(0.0f);
+  p.repeat_penalty = 3.0f;
+  p.repeat_last_n = 2;
+  Sampler s(p);
+  std::vector<float> logits{-1.0f, -2.5f, 0.5f};
+  s.accept(2);  // 0.5 / 3 ~ 0.167: still the best
+  CHECK(s.sample(logits) == 2);
+  p.repeat_penalty = 6.0f;
+  Sampler t(p);
+  t.accept(2);  // 0.5 / 6 ~ 0.083
+  t.accept(0);  // -1 * 6 = -6 < -2.5
+  CHECK(t.sample(std::vector<float>{-1.0f, -2.5f, 0.5f}) == 2);
+  CHECK(t.sample(std::vector<float>{-1.0f, -2.5f, -4.0f}) == 1);
+  t.accept(1);
+  t.accept(1);  // 0 and 2 are out of the window now
+  CHECK(t.sample(std::vector<float>{-1.0f, -0.5f, -4.0f}) == 0);
+  t.reset();  // history gone
+  CHECK(t.sample(std::vector<float>{-1.0f, -0.5f, -4.0f}) == 1);
+}
+
+TEST_CASE("sampler: reset() replays the same draws") {
+  std::vector<float> logits{0.0f, 0.2f, 0.4f, 0.1f, -0.3f};
+  Sampler s(plain(1.0f, 99));
+  std::vector<int32_t> a, b;
+  for (int i = 0; i < 100; ++i) a.push_back(s.sample(logits));
+  s.reset();
+  for (int i = 0; i < 100; ++i) b.push_back(s.sample(logits));
+  CHECK(a == b);
+}
+
+TEST_CASE("sampler: NaN and infinite logits do not crash the sampling path") {
+  SamplerParams p;  // the defaults: top-k, top-p and min-p all on
+  p.temperature = 1.0f;
+  Sampler s(p);
+  for (int i = 0; i < 50; ++i) {
+    CHECK(s.sample(std::vector<float>{NAN, NAN, NAN}) == 0);
+    CHECK(s.sample(std::vector<float>{-INFINITY, NAN, -INFINITY}) == 0);
+    CHECK(s.sample(std::vector<float>{NAN, 1.0f, NAN, -INFINITY}) == 1);
+    const int32_t t = s.sample(std::vector<float>{1.0f, INFINITY, 3.0f, INFINITY});
+    CHECK((t == 1 || t == 3));
+  }
+  Sampler g(plain(0.0f));
+  CHECK(g.sample(std::vector<float>{1.0f, INFINITY, INFINITY}) == 1);
+  CHECK_THROWS_AS(g.sample(std::vector<float>{}), std::invalid_argument);
+}
+
 TEST_CASE("sampler: temperature 1 draws follow the softmax distribution") {
   std::vector<float> logits{std::log(0.5f), std::log(0.3f), std::log(0.2f)};
   Sampler s(plain(1.0f, 123));

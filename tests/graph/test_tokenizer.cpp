@@ -1,4 +1,5 @@
-// SentencePiece tokenizer on the real stories260K vocabulary, against an independent plain
+// SentencePiece tokenizer on the real stories260K vocabulary (from the GGUF file, and the same
+// vocabulary from llama2.c's tok512.bin through a test-only reader), against an independent plain
 // O(n^2) reference of the same algorithm (llama2.c's best-pair merge loop).
 #include <doctest/doctest.h>
 
@@ -8,6 +9,7 @@
 #include "graph/tokenizer.h"
 #include "quant/gguf.h"
 #include "support/vk_test.h"
+#include "support/vocab_loader.h"
 
 using namespace vkllm;
 
@@ -16,6 +18,20 @@ namespace {
 const Tokenizer& tok() {
   static Tokenizer t = load_tokenizer(GGUFFile::open(test::shared_path("models/stories260K.gguf")));
   return t;
+}
+
+// The same vocabulary from llama2.c's tokenizer file: independent of the GGUF reader.
+const Tokenizer& tok2() {
+  static Tokenizer t(test::load_vocab_from_llama2c(test::shared_path("models/tok512.bin")));
+  return t;
+}
+
+// A long prompt: the priority-queue merge must agree with the quadratic reference on it too.
+std::string long_text() {
+  std::string s;
+  for (int i = 0; i < 60; ++i)
+    s += "Once upon a time, there was a little girl named Lily. She liked to play outside.\n";
+  return s;
 }
 
 // Reference: split into UTF-8 characters, then repeatedly merge the best-scoring adjacent pair
@@ -79,11 +95,52 @@ const std::vector<std::string> kStrings = {
 
 }  // namespace
 
+TEST_CASE("tokenizer: tok512.bin and the GGUF file hold the same vocabulary") {
+  const Vocab& a = tok().vocab();
+  const Vocab& b = tok2().vocab();
+  REQUIRE(a.tokens.size() == 512);
+  CHECK(a.tokens == b.tokens);
+  CHECK(a.scores == b.scores);
+  CHECK(a.types == b.types);
+  CHECK(a.bos == 1);
+  CHECK(a.eos == 2);
+  CHECK(a.unk == 0);
+}
+
 TEST_CASE("tokenizer: encoding matches the plain reference algorithm") {
-  for (const auto& s : kStrings) {
-    INFO("text: " << s);
-    CHECK(tok().encode(s, true) == reference_encode(tok().vocab(), s));
+  for (const Tokenizer* t : {&tok(), &tok2()}) {
+    for (const auto& s : kStrings) {
+      INFO("text: " << s);
+      CHECK(t->encode(s, true) == reference_encode(t->vocab(), s));
+    }
+    const std::string big = long_text();
+    const auto ids = t->encode(big, true);
+    CHECK(ids == reference_encode(t->vocab(), big));
+    CHECK(t->decode(ids) == big);
   }
+  // A 300 KB prompt: quick with the priority queue (the quadratic loop would take minutes).
+  std::string huge;
+  for (int i = 0; i < 60; ++i) huge += long_text();
+  CHECK(tok().decode(tok().encode(huge, true)) == huge);
+}
+
+TEST_CASE("tokenizer: frozen ids, each checked by decoding its piece") {
+  // Frozen after checking every piece by hand (below); the quadratic reference above, which is
+  // llama2.c's encode() loop, gives the same ids.
+  CHECK(tok().encode("Once upon a time", true) == std::vector<int32_t>{1, 403, 407, 261, 378});
+  CHECK(tok().encode("Hello world", true) == std::vector<int32_t>{1, 346, 306, 414, 263, 304, 341});
+  CHECK(tok().encode("Lily and Tom were friends.", false) ==
+        std::vector<int32_t>{317, 269, 274, 287, 382, 276, 374, 419, 426});
+  CHECK(tok().piece(403) == " Once");
+  CHECK(tok().piece(407) == " upon");
+  CHECK(tok().piece(261) == " a");
+  CHECK(tok().piece(378) == " time");
+  CHECK(tok().piece(346) == " He");
+  CHECK(tok().piece(306) == "ll");
+  CHECK(tok().piece(414) == "o");
+  CHECK(tok().piece(1).empty());   // control
+  CHECK(tok().piece(13) == "\n");  // <0x0A>
+  CHECK(tok().vocab().tokens[13] == "<0x0A>");
 }
 
 TEST_CASE("tokenizer: encode then decode gives the text back, UTF-8 and invalid bytes included") {
@@ -127,6 +184,23 @@ TEST_CASE("detokenizer: multi-byte characters are emitted only when complete") {
   CHECK(d.flush().empty());
 }
 
+TEST_CASE("detokenizer: streaming a whole prompt gives decode()'s text; bad bytes become U+FFFD") {
+  const std::vector<std::string> texts = {"Once upon a time", long_text(),
+                                          "caf\xc3\xa9 \xf0\x9f\x99\x82\n", "  two"};
+  for (const std::string& s : texts) {
+    Detokenizer d(tok());
+    std::string out;
+    for (int32_t id : tok().encode(s, true)) out += d.push(id);
+    out += d.flush();
+    CHECK(out == s);
+  }
+  Detokenizer d(tok());
+  std::string out;
+  for (int32_t id : tok().encode("a\xff", false)) out += d.push(id);
+  CHECK(out == " a\xef\xbf\xbd");  // no BOS: the prefix space stays
+  CHECK(d.flush().empty());
+}
+
 TEST_CASE("detokenizer: a dangling lead byte becomes U+FFFD; the space after BOS is dropped") {
   Detokenizer d(tok());
   const auto ids = tok().encode("Once \xe6\x97\xa5", true);  // BOS, pieces, 3 byte tokens
@@ -138,11 +212,49 @@ TEST_CASE("detokenizer: a dangling lead byte becomes U+FFFD; the space after BOS
 
 TEST_CASE("tokenizer: inconsistent vocabularies are rejected") {
   Vocab v;
-  CHECK_THROWS_AS(Tokenizer{v}, std::invalid_argument);
+  CHECK_THROWS_AS(Tokenizer{v}, std::runtime_error);
   v.tokens = {"<unk>", "<s>", "</s>"};
   v.scores = {0.0f};
-  CHECK_THROWS_AS(Tokenizer{v}, std::invalid_argument);
+  CHECK_THROWS_WITH_AS(Tokenizer{v}, "tokenizer: 1 scores for 3 tokens", std::runtime_error);
   v.scores = {0, 0, 0};
+  v.types = {2, 3};
+  CHECK_THROWS_AS(Tokenizer{v}, std::runtime_error);
+  v.types = {2, 3, 3};
   v.bos = 7;
-  CHECK_THROWS_AS(Tokenizer{v}, std::invalid_argument);
+  CHECK_THROWS_WITH_AS(Tokenizer{v}, "tokenizer: bos id 7 is outside the vocabulary of 3 tokens",
+                       std::runtime_error);
+  v.bos = 1;
+  v.unk = -1;
+  CHECK_THROWS_AS(Tokenizer{v}, std::runtime_error);
+  v.unk = 0;
+  CHECK_NOTHROW(Tokenizer{v});
+}
+
+TEST_CASE("tokenizer: a tiny hand-made vocabulary; unk when there is no byte token") {
+  Vocab v;
+  v.tokens = {"<unk>",
+              "<s>",
+              "</s>",
+              "\xe2\x96\x81",
+              "a",
+              "b",
+              "ab",
+              "\xe2\x96\x81"
+              "ab",
+              "<0x63>"};
+  v.scores = {0, 0, 0, -1, -1, -1, -2, -3, 0};
+  v.types = {2, 3, 3, 1, 1, 1, 1, 1, 6};
+  Tokenizer t(v);
+  // "▁ab": "ab" (-2) merges before "▁ab" (-3) can form, then "▁"+"ab" -> "▁ab".
+  CHECK(t.encode("ab", true) == std::vector<int32_t>{1, 7});
+  // 'c' only has a byte token, 'd' has neither: unk.
+  CHECK(t.encode("abcd", false) == std::vector<int32_t>{7, 8, 0});
+  CHECK(t.decode(std::vector<int32_t>{1, 7, 8, 2}) == "abc");
+  // Ties go to the leftmost pair: "aaa" with only "aa" merges the first two.
+  Vocab w;
+  w.tokens = {"<unk>", "<s>", "</s>", "a", "aa"};
+  w.add_space_prefix = false;
+  Tokenizer u(w);
+  CHECK(u.encode("aaa", false) == std::vector<int32_t>{4, 3});
+  CHECK(u.decode(u.encode("aaa", false)) == "aaa");
 }
