@@ -52,6 +52,21 @@ class Ops {
   // Ops keeps for its lifetime (built on first use of each (n_rot, freq_base)).
   void rope(rt::Sequence& s, BufferRange x, BufferRange y, BufferRange step, uint32_t head_dim,
             uint32_t n_heads, uint32_t T, uint32_t n_rot, float freq_base, RopeMode mode);
+  // Fused RoPE + KV-cache write: q_out [T x n_heads*head_dim] = rope(q); rows pos0+t of k_cache
+  // and v_cache = rope(k) and v. Token t's q row starts at element t * q_stride + q_offset of q
+  // (likewise k, v), so q, k and v can be column slices of one fused QKV product bound three
+  // times. Rows >= ctx_len are not written.
+  struct RopeKvShape {
+    uint32_t head_dim, n_heads, n_kv_heads, T, n_rot, ctx_len;
+    float freq_base;
+    RopeMode mode;
+  };
+  struct QkvLayout {
+    uint32_t q_stride, q_offset, k_stride, k_offset, v_stride, v_offset;
+  };
+  void rope_kv(rt::Sequence& s, BufferRange q, BufferRange k, BufferRange v, BufferRange q_out,
+               BufferRange k_cache, BufferRange v_cache, BufferRange step, const RopeKvShape& sh,
+               const QkvLayout& lay);
   // cache[(step.pos0 + t) * kv_width + j] = src[t * kv_width + j]; rows >= ctx_len not written.
   void kv_write(rt::Sequence& s, BufferRange src, BufferRange cache, BufferRange step,
                 uint32_t kv_width, uint32_t T, uint32_t ctx_len);

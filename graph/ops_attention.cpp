@@ -53,6 +53,27 @@ const rt::Buffer& Ops::rope_inv_freq(uint32_t n_rot, float freq_base) {
   return rope_tables_.emplace(key, std::move(b)).first->second;
 }
 
+void Ops::rope_kv(rt::Sequence& s, BufferRange q, BufferRange k, BufferRange v, BufferRange q_out,
+                  BufferRange k_cache, BufferRange v_cache, BufferRange step, const RopeKvShape& sh,
+                  const QkvLayout& lay) {
+  require(sh.head_dim % 2 == 0 && sh.n_rot % 2 == 0, "rope_kv", "head_dim and n_rot must be even");
+  require(sh.n_rot <= sh.head_dim, "rope_kv", "n_rot must not exceed head_dim");
+  require(lay.q_stride >= sh.n_heads * sh.head_dim && lay.k_stride >= sh.n_kv_heads * sh.head_dim &&
+              lay.v_stride >= sh.n_kv_heads * sh.head_dim,
+          "rope_kv", "a row stride is shorter than its row");
+  const uint64_t pairs = uint64_t{sh.T} * (sh.n_heads + 2 * sh.n_kv_heads) * (sh.head_dim / 2);
+  if (pairs == 0) return;
+  const rt::Buffer& table = rope_inv_freq(sh.n_rot, sh.freq_base);
+  struct {
+    uint32_t head_dim, n_heads, n_kv_heads, T, n_rot, ctx_len;
+    QkvLayout lay;
+  } push{sh.head_dim, sh.n_heads, sh.n_kv_heads, sh.T, sh.n_rot, sh.ctx_len, lay};
+  const uint32_t neox = sh.mode == RopeMode::NeoX ? 1 : 0;
+  const auto& p = ctx_.pipeline({"rope_kv", 8, sizeof(push), {elementwise_wg_, neox}});
+  s.dispatch(p, {q, k, v, q_out, k_cache, v_cache, step, table}, push,
+             groups_1d(pairs, elementwise_wg_), neox ? "rope_kv_neox" : "rope_kv");
+}
+
 void Ops::rope(rt::Sequence& s, BufferRange x, BufferRange y, BufferRange step, uint32_t head_dim,
                uint32_t n_heads, uint32_t T, uint32_t n_rot, float freq_base, RopeMode mode) {
   require(head_dim % 2 == 0 && n_rot % 2 == 0, "rope", "head_dim and n_rot must be even");

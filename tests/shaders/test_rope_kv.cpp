@@ -1,0 +1,75 @@
+// rope_kv.comp (fused RoPE + KV-cache write) against the separate CPU references of RoPE and the
+// KV write, with q/k/v as separate buffers and as column slices of one fused QKV matrix.
+#include "attention_ref.h"
+#include "graph/ops.h"
+#include "support/vk_test.h"
+
+using namespace vkllm;
+
+namespace {
+
+struct Case {
+  uint32_t head_dim, n_heads, n_kv, T, n_rot, pos0, ctx;
+  RopeMode mode;
+  bool fused_qkv;
+};
+
+void check(const Case& c, uint32_t seed) {
+  const uint32_t E = c.n_heads * c.head_dim, KV = c.n_kv * c.head_dim;
+  const uint32_t stride = E + 2 * KV;
+  // One [T x (E + 2KV)] matrix; q, k, v are its column slices.
+  auto qkv = test::random_floats(size_t{c.T} * stride, seed, -2.0f, 2.0f);
+  std::vector<float> q, k, v;
+  for (uint32_t t = 0; t < c.T; ++t) {
+    const float* row = qkv.data() + size_t{t} * stride;
+    q.insert(q.end(), row, row + E);
+    k.insert(k.end(), row + E, row + E + KV);
+    v.insert(v.end(), row + E + KV, row + stride);
+  }
+  const float base = 10000.0f;
+  auto want_q = attn_ref::rope(q, c.head_dim, c.n_heads, c.T, c.n_rot, base, c.mode, c.pos0);
+  auto k_rot = attn_ref::rope(k, c.head_dim, c.n_kv, c.T, c.n_rot, base, c.mode, c.pos0);
+  // Caches start with known values; rows outside pos0..pos0+T-1 must keep them.
+  auto k_cache = test::random_floats(size_t{c.ctx} * KV, seed + 1);
+  auto v_cache = test::random_floats(size_t{c.ctx} * KV, seed + 2);
+  auto want_k = k_cache, want_v = v_cache;
+  attn_ref::kv_write(k_rot, want_k, KV, c.T, c.ctx, c.pos0);
+  attn_ref::kv_write(v, want_v, KV, c.T, c.ctx, c.pos0);
+
+  Ops ops(test::context());
+  rt::Buffer dk = test::upload(k_cache), dv = test::upload(v_cache);
+  rt::Buffer dq_out = test::poisoned(size_t{c.T} * E * 4), step = attn_ref::step_buffer(c.pos0);
+  rt::Buffer dqkv = test::upload(qkv), dq = test::upload(q), dkk = test::upload(k),
+             dvv = test::upload(v);
+  const Ops::RopeKvShape sh{c.head_dim, c.n_heads, c.n_kv, c.T, c.n_rot, c.ctx, base, c.mode};
+  test::run([&](rt::Sequence& s) {
+    if (c.fused_qkv)  // the same matrix bound three times, slices picked by offsets
+      ops.rope_kv(s, dqkv, dqkv, dqkv, dq_out, dk, dv, step, sh,
+                  {stride, 0, stride, E, stride, E + KV});
+    else
+      ops.rope_kv(s, dq, dkk, dvv, dq_out, dk, dv, step, sh, {E, 0, KV, 0, KV, 0});
+  });
+  test::check_close(test::download<float>(dq_out, want_q.size()), want_q, 1e-5, 1.0, "q");
+  test::check_close(test::download<float>(dk, want_k.size()), want_k, 1e-5, 1.0, "k_cache");
+  test::check_close(test::download<float>(dv, want_v.size()), want_v, 0.0, 1.0, "v_cache");
+  test::check_no_validation_messages();
+}
+
+}  // namespace
+
+TEST_CASE("rope_kv: separate q/k/v, GQA, both layouts, partial rotation") {
+  uint32_t seed = 10;
+  for (RopeMode mode : {RopeMode::Normal, RopeMode::NeoX}) {
+    check({8, 8, 4, 1, 8, 0, 16, mode, false}, seed++);
+    check({64, 4, 1, 5, 64, 3, 40, mode, false}, seed++);
+    check({24, 6, 2, 7, 16, 1000, 1010, mode, false}, seed++);  // last rows, partial rotation
+  }
+}
+
+TEST_CASE("rope_kv: rows at or past the context length are not written") {
+  check({8, 2, 2, 6, 8, 13, 16, RopeMode::Normal, false}, 31);  // tokens 3..5 fall outside
+}
+
+TEST_CASE("rope_kv: q, k, v read with the row stride of a fused QKV matrix") {
+  check({16, 4, 2, 3, 16, 7, 24, RopeMode::Normal, true}, 41);
+}
