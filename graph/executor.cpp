@@ -39,6 +39,10 @@ void dispatch(const Graph& g, const Node& node, Ops& ops, rt::Sequence& s) {
                      o.mode);
           },
           [&](const KvWriteOp& o) { ops.kv_write(s, in(0), out, in(1), o.width, o.T, o.ctx); },
+          [&](const RopeKvOp& o) {
+            ops.rope_kv(s, in(0), in(1), in(2), out, g.tensor(node.extra_dst.at(0)).range,
+                        g.tensor(node.extra_dst.at(1)).range, in(3), o.shape, o.layout);
+          },
           [&](const AttentionOp& o) {
             ops.attention(s, in(0), in(1), in(2), out, in(3), o.head_dim, o.n_heads, o.n_kv_heads,
                           o.T, o.ctx, o.scale);
@@ -59,9 +63,14 @@ RecordStats record_graph(const Graph& g, Ops& ops, rt::Sequence& seq) {
   RecordStats stats;
   std::vector<rt::BufferRange> written, read;  // since the last barrier
   for (const Node& node : g.nodes()) {
-    const rt::BufferRange w = g.tensor(node.dst).range;
-    if (!w.buffer) throw std::logic_error("tensor '" + g.tensor(node.dst).name + "' is not placed");
-    bool hazard = any_overlap(w, written) || any_overlap(w, read);
+    std::vector<rt::BufferRange> writes;
+    bool hazard = false;
+    for (int d : node.outputs()) {
+      const rt::BufferRange& w = g.tensor(d).range;
+      if (!w.buffer) throw std::logic_error("tensor '" + g.tensor(d).name + "' is not placed");
+      hazard = hazard || any_overlap(w, written) || any_overlap(w, read);
+      writes.push_back(w);
+    }
     for (int s : node.src) {
       const rt::BufferRange& r = g.tensor(s).range;
       if (!r.buffer) throw std::logic_error("tensor '" + g.tensor(s).name + "' is not placed");
@@ -74,7 +83,7 @@ RecordStats record_graph(const Graph& g, Ops& ops, rt::Sequence& seq) {
       read.clear();
     }
     for (int s : node.src) read.push_back(g.tensor(s).range);
-    written.push_back(w);
+    written.insert(written.end(), writes.begin(), writes.end());
     dispatch(g, node, ops, seq);
     ++stats.dispatches;
   }

@@ -48,6 +48,10 @@ struct RopeOp {
 struct KvWriteOp {
   uint32_t width, T, ctx;
 };
+struct RopeKvOp {  // src {q, k, v, step}; dst q_out; extra_dst {k_cache, v_cache}
+  Ops::RopeKvShape shape;
+  Ops::QkvLayout layout;
+};
 struct AttentionOp {
   uint32_t head_dim, n_heads, n_kv_heads, T, ctx;
   float scale;
@@ -61,14 +65,18 @@ struct SwiGluOp {
 struct CopyBytesOp {  // a transfer copy of `bytes` from src at src_offset to the start of dst
   uint64_t src_offset, bytes;
 };
-using OpParams = std::variant<GetRowsOp, RmsNormOp, MatMulOp, RopeOp, KvWriteOp, AttentionOp, AddOp,
-                              SwiGluOp, CopyBytesOp>;
+using OpParams = std::variant<GetRowsOp, RmsNormOp, MatMulOp, RopeOp, KvWriteOp, RopeKvOp,
+                              AttentionOp, AddOp, SwiGluOp, CopyBytesOp>;
 
 struct Node {
   std::string name;
   OpParams op;
-  std::vector<int> src;  // tensors read, in the order the op takes them
-  int dst = -1;          // tensor written
+  std::vector<int> src;        // tensors read, in the order the op takes them
+  int dst = -1;                // tensor written
+  std::vector<int> extra_dst;  // further tensors written (e.g. the KV cache by RopeKvOp)
+
+  // dst followed by extra_dst.
+  std::vector<int> outputs() const;
 };
 
 class Graph {
@@ -77,7 +85,8 @@ class Graph {
   int external(std::string name, uint64_t bytes, rt::BufferRange range);
   int activation(std::string name, uint64_t bytes);
   // Appends a node; returns dst for chaining.
-  int add(std::string name, OpParams op, std::vector<int> src, int dst);
+  int add(std::string name, OpParams op, std::vector<int> src, int dst,
+          std::vector<int> extra_dst = {});
 
   std::vector<Tensor>& tensors() { return tensors_; }
   const std::vector<Tensor>& tensors() const { return tensors_; }

@@ -180,16 +180,14 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
     int q = mm("attn_q.weight", h, E, E, "q");
     int k = mm("attn_k.weight", h, KV, E, "k");
     int v = mm("attn_v.weight", h, KV, E, "v");
-    q = g.add(b + "rope_q",
-              RopeOp{p.head_dim, p.n_head, T, p.n_rot, p.rope_freq_base, RopeMode::Normal},
-              {q, step}, act(b + "q_rope", uint64_t{T} * E));
-    k = g.add(b + "rope_k",
-              RopeOp{p.head_dim, p.n_head_kv, T, p.n_rot, p.rope_freq_base, RopeMode::Normal},
-              {k, step}, act(b + "k_rope", uint64_t{T} * KV));
+    // RoPE on q and k, k and v into the cache rows of this batch: one fused dispatch.
     const int kc = ext(b + "k_cache", st.k_cache[l]);
     const int vc = ext(b + "v_cache", st.v_cache[l]);
-    g.add(b + "k_write", KvWriteOp{KV, T, st.n_ctx}, {k, step}, kc);
-    g.add(b + "v_write", KvWriteOp{KV, T, st.n_ctx}, {v, step}, vc);
+    q = g.add(b + "rope_kv",
+              RopeKvOp{{p.head_dim, p.n_head, p.n_head_kv, T, p.n_rot, st.n_ctx, p.rope_freq_base,
+                        RopeMode::Normal},
+                       {E, 0, KV, 0, KV, 0}},
+              {q, k, v, step}, act(b + "q_rope", uint64_t{T} * E), {kc, vc});
     int a =
         g.add(b + "attention", AttentionOp{p.head_dim, p.n_head, p.n_head_kv, T, st.n_ctx, scale},
               {q, kc, vc, step}, act(b + "attn", uint64_t{T} * E));

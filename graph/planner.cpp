@@ -17,9 +17,10 @@ MemoryPlan plan_memory(const Graph& g, uint64_t alignment) {
         throw std::logic_error("tensor '" + tensors[s].name + "' is read before it is written");
       last[s] = i;
     }
-    const int d = nodes[i].dst;
-    if (first[d] < 0) first[d] = i;
-    last[d] = std::max(last[d], i);
+    for (int d : nodes[i].outputs()) {
+      if (first[d] < 0) first[d] = i;
+      last[d] = std::max(last[d], i);
+    }
   }
 
   MemoryPlan plan;
