@@ -33,6 +33,10 @@ void dispatch(const Graph& g, const Node& node, Ops& ops, rt::Sequence& s) {
             ops.get_rows(s, o.type, in(0), in(1), out, o.n_cols, o.n_rows);
           },
           [&](const RmsNormOp& o) { ops.rms_norm(s, in(0), in(1), out, o.n, o.rows, o.eps); },
+          [&](const AddRmsNormOp& o) {
+            ops.add_rms_norm(s, in(0), in(1), in(2), g.tensor(node.extra_dst.at(0)).range, out, o.n,
+                             o.rows, o.eps);
+          },
           [&](const MatMulOp& o) { ops.matmul(s, o.type, in(0), in(1), out, o.M, o.K, o.T); },
           [&](const RopeOp& o) {
             ops.rope(s, in(0), out, in(1), o.head_dim, o.n_heads, o.T, o.n_rot, o.freq_base,

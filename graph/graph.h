@@ -36,6 +36,10 @@ struct RmsNormOp {
   uint32_t n, rows;
   float eps;
 };
+struct AddRmsNormOp {  // src {x, b, weight}; dst rms_norm(x + b); extra_dst {x + b}
+  uint32_t n, rows;
+  float eps;
+};
 struct MatMulOp {
   GGMLType type;
   uint32_t M, K, T;
@@ -65,8 +69,8 @@ struct SwiGluOp {
 struct CopyBytesOp {  // a transfer copy of `bytes` from src at src_offset to the start of dst
   uint64_t src_offset, bytes;
 };
-using OpParams = std::variant<GetRowsOp, RmsNormOp, MatMulOp, RopeOp, KvWriteOp, RopeKvOp,
-                              AttentionOp, AddOp, SwiGluOp, CopyBytesOp>;
+using OpParams = std::variant<GetRowsOp, RmsNormOp, AddRmsNormOp, MatMulOp, RopeOp, KvWriteOp,
+                              RopeKvOp, AttentionOp, AddOp, SwiGluOp, CopyBytesOp>;
 
 struct Node {
   std::string name;

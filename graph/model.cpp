@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <tuple>
 
+#include "quant/formats.h"
 #include "quant/half.h"
 
 namespace vkllm {
@@ -77,7 +79,7 @@ LlamaWeights::LlamaWeights(rt::Context& ctx, const GGUFFile& f, const LlamaParam
   struct Want {
     std::string name;
     std::vector<uint64_t> ne;
-    bool matrix;  // matrices may be F16; vectors must be F32
+    bool matrix;  // matrices keep their format; vectors (norms) are converted to F32
   };
   std::vector<Want> wants;
   const uint64_t E = p.n_embd, KV = p.kv_width(), F = p.n_ff, V = p.n_vocab;
@@ -104,22 +106,34 @@ LlamaWeights::LlamaWeights(rt::Context& ctx, const GGUFFile& f, const LlamaParam
     if (t->ne != w.ne)
       throw ModelError(fmt::format("tensor '{}' has shape {}, expected {}", w.name,
                                    shape_str(t->ne), shape_str(w.ne)));
-    const bool ok = t->type == GGMLType::F32 || (w.matrix && t->type == GGMLType::F16);
-    if (!ok)
+    // The supports contract: a type is runnable iff quant/formats.h has a WeightFormat for it.
+    const WeightFormat* wf = weight_format(t->type);
+    if (!wf) {
+      std::string names;
+      for (const WeightFormat& s : weight_formats())
+        names += (names.empty() ? "" : ", ") + std::string(s.name);
       throw ModelError(
-          fmt::format("tensor '{}' has type {}, which vkllm cannot run yet "
-                      "(supported: F32{})",
-                      w.name, type_name(t->type), w.matrix ? ", F16" : ""));
+          fmt::format("tensor '{}' has type {}, which vkllm cannot run (supported: {})", w.name,
+                      type_name(t->type), names));
+    }
+    if (t->ne[0] % wf->block_size != 0)
+      throw ModelError(
+          fmt::format("tensor '{}' has rows of {} elements, not a multiple of the {} block size {}",
+                      w.name, t->ne[0], wf->name, wf->block_size));
     infos.push_back(t);
     total += t->n_bytes;
   }
   uint64_t done = 0;
   for (size_t i = 0; i < wants.size(); ++i) {
     const GGUFTensorInfo* t = infos[i];
-    auto data = f.tensor_data(*t);
+    const auto file_data = f.tensor_data(*t);
+    auto data = file_data;
     GGMLType type = t->type;
     std::vector<float> widened;
-    if (type == GGMLType::F16 && t->ne[0] % 2 != 0) {
+    if (!wants[i].matrix && type != GGMLType::F32) {
+      // Norm weights are read by the F32 kernels only: other formats are converted at load.
+      widened = dequantize_all(type, data, static_cast<int64_t>(t->n_elements));
+    } else if (type == GGMLType::F16 && t->ne[0] % 2 != 0) {
       // The F16 kernels read pairs of halves per 32-bit word, so rows of odd length would start
       // mid-word: such (rare) matrices are widened to F32 at load.
       widened.resize(t->n_elements);
@@ -128,11 +142,16 @@ LlamaWeights::LlamaWeights(rt::Context& ctx, const GGUFFile& f, const LlamaParam
         std::memcpy(&h, data.data() + 2 * e, 2);
         widened[e] = fp16_to_fp32(h);
       }
+    }
+    if (!widened.empty()) {
       data = {reinterpret_cast<const uint8_t*>(widened.data()), widened.size() * 4};
       type = GGMLType::F32;
     }
     rt::Buffer buf = ctx.create_buffer(data.size(), t->name.c_str());
     ctx.upload(buf, 0, data.data(), data.size());
+    // On unified-memory devices (lavapipe, integrated GPUs) the buffer is host memory too: drop
+    // the mapped file pages now so peak memory stays near the file size.
+    f.release(file_data);
     done += t->n_bytes;
     entries_.emplace(wants[i].name, Entry{type, std::move(buf)});
     if (progress) progress(done, total);
@@ -166,6 +185,16 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
 
   int x = g.add("embed", GetRowsOp{w.get("token_embd.weight").type, E, T}, {emb_w, ids},
                 act("x.embed", uint64_t{T} * E));
+  // Each residual add is fused with the norm that follows it (the next block's attention norm,
+  // or the output norm after the last block): x stays the residual stream, h the normed input.
+  auto add_norm = [&](const std::string& name, int x_in, int delta, const std::string& norm_w) {
+    const int sum = act(name + ".x", uint64_t{T} * E);
+    const int normed = g.add(name, AddRmsNormOp{E, T, p.rms_eps}, {x_in, delta, W(norm_w)},
+                             act(name, uint64_t{T} * E), {sum});
+    return std::pair{sum, normed};
+  };
+  int h = g.add("blk.0.attn_norm", RmsNormOp{E, T, p.rms_eps}, {x, W("blk.0.attn_norm.weight")},
+                act("blk.0.attn_norm", uint64_t{T} * E));
   const float scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
   for (uint32_t l = 0; l < p.n_layer; ++l) {
     const std::string b = fmt::format("blk.{}.", l);
@@ -175,8 +204,6 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
       return g.add(b + out, MatMulOp{e.type, M, K, T}, {W(b + wname), in},
                    act(b + out, uint64_t{T} * M));
     };
-    int h = g.add(b + "attn_norm", RmsNormOp{E, T, p.rms_eps}, {x, W(b + "attn_norm.weight")},
-                  act(b + "attn_norm", uint64_t{T} * E));
     int q = mm("attn_q.weight", h, E, E, "q");
     int k = mm("attn_k.weight", h, KV, E, "k");
     int v = mm("attn_v.weight", h, KV, E, "v");
@@ -192,24 +219,23 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
         g.add(b + "attention", AttentionOp{p.head_dim, p.n_head, p.n_head_kv, T, st.n_ctx, scale},
               {q, kc, vc, step}, act(b + "attn", uint64_t{T} * E));
     int o = mm("attn_output.weight", a, E, E, "attn_out");
-    x = g.add(b + "residual_attn", AddOp{T * E, T * E}, {x, o}, act(b + "x.attn", uint64_t{T} * E));
-    h = g.add(b + "ffn_norm", RmsNormOp{E, T, p.rms_eps}, {x, W(b + "ffn_norm.weight")},
-              act(b + "ffn_norm", uint64_t{T} * E));
+    std::tie(x, h) = add_norm(b + "ffn_norm", x, o, b + "ffn_norm.weight");
     int gate = mm("ffn_gate.weight", h, F, E, "gate");
     int up = mm("ffn_up.weight", h, F, E, "up");
     int s = g.add(b + "swiglu", SwiGluOp{T * F}, {gate, up}, act(b + "swiglu", uint64_t{T} * F));
     int d = mm("ffn_down.weight", s, E, F, "ffn_out");
-    x = g.add(b + "residual_ffn", AddOp{T * E, T * E}, {x, d}, act(b + "x.ffn", uint64_t{T} * E));
+    const bool last = l + 1 == p.n_layer;
+    std::tie(x, h) =
+        add_norm(last ? "output_norm" : fmt::format("blk.{}.attn_norm", l + 1), x, d,
+                 last ? "output_norm.weight" : fmt::format("blk.{}.attn_norm.weight", l + 1));
   }
   uint32_t rows = T;
   if (!all_logits && T > 1) {
-    // Only the last token's logits are needed: take its row before the final norm.
-    x = g.add("last_row", CopyBytesOp{uint64_t{T - 1} * E * 4, uint64_t{E} * 4}, {x},
-              act("x.last", E));
+    // Only the last token's logits are needed: take its normed row.
+    h = g.add("last_row", CopyBytesOp{uint64_t{T - 1} * E * 4, uint64_t{E} * 4}, {h},
+              act("h.last", E));
     rows = 1;
   }
-  int h = g.add("output_norm", RmsNormOp{E, rows, p.rms_eps}, {x, W("output_norm.weight")},
-                act("output_norm", uint64_t{rows} * E));
   const std::string out_name = p.tied_output ? "token_embd.weight" : "output.weight";
   const int logits = g.external("logits", uint64_t{rows} * V * 4,
                                 rt::BufferRange(*st.logits, 0, uint64_t{rows} * V * 4));

@@ -46,6 +46,9 @@ class Ops {
   // y[r, i] = x[r, i] / sqrt(mean(x[r, :]^2) + eps) * weight[i] for r < rows, i < n.
   void rms_norm(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRange y, uint32_t n,
                 uint32_t rows, float eps);
+  // sum = x + b, then y = rms_norm(sum) * weight (residual add and the next norm in one dispatch).
+  void add_rms_norm(rt::Sequence& s, BufferRange x, BufferRange b, BufferRange weight,
+                    BufferRange sum, BufferRange y, uint32_t n, uint32_t rows, float eps);
   // Rotary embedding of x [T x n_heads * head_dim] into y (may alias x). Token t is at position
   // step.pos0 + t; pair i < n_rot / 2 turns by pos * freq_base^(-2i / n_rot); dims past n_rot are
   // copied. head_dim and n_rot even, n_rot <= head_dim. Uses an inverse-frequency table that this

@@ -39,6 +39,19 @@ void Ops::rms_norm(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRan
   s.dispatch(p, {x, weight, y}, push, groups_1d(uint64_t{rows} * wg, wg), "rms_norm");
 }
 
+void Ops::add_rms_norm(rt::Sequence& s, BufferRange x, BufferRange b, BufferRange weight,
+                       BufferRange sum, BufferRange y, uint32_t n, uint32_t rows, float eps) {
+  require(n > 0, "add_rms_norm", "n must be positive");
+  if (rows == 0) return;
+  struct {
+    uint32_t n, rows;
+    float eps;
+  } push{n, rows, eps};
+  const uint32_t wg = pow2_workgroup(ctx_.info(), 128);
+  const auto& p = ctx_.pipeline({"add_rms_norm", 5, sizeof(push), {wg}});
+  s.dispatch(p, {x, weight, y, b, sum}, push, groups_1d(uint64_t{rows} * wg, wg), "add_rms_norm");
+}
+
 const rt::Buffer& Ops::rope_inv_freq(uint32_t n_rot, float freq_base) {
   const auto key = std::make_pair(n_rot, freq_base);
   auto it = rope_tables_.find(key);

@@ -1,5 +1,7 @@
 #version 450
 // RMSNorm: y[r, i] = x[r, i] / sqrt(mean_i(x[r, :]^2) + eps) * w[i].
+// With ADD_RESIDUAL (variant add_rms_norm), x is first replaced by s = x + b, which is also
+// written to `sum`: the residual add and the next norm of a transformer block in one dispatch.
 // One workgroup per row; each thread sums the squares of a strided slice of the row, then a
 // shared-memory tree reduction gives the row's sum. Works for any n (including n < workgroup size).
 #extension GL_GOOGLE_include_directive : require
@@ -10,6 +12,13 @@ layout(local_size_x_id = 0) in;
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer W { float w[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+#ifdef ADD_RESIDUAL
+layout(std430, binding = 3) readonly buffer B { float b[]; };
+layout(std430, binding = 4) writeonly buffer S { float sum_out[]; };
+#define LOAD(i) (x[i] + b[i])
+#else
+#define LOAD(i) x[i]
+#endif
 layout(push_constant) uniform P {
   uint n;
   uint rows;
@@ -26,7 +35,10 @@ void main() {
 
   float sum = 0.0;
   for (uint i = tid; i < p.n; i += WG) {
-    const float v = x[base + i];
+    const float v = LOAD(base + i);
+#ifdef ADD_RESIDUAL
+    sum_out[base + i] = v;
+#endif
     sum = fma(v, v, sum);
   }
   red[tid] = sum;
@@ -36,5 +48,5 @@ void main() {
     barrier();
   }
   const float r = inversesqrt(red[0] / float(p.n) + p.eps);
-  for (uint i = tid; i < p.n; i += WG) y[base + i] = x[base + i] * r * w[i];
+  for (uint i = tid; i < p.n; i += WG) y[base + i] = LOAD(base + i) * r * w[i];
 }

@@ -24,6 +24,7 @@ vkllm_shader(matmul_rows_f16 matmul_rows.comp DEFINES WEIGHT_F16)
 
 # Normalization, positions, KV cache, attention (graph/ops_attention.cpp)
 vkllm_shader(rms_norm rms_norm.comp)
+vkllm_shader(add_rms_norm rms_norm.comp DEFINES ADD_RESIDUAL)
 vkllm_shader(rope rope.comp)
 vkllm_shader(rope_kv rope_kv.comp)
 vkllm_shader(kv_write kv_write.comp)

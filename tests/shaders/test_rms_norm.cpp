@@ -38,3 +38,26 @@ TEST_CASE("rms_norm: in place") {
   test::check_close(test::download<float>(dx, x.size()), want, 1e-5, 1.0, "rms_norm in place");
   test::check_no_validation_messages();
 }
+
+static void check_add_rms_norm(uint32_t n, uint32_t rows, uint32_t seed) {
+  auto x = test::random_floats(size_t(n) * rows, seed, -2.0f, 2.0f);
+  auto b = test::random_floats(size_t(n) * rows, seed + 1, -2.0f, 2.0f);
+  auto w = test::random_floats(n, seed + 2, 0.5f, 1.5f);
+  std::vector<float> sum(x.size());
+  for (size_t i = 0; i < x.size(); ++i) sum[i] = x[i] + b[i];
+  auto want = attn_ref::rms_norm(sum, w, n, rows, 1e-5f);
+
+  Ops ops(test::context());
+  rt::Buffer dx = test::upload(x), db = test::upload(b), dw = test::upload(w);
+  rt::Buffer dsum = test::poisoned(x.size() * 4), dy = test::poisoned(x.size() * 4);
+  test::run([&](rt::Sequence& s) { ops.add_rms_norm(s, dx, db, dw, dsum, dy, n, rows, 1e-5f); });
+  const std::string what = "n=" + std::to_string(n) + " rows=" + std::to_string(rows);
+  test::check_close(test::download<float>(dsum, x.size()), sum, 0.0, 1.0, "sum " + what);
+  test::check_close(test::download<float>(dy, x.size()), want, 1e-5, 1.0, "norm " + what);
+  test::check_no_validation_messages();
+}
+
+TEST_CASE("add_rms_norm: residual add and norm in one dispatch") {
+  for (uint32_t n : {1u, 7u, 33u, 4097u}) check_add_rms_norm(n, 3, 40 + n);
+  check_add_rms_norm(64, 37, 90);
+}
