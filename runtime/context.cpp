@@ -205,6 +205,13 @@ Context::Context(const ContextOptions& options) {
     std::fprintf(stderr, "vkllm: no GPU found; using the CPU Vulkan device '%s' (slow)\n",
                  info_.name.c_str());
   }
+  if (const char* t = std::getenv("VKLLM_GPU_TIMEOUT_S"); t && *t) {
+    char* end = nullptr;
+    const double sec = std::strtod(t, &end);
+    if (*end != '\0' || !(sec > 0))
+      throw DeviceError(fmt::format("VKLLM_GPU_TIMEOUT_S='{}' is not a positive number", t));
+    gpu_timeout_ns_ = static_cast<uint64_t>(sec * 1e9);
+  }
   create_device();
   allocator_ = std::make_unique<Allocator>(device_, physical_, info_.max_allocation_size);
   load_pipeline_cache(options);
@@ -292,6 +299,15 @@ Context::~Context() {
   if (fence_) vkDestroyFence(device_, fence_, nullptr);
   if (command_pool_) vkDestroyCommandPool(device_, command_pool_, nullptr);
   if (device_) vkDestroyDevice(device_, nullptr);
+}
+
+void Context::wait_fence(VkFence fence, const char* what) const {
+  const VkResult r = vkWaitForFences(device_, 1, &fence, VK_TRUE, gpu_timeout_ns_);
+  if (r == VK_TIMEOUT)
+    throw VulkanError(r, fmt::format("waiting for the GPU ({}) for {} s; the device looks hung "
+                                     "(VKLLM_GPU_TIMEOUT_S raises the limit)",
+                                     what, gpu_timeout_ns_ / 1000000000ull));
+  vk_check(r, "vkWaitForFences");
 }
 
 void Context::set_name(VkObjectType type, uint64_t handle, const char* name) const {
@@ -420,10 +436,13 @@ void Context::end_one_shot(VkCommandBuffer cb) {
   si.commandBufferCount = 1;
   si.pCommandBuffers = &cb;
   VkResult r = vkQueueSubmit(queue_, 1, &si, fence_);
-  if (r == VK_SUCCESS) r = vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX);
+  if (r != VK_SUCCESS) {
+    vkFreeCommandBuffers(device_, command_pool_, 1, &cb);
+    throw VulkanError(r, "vkQueueSubmit (one-shot transfer)");
+  }
+  wait_fence(fence_, "one-shot transfer");
   vkResetFences(device_, 1, &fence_);
   vkFreeCommandBuffers(device_, command_pool_, 1, &cb);
-  vk_check(r, "vkQueueSubmit/vkWaitForFences (one-shot transfer)");
 }
 
 // --- pipelines -------------------------------------------------------------------------------

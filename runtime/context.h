@@ -108,6 +108,12 @@ class Context {
     end_one_shot(cb);
   }
 
+  // How long a wait for the GPU may take before it is reported as a hang (VKLLM_GPU_TIMEOUT_S,
+  // default 300 s).
+  uint64_t gpu_timeout_ns() const { return gpu_timeout_ns_; }
+  // Waits for `fence`; VK_TIMEOUT past gpu_timeout_ns() becomes a VulkanError naming the wait.
+  void wait_fence(VkFence fence, const char* what) const;
+
   // Debug-utils object naming (no-op without VK_EXT_debug_utils).
   void set_name(VkObjectType type, uint64_t handle, const char* name) const;
   PFN_vkCmdInsertDebugUtilsLabelEXT cmd_insert_label = nullptr;
@@ -135,6 +141,7 @@ class Context {
   uint64_t pipeline_cache_loaded_ = 0;
   std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
   PFN_vkSetDebugUtilsObjectNameEXT set_object_name_ = nullptr;
+  uint64_t gpu_timeout_ns_ = 300ull * 1000000000ull;
 };
 
 }  // namespace vkllm::rt

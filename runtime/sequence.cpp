@@ -206,10 +206,9 @@ void Sequence::submit() {
 
 void Sequence::wait() {
   if (!pending_) return;
-  VkResult r = vkWaitForFences(ctx_.device(), 1, &fence_, VK_TRUE, UINT64_MAX);
   pending_ = false;
+  ctx_.wait_fence(fence_, "command sequence");
   vkResetFences(ctx_.device(), 1, &fence_);
-  vk_check(r, "vkWaitForFences");
 }
 
 void Sequence::submit_and_wait() {
