@@ -1,0 +1,61 @@
+// Internal to quant/: helpers shared by the CPU quantizers and the K-quant entry points that
+// formats.cpp puts in the weight format table. Not part of the public API.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
+#include "quant/half.h"
+
+namespace vkllm::qimpl {
+
+constexpr int kQK = 32;    // elements per block of the legacy and IQ4_NL formats
+constexpr int kQKK = 256;  // elements per K-quant super-block
+
+// Little-endian field access on raw block bytes (GGUF is little-endian, so is every host vkllm
+// targets).
+inline uint16_t load_u16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_u16(uint8_t* p, uint16_t v) {
+  std::memcpy(p, &v, sizeof v);
+}
+inline uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_u32(uint8_t* p, uint32_t v) {
+  std::memcpy(p, &v, sizeof v);
+}
+inline float load_half(const uint8_t* p) {
+  return fp16_to_fp32(load_u16(p));
+}
+inline void store_half(uint8_t* p, float f) {
+  store_u16(p, fp32_to_fp16(f));
+}
+
+// ggml's nearest_int: round to nearest, ties to even, via the 1.5 * 2^23 trick. Valid for
+// |f| <= 2^22 - 1, which every caller guarantees.
+inline int nearest_int(float f) {
+  const float v = f + 12582912.f;
+  const int32_t i = std::bit_cast<int32_t>(v);
+  return (i & 0x007fffff) - 0x00400000;
+}
+
+// K-quant reference quantizers and dequantizers (kquants.cpp); n a multiple of 256.
+void quantize_q2_k(const float* x, uint8_t* out, int64_t n);
+void dequantize_q2_k(const uint8_t* q, float* out, int64_t n);
+void quantize_q3_k(const float* x, uint8_t* out, int64_t n);
+void dequantize_q3_k(const uint8_t* q, float* out, int64_t n);
+void quantize_q4_k(const float* x, uint8_t* out, int64_t n);
+void dequantize_q4_k(const uint8_t* q, float* out, int64_t n);
+void quantize_q5_k(const float* x, uint8_t* out, int64_t n);
+void dequantize_q5_k(const uint8_t* q, float* out, int64_t n);
+void quantize_q6_k(const float* x, uint8_t* out, int64_t n);
+void dequantize_q6_k(const uint8_t* q, float* out, int64_t n);
+
+}  // namespace vkllm::qimpl
