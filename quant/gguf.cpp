@@ -790,6 +790,17 @@ std::span<const uint8_t> GGUFFile::tensor_data(const GGUFTensorInfo& info) const
   return {data_ + data_offset_ + own->offset, static_cast<size_t>(own->n_bytes)};
 }
 
+void GGUFFile::release(std::span<const uint8_t> bytes) const {
+  if (!map_ || bytes.empty()) return;
+  const auto base = reinterpret_cast<uintptr_t>(map_);
+  const auto lo = reinterpret_cast<uintptr_t>(bytes.data());
+  const uintptr_t hi = lo + bytes.size();
+  if (lo < base || hi > base + size_) return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (lo + page - 1) / page * page, last = hi / page * page;
+  if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 // ---------------------------------------------------------------------------------------------
 // GGUFWriter
 

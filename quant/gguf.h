@@ -151,6 +151,10 @@ class GGUFFile {
   const GGUFTensorInfo* find_tensor(std::string_view name) const;
   // Bytes of a tensor of this file (points into the mapping).
   std::span<const uint8_t> tensor_data(const GGUFTensorInfo& info) const;
+  // Tells the kernel the whole pages inside `bytes` (a span of this file's mapping) are not needed
+  // now: they are dropped from memory and read from the file again if touched. No effect on files
+  // not mapped (from_bytes, tiny files) or on spans outside the mapping.
+  void release(std::span<const uint8_t> bytes) const;
 
  private:
   GGUFFile() = default;
