@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "quant/formats.h"
 #include "quant/half.h"
 #include "quant/types.h"
 
@@ -33,22 +34,16 @@ std::vector<float> load(const GGUFFile& f, const std::string& name,
     if (t->ne[d] != 1) throw std::runtime_error(fmt::format("CpuLlama: {} has extra dims", name));
 
   std::span<const uint8_t> bytes = f.tensor_data(*t);
-  std::vector<float> out(n);
-  if (t->type == GGMLType::F32) {
-    if (bytes.size() < n * 4) throw std::runtime_error("CpuLlama: short tensor " + name);
-    std::memcpy(out.data(), bytes.data(), n * 4);
-  } else if (t->type == GGMLType::F16) {
-    if (bytes.size() < n * 2) throw std::runtime_error("CpuLlama: short tensor " + name);
-    for (uint64_t i = 0; i < n; ++i) {
-      uint16_t h;
-      std::memcpy(&h, bytes.data() + 2 * i, 2);
-      out[i] = fp16_to_fp32(h);
-    }
-  } else {
+  // Every weight format (F32, F16, BF16, Q8_0, Q4_0, K-quants, ...) through its reference
+  // dequantizer.
+  if (!weight_format(t->type))
     throw std::runtime_error(
-        fmt::format("CpuLlama: {} has unsupported type {}", name, static_cast<uint32_t>(t->type)));
+        fmt::format("CpuLlama: {} has unsupported type {}", name, type_name(t->type)));
+  try {
+    return dequantize_all(t->type, bytes, static_cast<int64_t>(n));
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(fmt::format("CpuLlama: {}: {}", name, e.what()));
   }
-  return out;
 }
 
 // y[m] = sum_k W[m, k] x[k] for W with ne = {K, M}.

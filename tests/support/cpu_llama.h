@@ -3,8 +3,8 @@
 // pass is checked against.
 //
 // Weights follow GGUF/ggml: a matrix with ne = {K, M} has M rows of K contiguous elements and
-// computes y[m] = sum_k W[m, k] * x[k]. F32 and F16 tensors are accepted and converted to f32 at
-// load. RoPE uses the GGUF llama layout: adjacent pairs (x[2i], x[2i+1]) within each head.
+// computes y[m] = sum_k W[m, k] * x[k]. Every quant/formats.h weight format is accepted and
+// dequantized to f32 at load. RoPE uses the GGUF llama layout: adjacent pairs (x[2i], x[2i+1]) within each head.
 #pragma once
 #include <cstdint>
 #include <span>
