@@ -14,15 +14,17 @@ struct RandomLlamaConfig {
   uint32_t n_rot = 0;  // 0: head_dim
   float rope_base = 10000;
   float eps = 1e-5f;
-  bool tied_output = false;       // no output.weight: the output reuses token_embd.weight
-  GGMLType type = GGMLType::F32;  // F32 or F16 for the matrices; norms are always F32
+  bool tied_output = false;  // no output.weight: the output reuses token_embd.weight
+  // Any quant/formats.h weight format for the matrices (rows that do not fit its block size stay
+  // F32); norms are always F32.
+  GGMLType type = GGMLType::F32;
   uint32_t seed = 1;
 };
 
-// Writes the model to `path`. The vocabulary is "<unk>" (0), "<s>" (1, BOS), "</s>" (2, EOS), the
-// 256 byte tokens "<0x00>".."<0xFF>" (type 6), then distinct pieces ("▁the", "▁a", "e", ...) with
-// decreasing scores up to n_vocab, which must be at least 260. Throws std::invalid_argument on an
-// inconsistent config.
+// Writes the model to `path` (graph/synthetic.h's write_synthetic_llama). The vocabulary is "<unk>"
+// (0), "<s>" (1, BOS), "</s>" (2, EOS), the 256 byte tokens "<0x00>".."<0xFF>" (type 6), then
+// distinct pieces ("▁the", "▁a", "e", ...) with decreasing scores up to n_vocab, which must be at
+// least 260. Throws std::invalid_argument on an inconsistent config.
 void write_random_llama(const std::string& path, const RandomLlamaConfig& config);
 
 }  // namespace vkllm::test

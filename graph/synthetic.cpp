@@ -1,0 +1,228 @@
+#include "graph/synthetic.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "quant/formats.h"
+#include "quant/gguf.h"
+
+namespace vkllm {
+
+namespace {
+
+// Portable draws: std::mt19937's output is fixed by the standard, the distributions are not.
+class Rng {
+ public:
+  explicit Rng(uint32_t seed) : gen_(seed) {}
+  // Uniform in [-1, 1).
+  float uniform() { return float(gen_() >> 8) * (2.0f / 16777216.0f) - 1.0f; }
+  // Roughly N(0, 1): the sum of three uniforms has variance 1.
+  float normalish() { return uniform() + uniform() + uniform(); }
+
+ private:
+  std::mt19937 gen_;
+};
+
+// The vocabulary after the 259 special and byte tokens: common pieces first, then made-up ones.
+std::vector<std::string> extra_pieces(uint32_t n) {
+  static const char* const kCommon[] = {
+      "▁the", "▁a",    "e",     "t",     "▁and", "o",     "▁to",   "a",    "n",   "s",
+      "▁was", "i",     "h",     "r",     "▁he",  "▁she",  "l",     "d",    "▁it", "▁of",
+      "u",    "▁in",   "m",     "▁T",    "c",    "y",     "▁Lily", "g",    "▁S",  "w",
+      "▁b",   "▁day",  "▁play", "▁said", "p",    "f",     "▁O",    "▁His", ".",   ",",
+      "!",    "▁went", "▁they", "▁with", "▁big", "▁dog",  "▁cat",  "▁sun", "er",  "in",
+      "ed",   "ing",   "▁be",   "▁hap",  "py",   "▁time", "▁upon", "▁One", "▁so", "▁up",
+  };
+  std::vector<std::string> out;
+  for (const char* p : kCommon) {
+    if (out.size() == n) return out;
+    out.emplace_back(p);
+  }
+  for (uint32_t i = 0; out.size() < n; ++i) out.push_back(fmt::format("▁w{}", i));
+  return out;
+}
+
+// The type a matrix with rows of `k` elements is written in.
+GGMLType matrix_type(GGMLType want, uint32_t k) {
+  const WeightFormat* wf = weight_format(want);
+  return k % wf->block_size == 0 ? want : GGMLType::F32;
+}
+
+}  // namespace
+
+void write_synthetic_llama(const std::string& path, const SyntheticLlamaConfig& c,
+                           const SyntheticProgress& progress) {
+  if (c.n_head == 0 || c.n_head_kv == 0 || c.n_embd % c.n_head != 0 || c.n_head % c.n_head_kv != 0)
+    throw std::invalid_argument("synthetic llama: inconsistent head counts");
+  const uint32_t head_dim = c.n_embd / c.n_head;
+  const uint32_t n_rot = c.n_rot ? c.n_rot : head_dim;
+  if (n_rot > head_dim || n_rot % 2 != 0) throw std::invalid_argument("synthetic llama: bad n_rot");
+  if (c.n_vocab < 260) throw std::invalid_argument("synthetic llama: n_vocab below 260");
+  if (!weight_format(c.type))
+    throw std::invalid_argument(
+        fmt::format("synthetic llama: {} is not a weight format", type_name(c.type)));
+  const uint32_t kv_dim = c.n_head_kv * head_dim;
+
+  GGUFWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_string("general.name", c.name.empty() ? fmt::format("random-llama-{}", c.seed) : c.name);
+  if (auto ft = llama_file_type(c.type)) w.set_u32("general.file_type", *ft);
+  w.set_u32("llama.context_length", c.n_ctx);
+  w.set_u32("llama.embedding_length", c.n_embd);
+  w.set_u32("llama.block_count", c.n_layer);
+  w.set_u32("llama.feed_forward_length", c.n_ff);
+  w.set_u32("llama.attention.head_count", c.n_head);
+  w.set_u32("llama.attention.head_count_kv", c.n_head_kv);
+  w.set_u32("llama.rope.dimension_count", n_rot);
+  w.set_f32("llama.rope.freq_base", c.rope_base);
+  w.set_f32("llama.attention.layer_norm_rms_epsilon", c.eps);
+
+  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
+  std::vector<float> scores = {0.0f, 0.0f, 0.0f};
+  std::vector<int32_t> types = {2, 3, 3};  // unknown, control, control
+  for (uint32_t b = 0; b < 256; ++b) {
+    tokens.push_back(fmt::format("<0x{:02X}>", b));
+    scores.push_back(0.0f);
+    types.push_back(6);  // byte
+  }
+  const uint32_t n_extra = c.n_vocab - uint32_t(tokens.size());
+  std::vector<std::string> extra = extra_pieces(n_extra);
+  for (uint32_t i = 0; i < n_extra; ++i) {
+    tokens.push_back(extra[i]);
+    scores.push_back(-float(i + 1));
+    types.push_back(1);  // normal
+  }
+  w.set_string("tokenizer.ggml.model", "llama");
+  w.set_string_array("tokenizer.ggml.tokens", std::move(tokens));
+  w.set_f32_array("tokenizer.ggml.scores", std::move(scores));
+  w.set_i32_array("tokenizer.ggml.token_type", std::move(types));
+  w.set_u32("tokenizer.ggml.bos_token_id", 1);
+  w.set_u32("tokenizer.ggml.eos_token_id", 2);
+  w.set_u32("tokenizer.ggml.unknown_token_id", 0);
+
+  const size_t n_tensors = 2 + size_t{c.n_layer} * 9 + (c.tied_output ? 0 : 1);
+  size_t index = 0;
+  Rng rng(c.seed);
+  // ne = {k, m}: m rows of k, each entry draw() (in row-major order), encoded a chunk of rows at a
+  // time so the f32 copy never exceeds ~1M floats.
+  auto matrix = [&](const std::string& name, uint32_t k, uint32_t m, auto draw) {
+    const GGMLType type = matrix_type(c.type, k);
+    if (progress) progress(name, type, index, n_tensors);
+    ++index;
+    const uint64_t row_bytes = *vkllm::row_bytes(type, k);
+    std::vector<uint8_t> data;
+    data.reserve(row_bytes * m);
+    const uint32_t chunk = std::max<uint32_t>(1, (1u << 20) / k);
+    std::vector<float> rows;
+    for (uint32_t r0 = 0; r0 < m; r0 += chunk) {
+      const uint32_t n = std::min(chunk, m - r0);
+      rows.resize(size_t{n} * k);
+      for (float& x : rows) x = draw();
+      const std::vector<uint8_t> q = quantize_rows(type, rows.data(), n, k);
+      data.insert(data.end(), q.begin(), q.end());
+    }
+    w.add_tensor(name, type, {k, m}, data);
+  };
+  auto uniform_matrix = [&](const std::string& name, uint32_t k, uint32_t m) {
+    const float s = 1.0f / std::sqrt(float(k));
+    matrix(name, k, m, [&] { return rng.uniform() * s; });
+  };
+  auto norm = [&](const std::string& name) {
+    if (progress) progress(name, GGMLType::F32, index, n_tensors);
+    ++index;
+    std::vector<float> v(c.n_embd);
+    for (float& x : v) x = 1.0f + 0.1f * rng.uniform();
+    w.add_tensor(name, GGMLType::F32, {c.n_embd},
+                 {reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4});
+  };
+
+  matrix("token_embd.weight", c.n_embd, c.n_vocab, [&] { return rng.normalish(); });
+  for (uint32_t l = 0; l < c.n_layer; ++l) {
+    auto name = [&](const char* what) { return fmt::format("blk.{}.{}.weight", l, what); };
+    norm(name("attn_norm"));
+    uniform_matrix(name("attn_q"), c.n_embd, c.n_embd);
+    uniform_matrix(name("attn_k"), c.n_embd, kv_dim);
+    uniform_matrix(name("attn_v"), c.n_embd, kv_dim);
+    uniform_matrix(name("attn_output"), c.n_embd, c.n_embd);
+    norm(name("ffn_norm"));
+    uniform_matrix(name("ffn_gate"), c.n_embd, c.n_ff);
+    uniform_matrix(name("ffn_up"), c.n_embd, c.n_ff);
+    uniform_matrix(name("ffn_down"), c.n_ff, c.n_embd);
+  }
+  norm("output_norm.weight");
+  if (!c.tied_output) uniform_matrix("output.weight", c.n_embd, c.n_vocab);
+  w.write(path);
+}
+
+std::optional<SyntheticLlamaConfig> synthetic_preset(std::string_view name) {
+  std::string n(name);
+  for (char& ch : n) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  SyntheticLlamaConfig c;
+  c.n_ctx = 2048;
+  if (n == "260K") {
+    c.n_embd = 64, c.n_layer = 5, c.n_head = 8, c.n_head_kv = 4, c.n_ff = 172, c.n_vocab = 512;
+    c.n_ctx = 512;
+  } else if (n == "15M") {
+    c.n_embd = 288, c.n_layer = 6, c.n_head = 6, c.n_head_kv = 6, c.n_ff = 768, c.n_vocab = 32000;
+  } else if (n == "110M") {
+    c.n_embd = 768, c.n_layer = 12, c.n_head = 12, c.n_head_kv = 12, c.n_ff = 2048,
+    c.n_vocab = 32000;
+  } else if (n == "1B") {
+    c.n_embd = 2048, c.n_layer = 22, c.n_head = 32, c.n_head_kv = 4, c.n_ff = 5632,
+    c.n_vocab = 32000;
+  } else {
+    return std::nullopt;
+  }
+  c.name = "synthetic-llama-" + n;
+  return c;
+}
+
+std::string synthetic_preset_names() {
+  return "260K, 15M, 110M, 1B";
+}
+
+std::optional<uint32_t> llama_file_type(GGMLType type) {
+  // LLAMA_FTYPE_* values. A file quantized uniformly to a K-quant is labelled with the _M mix of
+  // that K-quant (llama.cpp only uses the value for display).
+  switch (type) {
+    case GGMLType::F32:
+      return 0;  // ALL_F32
+    case GGMLType::F16:
+      return 1;  // MOSTLY_F16
+    case GGMLType::Q4_0:
+      return 2;  // MOSTLY_Q4_0
+    case GGMLType::Q4_1:
+      return 3;  // MOSTLY_Q4_1
+    case GGMLType::Q8_0:
+      return 7;  // MOSTLY_Q8_0
+    case GGMLType::Q5_0:
+      return 8;  // MOSTLY_Q5_0
+    case GGMLType::Q5_1:
+      return 9;  // MOSTLY_Q5_1
+    case GGMLType::Q2_K:
+      return 10;  // MOSTLY_Q2_K
+    case GGMLType::Q3_K:
+      return 12;  // MOSTLY_Q3_K_M
+    case GGMLType::Q4_K:
+      return 15;  // MOSTLY_Q4_K_M
+    case GGMLType::Q5_K:
+      return 17;  // MOSTLY_Q5_K_M
+    case GGMLType::Q6_K:
+      return 18;  // MOSTLY_Q6_K
+    case GGMLType::IQ4_NL:
+      return 25;  // MOSTLY_IQ4_NL
+    case GGMLType::BF16:
+      return 32;  // MOSTLY_BF16
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace vkllm
