@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "quant/types.h"
@@ -33,6 +34,16 @@ enum class RopeMode {
   Normal,  // adjacent pairs (x[2i], x[2i + 1]), as GGUF llama / llama2.c
   NeoX,    // halves (x[i], x[i + n_rot / 2])
 };
+
+// How the quantized kernels (shaders/formats/<glsl>.glsl) read a weight type: variant suffix,
+// elements per kernel block (rows must hold a whole number of them; BF16 is taken 32 values at a
+// time) and bytes per kernel block. nullopt for F32/F16 and for types without such kernels.
+struct QuantKernelFormat {
+  const char* glsl;
+  uint32_t block;
+  uint32_t block_bytes;
+};
+std::optional<QuantKernelFormat> quant_kernel_format(GGMLType type);
 
 class Ops {
  public:
@@ -82,18 +93,23 @@ class Ops {
                  uint32_t n_kv_heads, uint32_t T, uint32_t ctx_len, float scale);
 
   // --- graph/ops_matmul.cpp ---
-  // y[t * M + m] = sum_k W[m * K + k] * x[t * K + k] for m < M, t < T: W [M x K] of `wtype` (F32
-  // or F16; F16 needs K even), x [T x K] f32, y [T x M] f32, f32 accumulation. T == 1 runs a
-  // matrix-vector kernel, T > 1 a tiled matrix-matrix kernel. Other types throw
-  // std::invalid_argument.
+  // y[t * M + m] = sum_k W[m * K + k] * x[t * K + k] for m < M, t < T: W [M x K] of `wtype`, x
+  // [T x K] f32, y [T x M] f32, f32 accumulation. T == 1 runs a matrix-vector kernel, T > 1 a
+  // tiled matrix-matrix kernel. F32 and F16 (K even) use matvec_/matmul_(rows_)f32/f16; the GGUF
+  // block formats of quant/formats.h (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K..Q6_K, BF16) are
+  // read as stored by matvec_<glsl>(_subgroup) and matmul_rows_<glsl>, with K a multiple of the
+  // kernel block (quant_kernel_format). A quantized W range whose byte size is not a multiple of 4
+  // needs 2 bytes of buffer after it (the kernels read 32-bit words). Other types, or a K that is
+  // not a multiple of the block, throw std::invalid_argument naming the type.
   void matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, BufferRange y,
               uint32_t M, uint32_t K, uint32_t T);
 
   // --- graph/ops_elementwise.cpp ---
   // out[t, c] = table[ids[t], c] for t < n_rows_out, c < n_cols: table [rows x n_cols] of `wtype`
-  // (F32 or F16; rows = table range size / row bytes), ids one uint32 per token, out f32. An id
-  // >= rows writes a row of zeros (callers validate ids). An F16 table whose range ends mid-word
-  // needs 2 bytes of buffer after it (the kernel reads 32-bit words).
+  // (F32, F16, or a quantized format as for matmul, n_cols a multiple of its kernel block: kernel
+  // get_rows_<glsl>; rows = table range size / row bytes), ids one uint32 per token, out f32. An
+  // id >= rows writes a row of zeros (callers validate ids). An F16 or quantized table whose range
+  // ends mid-word needs 2 bytes of buffer after it (the kernels read 32-bit words).
   void get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
                 BufferRange out, uint32_t n_cols, uint32_t n_rows_out);
   // y[i] = x[i] * factor for i < n (y may alias x).
@@ -112,6 +128,13 @@ class Ops {
   std::array<uint32_t, 3> groups_1d(uint64_t n, uint32_t local) const;
   // RoPE inverse frequencies f32(freq_base^(-2i / n_rot)), i < n_rot / 2 (graph/ops_attention.cpp).
   const rt::Buffer& rope_inv_freq(uint32_t n_rot, float freq_base);
+  // matmul for weights read by the quantized kernels (graph/ops_matmul.cpp).
+  void matmul_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q, BufferRange w,
+                    BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T);
+  // get_rows for tables read by the quantized kernels (graph/ops_elementwise.cpp).
+  void get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q,
+                      BufferRange table, BufferRange ids, BufferRange out, uint32_t n_cols,
+                      uint32_t n_rows_out);
   std::map<std::pair<uint32_t, float>, rt::Buffer> rope_tables_;
 
   rt::Context& ctx_;

@@ -9,10 +9,15 @@ namespace vkllm {
 
 void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
                    BufferRange out, uint32_t n_cols, uint32_t n_rows_out) {
+  if (const auto q = quant_kernel_format(wtype)) {
+    get_rows_quant(s, wtype, *q, table, ids, out, n_cols, n_rows_out);
+    return;
+  }
   const bool f16 = wtype == GGMLType::F16;
   if (wtype != GGMLType::F32 && !f16)
     throw std::invalid_argument("get_rows: unsupported table type " + type_name(wtype) +
-                                " (F32 and F16 are supported)");
+                                " (F32, F16, BF16 and the GGUF block formats of quant/formats.h "
+                                "are supported)");
   if (n_cols == 0 || n_rows_out == 0) return;
   uint64_t table_bytes = table.size;
   if (table_bytes == VK_WHOLE_SIZE)
@@ -33,6 +38,42 @@ void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRan
   const auto& p = ctx_.pipeline({name, 3, sizeof(push), {elementwise_wg_}});
   s.dispatch(p, {table, ids, out}, push, groups_1d(uint64_t{n_cols} * n_rows_out, elementwise_wg_),
              name);
+}
+
+// Quantized tables: get_rows_<glsl>, one invocation per 32-element group of an output row.
+void Ops::get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q,
+                         BufferRange table, BufferRange ids, BufferRange out, uint32_t n_cols,
+                         uint32_t n_rows_out) {
+  if (n_cols % q.block != 0)
+    throw std::invalid_argument(
+        "get_rows: " + type_name(wtype) + " tables need n_cols to be a multiple of " +
+        std::to_string(q.block) + " (n_cols = " + std::to_string(n_cols) + ")");
+  if (n_cols == 0 || n_rows_out == 0) return;
+  uint64_t table_bytes = table.size;
+  if (table_bytes == VK_WHOLE_SIZE)
+    table_bytes = table.buffer && table.buffer->size() > table.offset
+                      ? table.buffer->size() - table.offset
+                      : 0;
+  const uint64_t row_bytes = uint64_t{n_cols} / q.block * q.block_bytes;
+  const uint64_t table_rows = table_bytes / row_bytes;
+  const uint64_t used = table_rows * row_bytes;
+  if (used == 0) {
+    table.size = VK_WHOLE_SIZE;  // no rows: every id writes zeros; bind whatever is there
+  } else {
+    // The kernel reads whole 32-bit words: widen the range over a last half word.
+    const uint64_t words = (used + 3) / 4 * 4;
+    if (!table.buffer || table.offset + words > table.buffer->size())
+      throw std::invalid_argument("get_rows: " + type_name(wtype) +
+                                  " table range must be followed by 2 padding bytes");
+    table.size = words;
+  }
+  struct {
+    uint32_t n_cols, n_rows_out, n_table_rows;
+  } push{n_cols, n_rows_out, static_cast<uint32_t>(std::min<uint64_t>(table_rows, UINT32_MAX))};
+  const std::string name = std::string("get_rows_") + q.glsl;
+  const auto& p = ctx_.pipeline({name, 3, sizeof(push), {elementwise_wg_}});
+  s.dispatch(p, {table, ids, out}, push,
+             groups_1d(uint64_t{n_cols} / 32 * n_rows_out, elementwise_wg_), name.c_str());
 }
 
 void Ops::scale(rt::Sequence& s, BufferRange x, BufferRange y, uint32_t n, float factor) {

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "graph/ops.h"
+#include "quant/formats.h"
 
 namespace vkllm {
 
@@ -30,6 +31,9 @@ constexpr uint32_t kMatmulBK = 16;
 constexpr uint32_t kRowsWG = 64;
 constexpr uint32_t kRowsTM = 8;
 constexpr uint32_t kRowsBK = 64;
+constexpr uint32_t kQuantMatvecRows = 8;
+constexpr uint32_t kQuantRowsTM = 2;
+constexpr uint32_t kQuantRowsBN = 16;
 
 uint32_t pow2_floor(uint32_t v) {
   uint32_t p = 1;
@@ -52,13 +56,38 @@ void require(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument("matmul: " + what);
 }
 
+// A quantized range of `used` bytes, widened to whole 32-bit words (the kernels read words): the
+// buffer must hold the padding.
+BufferRange word_range(BufferRange r, uint64_t used, const char* op, GGMLType type) {
+  const uint64_t words = (used + 3) / 4 * 4;
+  if (words != used && (!r.buffer || r.offset + words > r.buffer->size()))
+    throw std::invalid_argument(std::string(op) + ": " + type_name(type) +
+                                " range must be followed by 2 padding bytes");
+  r.size = words;
+  return r;
+}
+
 }  // namespace
+
+std::optional<QuantKernelFormat> quant_kernel_format(GGMLType type) {
+  if (type == GGMLType::F32 || type == GGMLType::F16) return std::nullopt;
+  const WeightFormat* f = weight_format(type);
+  if (!f) return std::nullopt;
+  // Plain 16-bit formats (BF16) are read 32 values (16 words) at a time.
+  const uint32_t per = f->block_size >= 32 ? 1 : 32 / f->block_size;
+  return QuantKernelFormat{f->glsl, f->block_size * per, f->block_bytes * per};
+}
 
 void Ops::matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, BufferRange y,
                  uint32_t M, uint32_t K, uint32_t T) {
+  if (const auto q = quant_kernel_format(wtype)) {
+    matmul_quant(s, wtype, *q, w, x, y, M, K, T);
+    return;
+  }
   const bool f16 = wtype == GGMLType::F16;
   require(wtype == GGMLType::F32 || f16,
-          "unsupported weight type " + type_name(wtype) + " (F32 and F16 are supported)");
+          "unsupported weight type " + type_name(wtype) +
+              " (F32, F16, BF16 and the GGUF block formats of quant/formats.h are supported)");
   require(K > 0, "K must be positive");
   require(!f16 || K % 2 == 0, "F16 weights need an even K");
   if (M == 0 || T == 0) return;
@@ -109,6 +138,52 @@ void Ops::matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, 
   const auto& p = ctx_.pipeline({name, 3, sizeof(push), {threads, bm, bn, kMatmulBK}});
   const uint64_t blocks = ((uint64_t{M} + bm - 1) / bm) * ((uint64_t{T} + bn - 1) / bn);
   s.dispatch(p, {w, x, y}, push, groups_1d(blocks * threads, threads), name);
+}
+
+// Quantized weights: matvec_<glsl>(_subgroup) as the f32 matvec (one subgroup per workgroup where
+// subgroup arithmetic exists, kQuantMatvecRows rows each); matmul_rows_<glsl> for batches on every
+// device type for now (no shared-tile variant for block formats yet), with its x tile of BN tokens
+// x one block kept within shared memory.
+void Ops::matmul_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q, BufferRange w,
+                       BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T) {
+  require(K > 0 && K % q.block == 0,
+          type_name(wtype) + " weights need K to be a positive multiple of " +
+              std::to_string(q.block) + " (K = " + std::to_string(K) + ")");
+  if (M == 0 || T == 0) return;
+  const uint64_t w_bytes = uint64_t{M} * (K / q.block) * q.block_bytes;
+  require(range_bytes(w) >= w_bytes, "weight range smaller than M rows of " + type_name(wtype));
+  require(range_bytes(x) >= uint64_t{T} * K * 4, "x range smaller than T x K");
+  require(range_bytes(y) >= uint64_t{T} * M * 4, "y range smaller than T x M");
+  w = word_range(w, w_bytes, "matmul", wtype);
+  const auto& info = ctx_.info();
+  const uint32_t max_wg = std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
+
+  if (T == 1) {
+    struct {
+      uint32_t M, K;
+    } push{M, K};
+    const bool sg = info.subgroup_arithmetic && info.subgroup_size <= max_wg;
+    const uint32_t wg =
+        sg ? info.subgroup_size : pow2_floor(std::min(std::max(info.subgroup_size, 32u), max_wg));
+    std::string name = std::string("matvec_") + q.glsl;
+    if (sg) name += "_subgroup";
+    const auto& p = ctx_.pipeline({name, 3, sizeof(push), {wg, kQuantMatvecRows}});
+    const uint64_t blocks = (uint64_t{M} + kQuantMatvecRows - 1) / kQuantMatvecRows;
+    s.dispatch(p, {w, x, y}, push, groups_1d(blocks * wg, wg), name.c_str());
+    return;
+  }
+
+  struct {
+    uint32_t M, K, T;
+  } push{M, K, T};
+  const uint32_t wg = std::min(kRowsWG, max_wg);
+  uint32_t bn = T <= 8 ? 8 : kQuantRowsBN;
+  while (bn > 1 && uint64_t{bn} * q.block * 4 > info.max_shared_memory) bn /= 2;
+  const std::string name = std::string("matmul_rows_") + q.glsl;
+  const auto& p = ctx_.pipeline({name, 3, sizeof(push), {wg, kQuantRowsTM, bn}});
+  const uint64_t blocks =
+      ((uint64_t{M} + wg * kQuantRowsTM - 1) / (wg * kQuantRowsTM)) * ((uint64_t{T} + bn - 1) / bn);
+  s.dispatch(p, {w, x, y}, push, groups_1d(blocks * wg, wg), name.c_str());
 }
 
 }  // namespace vkllm

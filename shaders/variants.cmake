@@ -22,6 +22,16 @@ vkllm_shader(matmul_f16 matmul.comp DEFINES WEIGHT_F16)
 vkllm_shader(matmul_rows_f32 matmul_rows.comp)
 vkllm_shader(matmul_rows_f16 matmul_rows.comp DEFINES WEIGHT_F16)
 
+# GGUF block formats read as stored: one header per format, shaders/formats/<glsl>.glsl, selected
+# by -DFMT_<GLSL> (the glsl names of quant/formats.h; graph/ops_matmul.cpp, ops_elementwise.cpp).
+foreach(fmt q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl q4_k q5_k q6_k q2_k q3_k bf16)
+  string(TOUPPER ${fmt} FMT)
+  vkllm_shader(matvec_${fmt} matvec_q.comp DEFINES FMT_${FMT})
+  vkllm_shader(matvec_${fmt}_subgroup matvec_q.comp DEFINES FMT_${FMT} USE_SUBGROUP)
+  vkllm_shader(matmul_rows_${fmt} matmul_rows_q.comp DEFINES FMT_${FMT})
+  vkllm_shader(get_rows_${fmt} get_rows_q.comp DEFINES FMT_${FMT})
+endforeach()
+
 # Normalization, positions, KV cache, attention (graph/ops_attention.cpp)
 vkllm_shader(rms_norm rms_norm.comp)
 vkllm_shader(add_rms_norm rms_norm.comp DEFINES ADD_RESIDUAL)

@@ -228,8 +228,9 @@ TEST_CASE("matmul: bad arguments throw") {
   rt::Buffer b = test::upload(std::vector<float>(64, 1.0f));
   rt::Sequence seq(test::context());
   seq.begin();
-  CHECK_THROWS_AS(ops.matmul(seq, GGMLType::Q4_0, b, b, b, 2, 32, 1), std::invalid_argument);
-  CHECK_THROWS_WITH(ops.matmul(seq, GGMLType::Q4_0, b, b, b, 2, 32, 1), doctest::Contains("Q4_0"));
+  CHECK_THROWS_AS(ops.matmul(seq, GGMLType::IQ2_XXS, b, b, b, 2, 32, 1), std::invalid_argument);
+  CHECK_THROWS_WITH(ops.matmul(seq, GGMLType::IQ2_XXS, b, b, b, 2, 32, 1),
+                    doctest::Contains("IQ2_XXS"));
   CHECK_THROWS_AS(ops.matmul(seq, GGMLType::F16, b, b, b, 2, 7, 1), std::invalid_argument);
   CHECK_THROWS_AS(ops.matmul(seq, GGMLType::F32, b, b, b, 100, 100, 1), std::invalid_argument);
   seq.end();

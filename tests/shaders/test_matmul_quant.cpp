@@ -1,0 +1,201 @@
+// matvec_<fmt> and matmul_rows_<fmt> (weights in GGUF block formats, read as stored) against a
+// double-precision reference over the CPU-dequantized weights (quant/formats.h). Errors are
+// measured relative to the row's sum of |w * x|.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "graph/ops.h"
+#include "quant/formats.h"
+#include "support/vk_test.h"
+
+using namespace vkllm;
+
+namespace {
+
+const GGMLType kFormats[] = {GGMLType::Q8_0, GGMLType::Q4_0,   GGMLType::Q4_1, GGMLType::Q5_0,
+                             GGMLType::Q5_1, GGMLType::IQ4_NL, GGMLType::Q4_K, GGMLType::Q5_K,
+                             GGMLType::Q6_K, GGMLType::Q2_K,   GGMLType::Q3_K, GGMLType::BF16};
+
+struct QWeights {
+  std::vector<float> values;   // CPU dequantization: what the kernel must see
+  std::vector<uint8_t> bytes;  // GGUF blocks, rows back to back
+};
+
+QWeights make_weights(GGMLType type, uint32_t M, uint32_t K, uint32_t seed) {
+  auto x = test::random_floats(size_t(M) * K, seed);
+  // Vary the magnitude between rows and blocks so scales differ.
+  for (size_t i = 0; i < x.size(); ++i) x[i] *= 0.25f + float((i / 32) % 7);
+  QWeights w;
+  w.bytes = quantize_rows(type, x.data(), M, K);
+  w.values = dequantize_all(type, w.bytes, int64_t(M) * K);
+  return w;
+}
+
+uint64_t align_up(uint64_t v, uint64_t a) {
+  return (v + a - 1) / a * a;
+}
+
+// A buffer holding `bytes` at `offset`, with 0xFF garbage before it and 4 bytes after it.
+rt::Buffer upload_at(const void* data, uint64_t bytes, uint64_t offset) {
+  std::vector<uint8_t> all(offset + bytes + 4, 0xFF);
+  std::memcpy(all.data() + offset, data, bytes);
+  return test::upload(all);
+}
+
+void check_scaled(const std::vector<float>& got, const std::vector<float>& want,
+                  const std::vector<double>& mag, double rel, const std::string& what) {
+  std::vector<float> g(got.size()), w(want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    g[i] = float(got[i] / mag[i]);
+    w[i] = float(want[i] / mag[i]);
+  }
+  test::check_close(g, w, rel, 1.0, what);
+}
+
+void reference(const std::vector<float>& w, const std::vector<float>& x, uint32_t M, uint32_t K,
+               uint32_t T, std::vector<float>& want, std::vector<double>& mag) {
+  want.assign(size_t(T) * M, 0.0f);
+  mag.assign(size_t(T) * M, 0.0);
+  for (uint32_t t = 0; t < T; ++t) {
+    for (uint32_t m = 0; m < M; ++m) {
+      double sum = 0.0, abs_sum = 0.0;
+      for (uint32_t k = 0; k < K; ++k) {
+        const double p = double(w[size_t(m) * K + k]) * x[size_t(t) * K + k];
+        sum += p;
+        abs_sum += std::fabs(p);
+      }
+      want[size_t(t) * M + m] = float(sum);
+      mag[size_t(t) * M + m] = std::max(abs_sum, 1e-30);
+    }
+  }
+}
+
+void check_matmul(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t seed,
+                  bool offsets = false) {
+  const QWeights w = make_weights(type, M, K, seed);
+  const auto x = test::random_floats(size_t(T) * K, seed + 1);
+  std::vector<float> want;
+  std::vector<double> mag;
+  reference(w.values, x, M, K, T, want, mag);
+
+  const uint64_t align = std::max<uint64_t>(test::context().info().min_storage_offset_alignment, 4);
+  const uint64_t w_off = offsets ? align_up(100, align) : 0;
+  const uint64_t x_off = offsets ? align : 0;
+  const uint64_t y_off = offsets ? 2 * align : 0;
+  const uint64_t y_bytes = uint64_t(T) * M * 4;
+  rt::Buffer dw = upload_at(w.bytes.data(), w.bytes.size(), w_off);
+  rt::Buffer dx = upload_at(x.data(), x.size() * 4, x_off);
+  rt::Buffer dy = test::poisoned(y_off + y_bytes);
+
+  Ops ops(test::context());
+  test::run([&](rt::Sequence& s) {
+    ops.matmul(s, type, {dw, w_off, w.bytes.size()}, {dx, x_off, x.size() * 4},
+               {dy, y_off, y_bytes}, M, K, T);
+  });
+  std::vector<float> all = test::download<float>(dy, (y_off + y_bytes) / 4);
+  std::vector<float> got(all.begin() + y_off / 4, all.end());
+  check_scaled(got, want, mag, 1e-5,
+               type_name(type) + " M=" + std::to_string(M) + " K=" + std::to_string(K) +
+                   " T=" + std::to_string(T) + (offsets ? " (offsets)" : ""));
+}
+
+}  // namespace
+
+TEST_CASE("matmul: quantized weights, odd row counts, 1..3 blocks, T = 1, 3, 17") {
+  uint32_t seed = 1000;
+  for (GGMLType type : kFormats) {
+    const auto q = quant_kernel_format(type);
+    REQUIRE(q.has_value());
+    for (uint32_t M : {1u, 7u, 33u, 257u}) {
+      for (uint32_t blocks : {1u, 2u, 3u}) {
+        for (uint32_t T : {1u, 3u, 17u}) check_matmul(type, M, blocks * q->block, T, ++seed);
+      }
+    }
+    test::check_no_validation_messages();
+  }
+}
+
+TEST_CASE("matmul: quantized weights bound at non-zero offsets") {
+  for (GGMLType type : {GGMLType::Q8_0, GGMLType::Q4_0, GGMLType::Q6_K, GGMLType::Q3_K}) {
+    const uint32_t K = 2 * quant_kernel_format(type)->block;
+    check_matmul(type, 19, K, 1, 2001, true);
+    check_matmul(type, 19, K, 5, 2002, true);
+  }
+  test::check_no_validation_messages();
+}
+
+// Ops picks one reduction and one batch shape per device; the others are dispatched directly.
+TEST_CASE("matmul: quantized kernels in other workgroup shapes") {
+  auto& ctx = test::context();
+  for (GGMLType type : {GGMLType::Q5_0, GGMLType::Q4_K, GGMLType::Q6_K}) {
+    const auto q = quant_kernel_format(type);
+    const uint32_t M = 37, K = 2 * q->block, T = 6;
+    const QWeights w = make_weights(type, M, K, 3001);
+    const auto x = test::random_floats(size_t(T) * K, 3002);
+    std::vector<float> want;
+    std::vector<double> mag;
+    reference(w.values, x, M, K, T, want, mag);
+    std::vector<uint8_t> wb = w.bytes;
+    wb.resize(wb.size() + 4, 0xFF);
+    rt::Buffer dw = test::upload(wb), dx = test::upload(x);
+    const std::vector<float> want1(want.begin(), want.begin() + M);
+    const std::vector<double> mag1(mag.begin(), mag.begin() + M);
+    std::vector<std::string> names = {std::string("matvec_") + q->glsl};
+    if (ctx.info().subgroup_arithmetic) names.push_back(names[0] + "_subgroup");
+    for (const std::string& name : names) {
+      for (uint32_t wg : {1u, 8u, 32u}) {
+        for (uint32_t rows : {1u, 3u}) {
+          if (wg > ctx.info().max_workgroup_size[0]) continue;
+          rt::Buffer dy = test::poisoned(M * 4);
+          struct {
+            uint32_t M, K;
+          } push{M, K};
+          const auto& p = ctx.pipeline({name, 3, sizeof(push), {wg, rows}});
+          test::run([&](rt::Sequence& s) {
+            s.dispatch(p, {dw, dx, dy}, push, {(M + rows - 1) / rows, 1, 1});
+          });
+          check_scaled(test::download<float>(dy, M), want1, mag1, 1e-5,
+                       name + " wg=" + std::to_string(wg) + " rows=" + std::to_string(rows));
+        }
+      }
+    }
+    // matmul_rows_<fmt>: {threads, rows per thread, tokens per workgroup}.
+    const std::string name = std::string("matmul_rows_") + q->glsl;
+    for (const auto& c : {std::array<uint32_t, 3>{16, 3, 4}, std::array<uint32_t, 3>{8, 1, 1}}) {
+      struct {
+        uint32_t M, K, T;
+      } push{M, K, T};
+      const uint32_t blocks = ((M + c[0] * c[1] - 1) / (c[0] * c[1])) * ((T + c[2] - 1) / c[2]);
+      rt::Buffer dy = test::poisoned(size_t(T) * M * 4);
+      const auto& p = ctx.pipeline({name, 3, sizeof(push), {c[0], c[1], c[2]}});
+      test::run([&](rt::Sequence& s) { s.dispatch(p, {dw, dx, dy}, push, {blocks, 1, 1}); });
+      check_scaled(test::download<float>(dy, size_t(T) * M), want, mag, 1e-5,
+                   name + " TM=" + std::to_string(c[1]) + " BN=" + std::to_string(c[2]));
+    }
+  }
+  test::check_no_validation_messages();
+}
+
+TEST_CASE("matmul: quantized weights need K a multiple of the block; range checks") {
+  Ops ops(test::context());
+  rt::Buffer b = test::upload(std::vector<float>(4096, 1.0f));
+  rt::Sequence seq(test::context());
+  seq.begin();
+  CHECK_THROWS_WITH_AS(ops.matmul(seq, GGMLType::Q4_0, b, b, b, 2, 48, 1),
+                       doctest::Contains("Q4_0"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(ops.matmul(seq, GGMLType::Q4_K, b, b, b, 2, 128, 3),
+                       doctest::Contains("Q4_K"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(ops.matmul(seq, GGMLType::IQ2_XXS, b, b, b, 2, 256, 1),
+                       doctest::Contains("IQ2_XXS"), std::invalid_argument);
+  // 18-byte Q4_0 blocks: 3 rows of 1 block end mid-word, with no padding in the buffer.
+  rt::Buffer small = test::upload(std::vector<uint8_t>(54, 0));
+  CHECK_THROWS_WITH_AS(ops.matmul(seq, GGMLType::Q4_0, small, b, b, 3, 32, 1),
+                       doctest::Contains("padding"), std::invalid_argument);
+  CHECK_THROWS_AS(ops.matmul(seq, GGMLType::Q8_0, b, b, b, 1000, 256, 1), std::invalid_argument);
+  seq.end();
+  test::check_no_validation_messages();
+}
