@@ -1,7 +1,12 @@
 // Weight format table and the CPU reference quantizers/dequantizers of the float, 32-element
 // block and IQ4_NL formats. Block layouts and arithmetic follow ggml (ggml-common.h,
 // ggml-quants.c) exactly; float expressions keep ggml's evaluation order so that results are
-// bit-identical to a ggml build without FMA contraction.
+// bit-identical to a ggml build without FMA contraction. (Caveat: a build of this file for a
+// target with FMA, e.g. -march=native or aarch64, lets g++ contract a * b + c and may then differ
+// from ggml's reference quantizer in the last bit of a scale; x86-64 baseline builds do not.)
+//
+// Known deviation: IQ4_NL quantizes like ggml's quantize_iq4_nl without an imatrix (scale search,
+// ntry = 7); recent ggml's quantize_row_iq4_nl_ref skips that search (ntry = -1).
 #include "quant/formats.h"
 
 #include <fmt/format.h>
