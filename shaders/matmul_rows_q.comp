@@ -56,11 +56,13 @@ void main() {
       [[unroll]] for (uint r = 0; r < TM; ++r) {
         float wv[QG];
         q_dequant(base[r] + b * QBYTES, g, wv);
-        [[unroll]] for (uint t = 0; t < BN; ++t) {
-          float a = acc[r * BN + t];
-          [[unroll]] for (uint i = 0; i < QG; ++i)
-            a = fma(wv[i], xs[t * QK + k0 + (i / QRUN) * QRUN_STRIDE + i % QRUN], a);
-          acc[r * BN + t] = a;
+        // The element loop is not unrolled (uniform index into wv), which keeps the code at BN
+        // FMAs per row and LLVM compile times short.
+        [[dont_unroll]] for (uint i = 0; i < QG; ++i) {
+          const float w = wv[i];
+          const uint k = k0 + (i / QRUN) * QRUN_STRIDE + i % QRUN;
+          [[unroll]] for (uint t = 0; t < BN; ++t)
+            acc[r * BN + t] = fma(w, xs[t * QK + k], acc[r * BN + t]);
         }
       }
     }

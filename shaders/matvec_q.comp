@@ -63,7 +63,8 @@ void main() {
       xs[r] = s;
 #endif
     }
-    [[unroll]] for (uint row = 0; row < NR; ++row) {
+    // Not unrolled: one decode in the code instead of NR keeps LLVM compile times short.
+    [[dont_unroll]] for (uint row = 0; row < NR; ++row) {
       float q[QG];
       vec2 sm[QNRUN];
       q_group(base[row] + b * QBYTES, g, q, sm);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 
 #include "graph/ops.h"
 #include "quant/formats.h"
@@ -144,28 +145,26 @@ TEST_CASE("matmul: quantized kernels in other workgroup shapes") {
     rt::Buffer dw = test::upload(wb), dx = test::upload(x);
     const std::vector<float> want1(want.begin(), want.begin() + M);
     const std::vector<double> mag1(mag.begin(), mag.begin() + M);
-    std::vector<std::string> names = {std::string("matvec_") + q->glsl};
-    if (ctx.info().subgroup_arithmetic) names.push_back(names[0] + "_subgroup");
-    for (const std::string& name : names) {
-      for (uint32_t wg : {1u, 8u, 32u}) {
-        for (uint32_t rows : {1u, 3u}) {
-          if (wg > ctx.info().max_workgroup_size[0]) continue;
-          rt::Buffer dy = test::poisoned(M * 4);
-          struct {
-            uint32_t M, K;
-          } push{M, K};
-          const auto& p = ctx.pipeline({name, 3, sizeof(push), {wg, rows}});
-          test::run([&](rt::Sequence& s) {
-            s.dispatch(p, {dw, dx, dy}, push, {(M + rows - 1) / rows, 1, 1});
-          });
-          check_scaled(test::download<float>(dy, M), want1, mag1, 1e-5,
-                       name + " wg=" + std::to_string(wg) + " rows=" + std::to_string(rows));
-        }
-      }
+    // {variant, workgroup size, rows per workgroup}; few, as each pipeline costs an LLVM compile.
+    const std::string mv = std::string("matvec_") + q->glsl;
+    std::vector<std::tuple<std::string, uint32_t, uint32_t>> configs = {{mv, 32, 3}, {mv, 1, 1}};
+    if (ctx.info().subgroup_arithmetic) configs.emplace_back(mv + "_subgroup", 32, 3);
+    for (const auto& [name, wg, rows] : configs) {
+      if (wg > ctx.info().max_workgroup_size[0]) continue;
+      rt::Buffer dy = test::poisoned(M * 4);
+      struct {
+        uint32_t M, K;
+      } push{M, K};
+      const auto& p = ctx.pipeline({name, 3, sizeof(push), {wg, rows}});
+      test::run([&](rt::Sequence& s) {
+        s.dispatch(p, {dw, dx, dy}, push, {(M + rows - 1) / rows, 1, 1});
+      });
+      check_scaled(test::download<float>(dy, M), want1, mag1, 1e-5,
+                   name + " wg=" + std::to_string(wg) + " rows=" + std::to_string(rows));
     }
     // matmul_rows_<fmt>: {threads, rows per thread, tokens per workgroup}.
     const std::string name = std::string("matmul_rows_") + q->glsl;
-    for (const auto& c : {std::array<uint32_t, 3>{16, 3, 4}, std::array<uint32_t, 3>{8, 1, 1}}) {
+    for (const auto& c : {std::array<uint32_t, 3>{16, 3, 4}}) {
       struct {
         uint32_t M, K, T;
       } push{M, K, T};
