@@ -1,13 +1,15 @@
 #version 450
-// Matrix-vector product (one token) with quantized weights read as stored in GGUF:
-//   y[m] = sum_k W[m, k] * x[k], f32 accumulation.
+// Matrix-vector products with quantized weights read as stored in GGUF, for one token or a few
+// at a time:
+//   y[t, m] = sum_k W[m, k] * x[t, k], f32 accumulation.
 //   W: [M x K] in the format selected by -DFMT_<NAME> (shaders/formats/), rows of K / QK blocks
-//   back to back, bound as uint words   x: [K] f32   y: [M] f32   K a multiple of QK.
-// One workgroup computes NR consecutive rows. Each thread walks a strided slice of the row's
-// 32-element groups (shaders/formats/format.glsl): it loads the group's x values once and uses
-// them for all NR rows, decoding each row's group in one go and applying the scales per run
-// (sum q*x times the run's scale, plus its offset times sum x). The reduction is the one of
-// matvec.comp: shared memory, or subgroupAdd with USE_SUBGROUP.
+//   back to back, bound as uint words   x: [T x K] f32   y: [T x M] f32   K a multiple of QK.
+// One workgroup computes NR consecutive rows for NT consecutive tokens. Each thread walks a
+// strided slice of the row's 32-element groups (shaders/formats/format.glsl): it loads the
+// group's x values of the NT tokens once and uses them for all NR rows, decoding each row's group
+// once for the NT tokens and applying the scales per run (sum q*x times the run's scale, plus its
+// offset times sum x). The reduction is the one of matvec.comp: shared memory, or subgroupAdd with
+// USE_SUBGROUP.
 #extension GL_GOOGLE_include_directive : require
 #ifdef USE_SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
@@ -17,6 +19,7 @@
 
 layout(constant_id = 0) const uint WG = 32;  // power of two
 layout(constant_id = 1) const uint NR = 8;   // rows per workgroup
+layout(constant_id = 2) const uint NT = 1;   // tokens per workgroup
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer W { uint wq[]; };
@@ -25,90 +28,105 @@ layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform P {
   uint M;
   uint K;
+  uint T;
 } p;
 
 #include "formats/format.glsl"
 
-shared float red[NR * WG];
+shared float red[NR * NT * WG];
 
 void main() {
-  const uint row0 = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * NR;
-  if (row0 >= p.M) return;  // uniform across the workgroup
+  const uint m_blocks = (p.M + NR - 1) / NR;
+  const uint block = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+  if (block >= m_blocks * ((p.T + NT - 1) / NT)) return;  // uniform across the workgroup
+  const uint row0 = (block % m_blocks) * NR, t0 = (block / m_blocks) * NT;
   const uint tid = gl_LocalInvocationID.x;
   const uint nb = p.K / QK;  // blocks per row
 
-  // Rows past M (last workgroup) re-read row M - 1 and are never written.
+  // Rows past M and tokens past T re-read row M - 1 / token T - 1 and are never written.
   uint base[NR];  // byte offset of each row
-  float acc[NR];
-  [[unroll]] for (uint r = 0; r < NR; ++r) {
-    base[r] = min(row0 + r, p.M - 1) * nb * QBYTES;
-    acc[r] = 0.0;
-  }
+  [[unroll]] for (uint r = 0; r < NR; ++r) base[r] = min(row0 + r, p.M - 1) * nb * QBYTES;
+  uint xrow[NT];
+  [[unroll]] for (uint t = 0; t < NT; ++t) xrow[t] = min(t0 + t, p.T - 1) * p.K;
+  float acc[NR * NT];  // acc[row * NT + t]
+  [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = 0.0;
 
   for (uint gi = tid; gi < nb * QGROUPS; gi += WG) {
     const uint b = gi / QGROUPS, g = gi % QGROUPS;
     const uint x0 = b * QK + q_run_start(g);
-    float xv[QG];
+    float xv[NT * QG];  // xv[t * QG + r * QRUN + i]
 #ifdef Q_HAS_MIN
-    float xs[QNRUN];
+    float xs[NT * QNRUN];
 #endif
-    [[unroll]] for (uint r = 0; r < QNRUN; ++r) {
-      float s = 0.0;
-      [[unroll]] for (uint i = 0; i < QRUN; ++i) {
-        const float v = x[x0 + r * QRUN_STRIDE + i];
-        xv[r * QRUN + i] = v;
-        s += v;
+    [[unroll]] for (uint t = 0; t < NT; ++t) {
+      [[unroll]] for (uint r = 0; r < QNRUN; ++r) {
+        float s = 0.0;
+        [[unroll]] for (uint i = 0; i < QRUN; ++i) {
+          const float v = x[xrow[t] + x0 + r * QRUN_STRIDE + i];
+          xv[t * QG + r * QRUN + i] = v;
+          s += v;
+        }
+#ifdef Q_HAS_MIN
+        xs[t * QNRUN + r] = s;
+#endif
       }
-#ifdef Q_HAS_MIN
-      xs[r] = s;
-#endif
     }
     // Not unrolled: one decode in the code instead of NR keeps LLVM compile times short.
     [[dont_unroll]] for (uint row = 0; row < NR; ++row) {
       float q[QG];
       vec2 sm[QNRUN];
       q_group(base[row] + b * QBYTES, g, q, sm);
-      float a = acc[row];
-      [[unroll]] for (uint r = 0; r < QNRUN; ++r) {
-        float d = 0.0;
-        [[unroll]] for (uint i = 0; i < QRUN; ++i) d = fma(q[r * QRUN + i], xv[r * QRUN + i], d);
-        a = fma(sm[r].x, d, a);
+      [[unroll]] for (uint t = 0; t < NT; ++t) {
+        float a = acc[row * NT + t];
+        [[unroll]] for (uint r = 0; r < QNRUN; ++r) {
+          float d = 0.0;
+          [[unroll]] for (uint i = 0; i < QRUN; ++i)
+            d = fma(q[r * QRUN + i], xv[t * QG + r * QRUN + i], d);
+          a = fma(sm[r].x, d, a);
 #ifdef Q_HAS_MIN
-        a = fma(sm[r].y, xs[r], a);
+          a = fma(sm[r].y, xs[t * QNRUN + r], a);
 #endif
+        }
+        acc[row * NT + t] = a;
       }
-      acc[row] = a;
     }
   }
 
+  // Output i = row * NT + t goes to y[(t0 + t) * M + row0 + row].
 #ifdef USE_SUBGROUP
-  [[unroll]] for (uint r = 0; r < NR; ++r) acc[r] = subgroupAdd(acc[r]);
+  [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = subgroupAdd(acc[i]);
   if (gl_NumSubgroups == 1) {
     if (subgroupElect()) {
-      [[unroll]] for (uint r = 0; r < NR; ++r) {
-        if (row0 + r < p.M) y[row0 + r] = acc[r];
+      [[unroll]] for (uint i = 0; i < NR * NT; ++i) {
+        const uint row = row0 + i / NT, t = t0 + i % NT;
+        if (row < p.M && t < p.T) y[t * p.M + row] = acc[i];
       }
     }
     return;
   }
   if (subgroupElect()) {
-    [[unroll]] for (uint r = 0; r < NR; ++r) red[r * WG + gl_SubgroupID] = acc[r];
+    [[unroll]] for (uint i = 0; i < NR * NT; ++i) red[i * WG + gl_SubgroupID] = acc[i];
   }
   barrier();
-  for (uint r = tid; r < NR && row0 + r < p.M; r += WG) {
+  for (uint i = tid; i < NR * NT; i += WG) {
+    const uint row = row0 + i / NT, t = t0 + i % NT;
+    if (row >= p.M || t >= p.T) continue;
     float sum = 0.0;
-    for (uint s = 0; s < gl_NumSubgroups; ++s) sum += red[r * WG + s];
-    y[row0 + r] = sum;
+    for (uint s = 0; s < gl_NumSubgroups; ++s) sum += red[i * WG + s];
+    y[t * p.M + row] = sum;
   }
 #else
-  [[unroll]] for (uint r = 0; r < NR; ++r) red[r * WG + tid] = acc[r];
+  [[unroll]] for (uint i = 0; i < NR * NT; ++i) red[i * WG + tid] = acc[i];
   barrier();
   [[unroll]] for (uint s = WG / 2; s > 0; s >>= 1) {
     if (tid < s) {
-      [[unroll]] for (uint r = 0; r < NR; ++r) red[r * WG + tid] += red[r * WG + tid + s];
+      [[unroll]] for (uint i = 0; i < NR * NT; ++i) red[i * WG + tid] += red[i * WG + tid + s];
     }
     barrier();
   }
-  for (uint r = tid; r < NR && row0 + r < p.M; r += WG) y[row0 + r] = red[r * WG];
+  for (uint i = tid; i < NR * NT; i += WG) {
+    const uint row = row0 + i / NT, t = t0 + i % NT;
+    if (row < p.M && t < p.T) y[t * p.M + row] = red[i * WG];
+  }
 #endif
 }
