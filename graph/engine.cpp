@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "graph/cost.h"
 #include "graph/executor.h"
 #include "graph/planner.h"
 
@@ -50,7 +51,7 @@ Engine::Step& Engine::step_for(uint32_t T) {
   MemoryPlan plan = plan_memory(step->graph, align);
   step->arena = ctx_.create_buffer(plan.arena_bytes, fmt::format("arena.T{}", T).c_str());
   bind_arena(step->graph, plan, step->arena);
-  step->seq = std::make_unique<rt::Sequence>(ctx_);
+  step->seq = std::make_unique<rt::Sequence>(ctx_, options_.timestamps);
   step->seq->begin();
   RecordStats rs = record_graph(step->graph, *ops_, *step->seq);
   step->seq->end();
@@ -89,6 +90,8 @@ std::vector<float> Engine::eval(std::span<const int32_t> tokens) {
     std::vector<uint32_t> ids(tokens.begin() + done, tokens.begin() + done + T);
     ctx_.upload(ids_buf_, 0, ids.data(), ids.size() * 4);
     step.seq->submit_and_wait();
+    step.last_pos0 = n_past_;
+    step.replayed = true;
     ++stats_.steps_replayed;
     n_past_ += T;
     done += T;
@@ -100,6 +103,32 @@ std::vector<float> Engine::eval(std::span<const int32_t> tokens) {
       out.resize(V);
       ctx_.download(logits_buf_, 0, out.data(), uint64_t{V} * 4);
     }
+  }
+  return out;
+}
+
+std::vector<NodeProfile> Engine::profile_last(uint32_t T) const {
+  auto it = steps_.find(T);
+  if (it == steps_.end() || !it->second->replayed)
+    throw std::logic_error(fmt::format("profile_last: no {}-token step has run", T));
+  const Step& step = *it->second;
+  if (!step.seq->timestamps())
+    throw std::logic_error(
+        "profile_last: the steps record no timestamps (EngineOptions::timestamps is off or the "
+        "device's compute queue has no timestamp queries)");
+  const auto timings = step.seq->timings();
+  const auto& nodes = step.graph.nodes();
+  if (timings.size() != nodes.size() || step.seq->dispatch_count() != nodes.size())
+    throw std::logic_error(
+        fmt::format("profile_last: {} timestamps and {} recorded commands for {} graph nodes",
+                    timings.size(), step.seq->dispatch_count(), nodes.size()));
+  std::vector<NodeProfile> out;
+  out.reserve(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node& n = nodes[i];
+    const NodeCost c = node_cost(step.graph, n, step.last_pos0);
+    out.push_back({n.name, op_kind_name(n.op), timings[i].label, node_layer(n.name), timings[i].ms,
+                   c.bytes, c.flops});
   }
   return out;
 }

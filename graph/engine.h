@@ -23,6 +23,18 @@ struct EngineOptions {
   uint32_t n_batch = 64;    // tokens per prompt-processing step
   bool all_logits = false;  // eval() returns logits for every token, not just the last
   std::function<void(uint64_t, uint64_t)> load_progress;  // (bytes done, bytes total)
+  bool timestamps = false;  // recorded steps write a GPU timestamp after each node (profile_last)
+};
+
+// One node of the last replay of a step, for profiling (Engine::profile_last).
+struct NodeProfile {
+  std::string name;    // graph node name: "embed", "blk.3.q", "output", ...
+  std::string kind;    // op kind: "matmul", "attention", ... (graph/cost.h)
+  std::string kernel;  // the dispatch's label (shader variant, "copy", ...)
+  int layer = -1;      // -1 outside the transformer blocks
+  double ms = 0.0;     // GPU time
+  uint64_t bytes = 0;  // cost model (graph/cost.h)
+  double flops = 0.0;
 };
 
 struct EngineStats {
@@ -45,6 +57,11 @@ class Engine {
   const EngineStats& stats() const { return stats_; }
   uint64_t weight_bytes() const { return weights_->bytes(); }
 
+  // Per-node GPU times and costs of the last replay of the T-token step, in graph order. Throws
+  // std::logic_error without EngineOptions::timestamps (or device support), if no T-token step
+  // has run, or if the timestamps do not line up one-to-one with the nodes.
+  std::vector<NodeProfile> profile_last(uint32_t T) const;
+
   // Evaluates `tokens` at positions n_past().. and appends them to the KV cache. Returns the last
   // token's logits (n_vocab floats), or all tokens' with EngineOptions::all_logits. Throws
   // std::out_of_range if the tokens do not fit in the context, std::invalid_argument for a token
@@ -62,6 +79,8 @@ class Engine {
     Graph graph;
     rt::Buffer arena;
     std::unique_ptr<rt::Sequence> seq;
+    uint32_t last_pos0 = 0;  // position of the first token at the last replay
+    bool replayed = false;
   };
   Step& step_for(uint32_t T);
 

@@ -130,11 +130,7 @@ void Sequence::dispatch(const Pipeline& p, std::span<const BufferRange> bindings
                          nullptr);
 
   const std::string name = label ? std::string(label) : p.label;
-  if (ctx_.cmd_insert_label) {
-    auto l = vk_init<VkDebugUtilsLabelEXT>(VK_STRUCTURE_TYPE_DEBUG_UTILS_LABEL_EXT);
-    l.pLabelName = name.c_str();
-    ctx_.cmd_insert_label(cb_, &l);
-  }
+  insert_label(name);
   vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline);
   vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
   if (push_size) vkCmdPushConstants(cb_, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
@@ -173,14 +169,32 @@ void Sequence::barrier(std::span<const BufferRange> ranges) {
                        static_cast<uint32_t>(bars.size()), bars.data(), 0, nullptr);
 }
 
-void Sequence::fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t value) {
+void Sequence::insert_label(const std::string& name) {
+  if (!ctx_.cmd_insert_label) return;
+  auto l = vk_init<VkDebugUtilsLabelEXT>(VK_STRUCTURE_TYPE_DEBUG_UTILS_LABEL_EXT);
+  l.pLabelName = name.c_str();
+  ctx_.cmd_insert_label(cb_, &l);
+}
+
+void Sequence::fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t value,
+                    const char* label) {
+  if (!recording_) throw DeviceError("Sequence::fill outside begin()/end()");
+  const std::string name = label ? label : "fill";
+  insert_label(name);
   vkCmdFillBuffer(cb_, dst.handle(), offset, size, value);
+  labels_.push_back(name);
+  write_timestamp();
 }
 
 void Sequence::copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset,
-                    uint64_t size) {
+                    uint64_t size, const char* label) {
+  if (!recording_) throw DeviceError("Sequence::copy outside begin()/end()");
+  const std::string name = label ? label : "copy";
+  insert_label(name);
   VkBufferCopy region{src_offset, dst_offset, size};
   vkCmdCopyBuffer(cb_, src.handle(), dst.handle(), 1, &region);
+  labels_.push_back(name);
+  write_timestamp();
 }
 
 void Sequence::end() {

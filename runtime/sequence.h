@@ -43,9 +43,12 @@ class Sequence {
   void barrier();
   // The same, limited to the given buffer ranges.
   void barrier(std::span<const BufferRange> ranges);
-  void fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t value);
+  // Transfer commands; like dispatches, each is labelled and followed by a timestamp, so
+  // timings() has one entry per dispatch, fill and copy, in recording order.
+  void fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t value,
+            const char* label = "fill");
   void copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset,
-            uint64_t size);
+            uint64_t size, const char* label = "copy");
   // Finishes recording; makes results visible to the host after the submission completes.
   void end();
 
@@ -54,7 +57,10 @@ class Sequence {
   void submit();
   void wait();
 
+  // Dispatches, fills and copies recorded since begin().
   size_t dispatch_count() const { return labels_.size(); }
+  // Whether this sequence writes timestamps (requested and supported by the queue).
+  bool timestamps() const { return timestamps_; }
   bool recording() const { return recording_; }
   // Per-dispatch GPU time of the last completed submission (empty without timestamps).
   std::vector<DispatchTiming> timings() const;
@@ -62,6 +68,7 @@ class Sequence {
  private:
   VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
   void write_timestamp();
+  void insert_label(const std::string& name);
 
   Context& ctx_;
   VkCommandBuffer cb_ = VK_NULL_HANDLE;

@@ -145,9 +145,13 @@ TEST_CASE("timestamps: per-dispatch timings are reported") {
   seq.end();
   seq.submit_and_wait();
   auto t = seq.timings();
-  REQUIRE(t.size() == 1);
-  CHECK(t[0].label == "first");
+  // Fills and copies are timed and labelled like dispatches: one entry per recorded command.
+  REQUIRE(t.size() == 2);
+  CHECK(seq.dispatch_count() == 2);
+  CHECK(t[0].label == "fill");
+  CHECK(t[1].label == "first");
   CHECK(t[0].ms >= 0.0);
+  CHECK(t[1].ms >= 0.0);
   test::check_no_validation_messages();
 }
 

@@ -1,0 +1,100 @@
+// Device ceilings: the two micro-kernels against CPU references, the measurement, and its cache.
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "runtime/ceilings.h"
+#include "support/vk_test.h"
+
+using namespace vkllm;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path scratch_dir(const char* name) {
+  fs::path d = fs::temp_directory_path() /
+               (std::string("vkllm-ceilings-") + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("ceilings: bench_copy copies every vec4 exactly") {
+  auto& ctx = test::context();
+  const uint32_t n_vec4 = 1000 * 1000 / 4 + 3;  // not a multiple of the workgroup size
+  const auto data = test::random_floats(size_t{n_vec4} * 4, 7);
+  rt::Buffer src = test::upload(data);
+  rt::Buffer dst = test::poisoned(uint64_t{n_vec4} * 16);
+  test::run([&](rt::Sequence& s) { rt::record_bench_copy(ctx, s, src, dst, n_vec4); });
+  const auto got = test::download<float>(dst, data.size());
+  CHECK(std::memcmp(got.data(), data.data(), data.size() * 4) == 0);
+  test::check_no_validation_messages();
+}
+
+TEST_CASE("ceilings: bench_fma matches the same FMA chains computed on the CPU") {
+  auto& ctx = test::context();
+  const uint32_t threads = 2000, iters = 300;
+  const float m = 0.97f, c = 0.02f;
+  rt::Buffer out = test::poisoned(uint64_t{threads} * 4);
+  test::run([&](rt::Sequence& s) { rt::record_bench_fma(ctx, s, out, threads, iters, m, c); });
+  const auto got = test::download<float>(out, threads);
+  std::vector<float> want(threads);
+  for (uint32_t i = 0; i < threads; ++i) want[i] = rt::bench_fma_reference(i, iters, m, c);
+  test::check_close(got, want, 1e-5, 1.0, "bench_fma");
+  CHECK(rt::bench_fma_flops(threads, iters) == doctest::Approx(2.0 * 8 * threads * iters));
+  test::check_no_validation_messages();
+}
+
+TEST_CASE("ceilings: measured bandwidth and FLOP/s are positive and finite") {
+  auto& ctx = test::context();
+  if (!ctx.info().timestamps) {
+    CHECK_THROWS_AS(rt::measure_ceilings(ctx), rt::DeviceError);
+    return;
+  }
+  rt::CeilingOptions o;
+  o.copy_bytes = 4 << 20;
+  o.fma_threads = 4096;
+  o.fma_iters = 256;
+  o.repetitions = 2;
+  const rt::Ceilings c = rt::measure_ceilings(ctx, o);
+  CHECK(std::isfinite(c.copy_gbps));
+  CHECK(c.copy_gbps > 0.0);
+  CHECK(std::isfinite(c.fma_gflops));
+  CHECK(c.fma_gflops > 0.0);
+  CHECK(!c.from_cache);
+  test::check_no_validation_messages();
+}
+
+TEST_CASE("ceilings: the cache file round-trips and is keyed by device and driver") {
+  const fs::path dir = scratch_dir("cache");
+  const auto& info = test::context().info();
+  const std::string path = rt::ceilings_cache_path(info, dir.string());
+  CHECK(path.find(info.uuid_string()) != std::string::npos);
+  CHECK(path.find(std::to_string(info.driver_version)) != std::string::npos);
+  CHECK(!rt::load_ceilings(path));
+
+  rt::Ceilings c{12.5, 345.25, false};
+  REQUIRE(rt::save_ceilings(path, c));
+  auto back = rt::load_ceilings(path);
+  REQUIRE(back);
+  CHECK(back->copy_gbps == doctest::Approx(12.5));
+  CHECK(back->fma_gflops == doctest::Approx(345.25));
+  CHECK(back->from_cache);
+
+  // device_ceilings takes the cached numbers instead of measuring.
+  const rt::Ceilings cached = rt::device_ceilings(test::context(), false, dir.string());
+  CHECK(cached.from_cache);
+  CHECK(cached.copy_gbps == doctest::Approx(12.5));
+
+  // Malformed or non-positive contents are ignored.
+  for (const char* bad :
+       {"garbage\n", "vkllm-ceilings 1\ncopy_gbps 0\nfma_gflops 3\n",
+        "vkllm-ceilings 1\ncopy_gbps nan\nfma_gflops 3\n", "vkllm-ceilings 1\ncopy_gbps 4\n"}) {
+    std::ofstream(path, std::ios::trunc) << bad;
+    CHECK_MESSAGE(!rt::load_ceilings(path), bad);
+  }
+  fs::remove_all(dir);
+}
