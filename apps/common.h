@@ -2,6 +2,7 @@
 #pragma once
 #include <string>
 
+#include "quant/formats.h"
 #include "quant/gguf.h"
 #include "runtime/context.h"
 
@@ -29,9 +30,19 @@ std::string json_escape(const std::string& s);
 // The embedded default model: <exe>/../share/vkllm/stories260K.gguf, else the source tree's copy.
 std::string default_model_path();
 
+// "F32, F16, BF16, Q8_0, ...": the weight formats vkllm runs (quant/formats.h).
+std::string format_names();
+// The weight format named `name` (case-insensitive); else std::invalid_argument
+// "unknown <what> 'x' (valid: ...)". Defined in cmd_quantize.cpp.
+const WeightFormat& parse_weight_format(const std::string& name, const char* what);
+// "512 B", "4.5 KiB", "16 KiB", "1.2 GiB".
+std::string human_bytes(uint64_t n);
+
 // Subcommands: each adds itself to `app`; failures are thrown and printed by main().
 void register_devices(CLI::App& app);
 void register_run(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_quantize(CLI::App& app);
+void register_make_model(CLI::App& app);
 
 }  // namespace vkllm::app

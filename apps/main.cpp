@@ -9,7 +9,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "vkllm " VKLLM_VERSION
       ": LLM inference on any GPU through Vulkan compute.\n"
-      "Runs GGUF llama-family models (F32/F16 weights) on the best Vulkan device present."};
+      "Runs GGUF llama-family models (F32/F16/BF16 and quantized weights) on the best Vulkan device present."};
   app.set_version_flag("--version", "vkllm " VKLLM_VERSION);
   app.require_subcommand(1);
   app.footer(
@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   vkllm::app::register_devices(app);
   vkllm::app::register_run(app);
   vkllm::app::register_bench(app);
+  vkllm::app::register_quantize(app);
+  vkllm::app::register_make_model(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
