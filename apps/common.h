@@ -42,6 +42,7 @@ std::string human_bytes(uint64_t n);
 void register_devices(CLI::App& app);
 void register_run(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_profile(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_make_model(CLI::App& app);
 

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   vkllm::app::register_devices(app);
   vkllm::app::register_run(app);
   vkllm::app::register_bench(app);
+  vkllm::app::register_profile(app);
   vkllm::app::register_quantize(app);
   vkllm::app::register_make_model(app);
   try {

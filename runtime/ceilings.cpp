@@ -18,7 +18,7 @@ namespace {
 constexpr uint32_t kChains = 8;  // shaders/bench_fma.comp
 constexpr float kFmaM = 0.999f;
 constexpr float kFmaC = 0.001f;
-constexpr const char* kMagic = "vkllm-ceilings 1";
+constexpr const char* kMagic = "vkllm-ceilings 2";  // bumped when a micro-kernel changes
 
 uint32_t workgroup_size(const DeviceInfo& info) {
   return std::max(1u, std::min({256u, info.max_workgroup_size[0], info.max_workgroup_invocations}));

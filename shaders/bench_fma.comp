@@ -15,13 +15,22 @@ layout(push_constant) uniform P {
 } p;
 
 const uint CHAINS = 8;
+const uint UNROLL = 8;
 
 void main() {
   const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
   float a[CHAINS];
   [[unroll]] for (uint j = 0; j < CHAINS; ++j) a[j] = float(i % 1024u) / 1024.0 + float(j) / 8.0;
-  for (uint k = 0; k < p.iters; ++k) {
-    [[unroll]] for (uint j = 0; j < CHAINS; ++j) a[j] = fma(a[j], p.m, p.c);
+  const float m = p.m, c = p.c;
+  // Eight steps per loop trip keep the loop's own overhead small next to the FMAs.
+  uint k = 0;
+  for (; k + UNROLL <= p.iters; k += UNROLL) {
+    [[unroll]] for (uint u = 0; u < UNROLL; ++u) {
+      [[unroll]] for (uint j = 0; j < CHAINS; ++j) a[j] = fma(a[j], m, c);
+    }
+  }
+  for (; k < p.iters; ++k) {
+    [[unroll]] for (uint j = 0; j < CHAINS; ++j) a[j] = fma(a[j], m, c);
   }
   float s = 0.0;
   [[unroll]] for (uint j = 0; j < CHAINS; ++j) s += a[j];

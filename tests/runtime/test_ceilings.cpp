@@ -91,8 +91,8 @@ TEST_CASE("ceilings: the cache file round-trips and is keyed by device and drive
 
   // Malformed or non-positive contents are ignored.
   for (const char* bad :
-       {"garbage\n", "vkllm-ceilings 1\ncopy_gbps 0\nfma_gflops 3\n",
-        "vkllm-ceilings 1\ncopy_gbps nan\nfma_gflops 3\n", "vkllm-ceilings 1\ncopy_gbps 4\n"}) {
+       {"garbage\n", "vkllm-ceilings 2\ncopy_gbps 0\nfma_gflops 3\n",
+        "vkllm-ceilings 2\ncopy_gbps nan\nfma_gflops 3\n", "vkllm-ceilings 2\ncopy_gbps 4\n"}) {
     std::ofstream(path, std::ios::trunc) << bad;
     CHECK_MESSAGE(!rt::load_ceilings(path), bad);
   }

@@ -1,0 +1,298 @@
+// vkllm profile: per-op and per-layer GPU time of a prompt step and of decode steps, from
+// timestamps written after every node of the recorded command buffers, set against a cost model
+// (bytes, FLOPs; graph/cost.h) and the device's measured copy-bandwidth and FMA ceilings
+// (runtime/ceilings.h). Optionally a Chrome/Perfetto trace of the steps laid end to end.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+
+#include "apps/common.h"
+#include "graph/engine.h"
+#include "quant/gguf.h"
+#include "runtime/ceilings.h"
+
+namespace vkllm::app {
+
+namespace {
+
+struct ProfileOptions {
+  std::string model;
+  uint32_t n_prompt = 128;
+  uint32_t n_gen = 16;
+  std::string trace;
+  bool json = false;
+  bool remeasure = false;
+  DeviceOptions dev;
+};
+
+// Time and cost summed over a group of nodes (an op kind or a layer), per step.
+struct Group {
+  uint32_t count = 0;  // nodes per step
+  double ms = 0.0;
+  double bytes = 0.0;
+  double flops = 0.0;
+};
+
+// One step's profile averaged over `steps` replays: per-node averages in graph order.
+struct StepProfile {
+  std::string name;  // "decode", "prompt"
+  uint32_t tokens = 0;
+  uint32_t steps = 0;
+  std::vector<NodeProfile> nodes;
+  double total_ms() const {
+    double t = 0;
+    for (const auto& n : nodes) t += n.ms;
+    return t;
+  }
+};
+
+StepProfile average(std::string name, uint32_t tokens,
+                    const std::vector<std::vector<NodeProfile>>& runs) {
+  StepProfile p;
+  p.name = std::move(name);
+  p.tokens = tokens;
+  p.steps = static_cast<uint32_t>(runs.size());
+  p.nodes = runs.front();
+  for (size_t r = 1; r < runs.size(); ++r)
+    for (size_t i = 0; i < p.nodes.size(); ++i) {
+      p.nodes[i].ms += runs[r].at(i).ms;
+      p.nodes[i].bytes += runs[r].at(i).bytes;
+      p.nodes[i].flops += runs[r].at(i).flops;
+    }
+  for (auto& n : p.nodes) {
+    n.ms /= p.steps;
+    n.bytes /= p.steps;
+    n.flops /= p.steps;
+  }
+  return p;
+}
+
+// Groups in first-seen order of their key.
+template <class Key, class F>
+std::vector<std::pair<Key, Group>> group_by(const StepProfile& p, F&& key) {
+  std::vector<std::pair<Key, Group>> out;
+  std::map<Key, size_t> at;
+  for (const auto& n : p.nodes) {
+    const Key k = key(n);
+    auto [it, fresh] = at.emplace(k, out.size());
+    if (fresh) out.push_back({k, {}});
+    Group& g = out[it->second].second;
+    ++g.count;
+    g.ms += n.ms;
+    g.bytes += static_cast<double>(n.bytes);
+    g.flops += n.flops;
+  }
+  return out;
+}
+
+struct Rates {
+  double pct, gbps, gflops, pct_bw, pct_fma;
+};
+Rates rates(const Group& g, double step_ms, const rt::Ceilings& c) {
+  Rates r{};
+  r.pct = step_ms > 0 ? 100.0 * g.ms / step_ms : 0.0;
+  r.gbps = g.ms > 0 ? g.bytes / (g.ms * 1e6) : 0.0;
+  r.gflops = g.ms > 0 ? g.flops / (g.ms * 1e6) : 0.0;
+  r.pct_bw = 100.0 * r.gbps / c.copy_gbps;
+  r.pct_fma = 100.0 * r.gflops / c.fma_gflops;
+  return r;
+}
+
+std::string layer_name(int l) {
+  return l < 0 ? std::string("-") : std::to_string(l);
+}
+
+std::string human_bytes(double b) {
+  if (b >= 1048576.0) return fmt::format("{:.2f} MiB", b / 1048576.0);
+  if (b >= 1024.0) return fmt::format("{:.1f} KiB", b / 1024.0);
+  return fmt::format("{:.0f} B", b);
+}
+
+void print_tables(const StepProfile& p, const rt::Ceilings& c) {
+  const double total = p.total_ms();
+  fmt::print("\n## {} step ({} token{}, {} dispatches; averaged over {} step{}): {:.3f} ms\n\n",
+             p.name, p.tokens, p.tokens == 1 ? "" : "s", p.nodes.size(), p.steps,
+             p.steps == 1 ? "" : "s", total);
+  const char* header =
+      "| {} | count | ms | % of step | bytes | FLOPs | GB/s | GFLOP/s | % copy BW | % FMA |\n"
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  auto row = [&](const std::string& key, const Group& g) {
+    const Rates r = rates(g, total, c);
+    fmt::print("| {} | {} | {:.3f} | {:.1f} | {} | {:.3g} | {:.2f} | {:.2f} | {:.1f} | {:.1f} |\n",
+               key, g.count, g.ms, r.pct, human_bytes(g.bytes), g.flops, r.gbps, r.gflops, r.pct_bw,
+               r.pct_fma);
+  };
+  fmt::print(fmt::runtime(header), "op");
+  auto ops = group_by<std::string>(p, [](const NodeProfile& n) { return n.kind; });
+  std::stable_sort(ops.begin(), ops.end(),
+                   [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+  for (const auto& [k, g] : ops) row(k, g);
+  fmt::print("\n");
+  fmt::print(fmt::runtime(header), "layer");
+  for (const auto& [l, g] : group_by<int>(p, [](const NodeProfile& n) { return n.layer; }))
+    row(layer_name(l), g);
+}
+
+void print_json(const StepProfile& p, const rt::Ceilings& c) {
+  const double total = p.total_ms();
+  fmt::print(
+      "{{\"record\":\"step\",\"step\":\"{}\",\"tokens\":{},\"dispatches\":{},\"steps\":{},"
+      "\"ms\":{:.6f}}}\n",
+      p.name, p.tokens, p.nodes.size(), p.steps, total);
+  auto line = [&](const char* record, const std::string& key_field, const Group& g) {
+    const Rates r = rates(g, total, c);
+    fmt::print(
+        "{{\"record\":\"{}\",\"step\":\"{}\",{},\"count\":{},\"ms\":{:.6f},\"pct\":{:.4f},"
+        "\"bytes\":{:.0f},\"flops\":{:.0f},\"gbps\":{:.4f},\"gflops\":{:.4f},"
+        "\"pct_copy_bw\":{:.4f},\"pct_fma\":{:.4f}}}\n",
+        record, p.name, key_field, g.count, g.ms, r.pct, g.bytes, g.flops, r.gbps, r.gflops,
+        r.pct_bw, r.pct_fma);
+  };
+  for (const auto& [k, g] : group_by<std::string>(p, [](const NodeProfile& n) { return n.kind; }))
+    line("op", fmt::format("\"kind\":\"{}\"", json_escape(k)), g);
+  for (const auto& [l, g] : group_by<int>(p, [](const NodeProfile& n) { return n.layer; }))
+    line("layer", fmt::format("\"layer\":{}", l), g);
+}
+
+// Chrome/Perfetto trace: one complete ("X") event per dispatch, steps laid end to end.
+void write_trace(const std::string& path,
+                 const std::vector<std::pair<std::string, std::vector<NodeProfile>>>& steps) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) throw std::runtime_error(fmt::format("cannot write the trace file '{}'", path));
+  out << "{\"traceEvents\":[";
+  double ts_us = 0.0;
+  bool first = true;
+  for (const auto& [step, nodes] : steps)
+    for (const auto& n : nodes) {
+      const double dur_us = n.ms * 1000.0;
+      out << (first ? "\n" : ",\n")
+          << fmt::format(
+                 "{{\"name\":\"{}\",\"cat\":\"{}\",\"ph\":\"X\",\"ts\":{:.3f},\"dur\":{:.3f},"
+                 "\"pid\":1,\"tid\":1,\"args\":{{\"step\":\"{}\",\"kernel\":\"{}\",\"layer\":{},"
+                 "\"bytes\":{},\"flops\":{:.0f}}}}}",
+                 json_escape(n.name), json_escape(n.kind), ts_us, dur_us, json_escape(step),
+                 json_escape(n.kernel), n.layer, n.bytes, n.flops);
+      first = false;
+      ts_us += dur_us;
+    }
+  out << "\n],\"displayTimeUnit\":\"ms\"}\n";
+  out.close();
+  if (!out) throw std::runtime_error(fmt::format("cannot write the trace file '{}'", path));
+}
+
+void profile(ProfileOptions& o) {
+  if (o.model.empty()) o.model = default_model_path();
+  if (o.n_prompt == 0 && o.n_gen == 0)
+    throw std::invalid_argument("nothing to profile (-p 0 -n 0)");
+  if (!o.trace.empty()) {
+    std::ofstream probe(o.trace, std::ios::trunc);
+    if (!probe) throw std::runtime_error(fmt::format("cannot write the trace file '{}'", o.trace));
+  }
+
+  GGUFFile file = open_model_file(o.model);
+  LlamaParams params;
+  try {
+    params = LlamaParams::from_gguf(file);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("{}: {}", o.model, e.what()));
+  }
+  rt::Context ctx(context_options(o.dev, /*notices=*/!o.json));
+  if (!ctx.info().timestamps)
+    throw std::runtime_error(
+        fmt::format("device '{}' has no timestamp queries on its compute queue; profile needs them",
+                    ctx.info().name));
+  const rt::Ceilings ceil = rt::device_ceilings(ctx, o.remeasure);
+
+  EngineOptions eo;
+  eo.n_ctx = std::max<uint32_t>(o.n_prompt + o.n_gen + 1, 16);
+  eo.n_batch = std::max<uint32_t>(o.n_prompt, 1);
+  eo.timestamps = true;
+  Engine engine(ctx, file, eo);
+
+  std::mt19937 rng(1234);
+  std::vector<int32_t> prompt;
+  for (uint32_t i = 0; i < o.n_prompt; ++i)
+    prompt.push_back(i == 0 ? 1 : 3 + static_cast<int32_t>(rng() % (params.n_vocab - 3)));
+  auto greedy = [](const std::vector<float>& l) {
+    return static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+  };
+  // Warm-up pass (first submissions pay one-time costs), then the measured one.
+  int32_t tok = 1;
+  if (!prompt.empty()) tok = greedy(engine.eval(prompt));
+  if (o.n_gen) engine.eval(std::span<const int32_t>(&tok, 1));
+  engine.reset();
+
+  std::vector<std::pair<std::string, std::vector<NodeProfile>>> trace;
+  std::vector<StepProfile> steps;
+  tok = 1;
+  if (!prompt.empty()) {
+    tok = greedy(engine.eval(prompt));
+    auto nodes = engine.profile_last(o.n_prompt);
+    trace.push_back({"prompt", nodes});
+    steps.push_back(average("prompt", o.n_prompt, {nodes}));
+  }
+  std::vector<std::vector<NodeProfile>> decode;
+  for (uint32_t i = 0; i < o.n_gen; ++i) {
+    tok = greedy(engine.eval(std::span<const int32_t>(&tok, 1)));
+    decode.push_back(engine.profile_last(1));
+    trace.push_back({fmt::format("decode.{}", i), decode.back()});
+  }
+  if (!decode.empty()) steps.insert(steps.begin(), average("decode", 1, decode));
+
+  if (!o.trace.empty()) write_trace(o.trace, trace);
+
+  const std::string device = ctx.info().name;
+  if (o.json) {
+    fmt::print(
+        "{{\"record\":\"ceilings\",\"model\":\"{}\",\"device\":\"{}\",\"copy_gbps\":{:.4f},"
+        "\"fma_gflops\":{:.4f},\"cached\":{}}}\n",
+        json_escape(o.model), json_escape(device), ceil.copy_gbps, ceil.fma_gflops,
+        ceil.from_cache);
+    for (const auto& s : steps) print_json(s, ceil);
+    return;
+  }
+  fmt::print("model: {} ({} layers, dim {}, vocab {}; {:.1f} MiB of weights)\n", o.model,
+             params.n_layer, params.n_embd, params.n_vocab, engine.weight_bytes() / 1048576.0);
+  fmt::print("device: {}\n", device);
+  fmt::print("ceilings: copy {:.2f} GB/s, FMA {:.2f} GFLOP/s ({}; --remeasure to redo)\n",
+             ceil.copy_gbps, ceil.fma_gflops, ceil.from_cache ? "cached" : "measured now");
+  fmt::print(
+      "GPU time per dispatch from timestamps; bytes and FLOPs from the cost model "
+      "(graph/cost.h)\n");
+  for (const auto& s : steps) print_tables(s, ceil);
+  if (!o.trace.empty())
+    fmt::print("\ntrace: {} ({} events)\n", o.trace, [&] {
+      size_t n = 0;
+      for (const auto& t : trace) n += t.second.size();
+      return n;
+    }());
+}
+
+}  // namespace
+
+void register_profile(CLI::App& app) {
+  auto o = std::make_shared<ProfileOptions>();
+  auto* cmd = app.add_subcommand(
+      "profile",
+      "per-op and per-layer GPU time of a prompt step (-p tokens, one batch) and of -n decode "
+      "steps, with bytes, FLOPs and the fraction of the device's measured copy bandwidth and FMA "
+      "throughput; optionally a Chrome/Perfetto trace");
+  cmd->add_option("-m,--model", o->model, "GGUF model file (default: the embedded model)");
+  cmd->add_option("-p,--n-prompt", o->n_prompt,
+                  "prompt tokens, processed as one batch (default 128)");
+  cmd->add_option("-n,--n-gen", o->n_gen, "decode steps profiled after the prompt (default 16)");
+  cmd->add_option("--trace", o->trace,
+                  "write a Chrome/Perfetto trace (JSON) of the prompt step and the decode steps");
+  cmd->add_flag("--json", o->json, "one JSON object per record on stdout instead of tables");
+  cmd->add_flag("--remeasure", o->remeasure,
+                "measure the device ceilings again instead of reading their cache");
+  add_device_options(*cmd, o->dev);
+  cmd->callback([o] { profile(*o); });
+}
+
+}  // namespace vkllm::app
