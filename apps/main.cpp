@@ -9,7 +9,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "vkllm " VKLLM_VERSION
       ": LLM inference on any GPU through Vulkan compute.\n"
-      "Runs GGUF llama-family models (F32/F16/BF16 and quantized weights) on the best Vulkan device present."};
+      "Runs GGUF llama-family models (F32/F16/BF16 and quantized weights) on the best Vulkan "
+      "device present."};
   app.set_version_flag("--version", "vkllm " VKLLM_VERSION);
   app.require_subcommand(1);
   app.footer(

@@ -1,11 +1,14 @@
 // vkllm quantize and vkllm make-model as a user runs them: the files they write load, hold the
 // expected tensor types, and the Vulkan engine agrees with the CPU reference on them.
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "graph/engine.h"
 #include "graph/tokenizer.h"
+#include "quant/formats.h"
 #include "quant/gguf.h"
 #include "support/cli_runner.h"
 #include "support/cpu_llama.h"
@@ -186,4 +189,75 @@ TEST_CASE("quantize and make-model: bad input is a one-line error") {
                        "unknown type 'Q8_K'");
   check_one_line_error(run_vkllm("make-model --preset 260K -o /nonexistent/dir/m.gguf"),
                        "cannot write");
+}
+
+namespace {
+
+// stories260K rewritten: every tensor passes through `edit(name, type, ne, bytes)`, which may
+// change its type and bytes.
+std::string rewrite_stories(
+    const std::string& name,
+    const std::function<void(const std::string&, GGMLType&, std::vector<uint8_t>&)>& edit) {
+  GGUFFile in = GGUFFile::open(stories());
+  GGUFWriter w;
+  for (const auto& [key, value] : in.metadata()) w.set_value(key, value);
+  for (const GGUFTensorInfo& t : in.tensors()) {
+    const auto src = in.tensor_data(t);
+    std::vector<uint8_t> bytes(src.begin(), src.end());
+    GGMLType type = t.type;
+    edit(t.name, type, bytes);
+    w.add_tensor(t.name, type, t.ne, bytes);
+  }
+  const std::string path = scratch_file(name);
+  w.write(path);
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("loader: a type without a weight format is refused, naming the supported ones") {
+  // Q8_1 (ggml's activation format) is a valid GGUF type vkllm has no weight format for.
+  const std::string path = rewrite_stories(
+      "q8_1.gguf", [](const std::string& name, GGMLType& type, std::vector<uint8_t>& bytes) {
+        if (name != "blk.0.attn_q.weight") return;
+        type = GGMLType::Q8_1;
+        bytes.assign(64 * 64 / 32 * 36, 0);
+      });
+  GGUFFile f = GGUFFile::open(path);
+  try {
+    Engine eng(test::context(), f);
+    FAIL("loaded a Q8_1 tensor");
+  } catch (const ModelError& e) {
+    const std::string msg = e.what();
+    CHECK(msg.rfind("tensor 'blk.0.attn_q.weight' has type Q8_1, which vkllm cannot run "
+                    "(supported: F32, F16, BF16, Q8_0, Q4_0",
+                    0) == 0);
+    CHECK(msg.find("IQ4_NL") != std::string::npos);
+  }
+  check_one_line_error(run_vkllm("run -q -m " + shell_quote(path) + " -n 1"),
+                       "has type Q8_1, which vkllm cannot run (supported: F32, F16");
+  // quantize leaves tensors it cannot read as they are.
+  const std::string out = scratch_file("q8_1-q4_0.gguf");
+  test::CliResult r = run_vkllm("quantize " + shell_quote(path) + " " + shell_quote(out) + " Q4_0");
+  INFO("stderr: " << r.err);
+  REQUIRE(r.code == 0);
+  GGUFFile q = GGUFFile::open(out);
+  CHECK(type_of(q, "blk.0.attn_q.weight") == GGMLType::Q8_1);
+  CHECK(type_of(q, "blk.0.attn_k.weight") == GGMLType::Q4_0);
+}
+
+TEST_CASE("loader: F16 norms are converted to F32 at load; odd-K F16 matrices still run") {
+  const std::string path = rewrite_stories(
+      "f16.gguf", [](const std::string&, GGMLType& type, std::vector<uint8_t>& bytes) {
+        // Every tensor to F16: norms included, and ffn_down (rows of 172) stays even; the F16
+        // matrices with K = 64 exercise the packed kernels.
+        std::vector<float> f(bytes.size() / 4);
+        std::memcpy(f.data(), bytes.data(), bytes.size());
+        bytes = quantize_rows(GGMLType::F16, f.data(), 1, static_cast<int64_t>(f.size()));
+        type = GGMLType::F16;
+      });
+  GGUFFile f = GGUFFile::open(path);
+  CHECK(type_of(f, "output_norm.weight") == GGMLType::F16);
+  const std::string text = greedy_both(f, 20);
+  CHECK(text.rfind("Once upon a time, there was a little girl named Lily.", 0) == 0);
 }
