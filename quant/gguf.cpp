@@ -877,8 +877,8 @@ bool GGUFWriter::remove(std::string_view key) {
   return true;
 }
 
-void GGUFWriter::add_tensor(std::string name, GGMLType type, std::vector<uint64_t> ne,
-                            std::span<const uint8_t> data) {
+GGUFWriter::Tensor GGUFWriter::make_tensor(std::string name, GGMLType type,
+                                           std::vector<uint64_t> ne) const {
   const std::string label = tensor_label(name);
   for (const Tensor& t : tensors_) {
     if (t.info.name == name) throw GGUFError(fmt::format("duplicate tensor name '{}'", name));
@@ -906,16 +906,29 @@ void GGUFWriter::add_tensor(std::string name, GGMLType type, std::vector<uint64_
   if (!row || __builtin_mul_overflow(*row, n / ne[0], &bytes)) {
     throw GGUFError(fmt::format("{} byte size overflows", label));
   }
-  if (data.size() != bytes) {
-    throw GGUFError(fmt::format("{} data is {} bytes, expected {}", label, data.size(), bytes));
-  }
   Tensor t;
   t.info.name = std::move(name);
   t.info.ne = std::move(ne);
   t.info.type = type;
   t.info.n_elements = n;
   t.info.n_bytes = bytes;
+  return t;
+}
+
+void GGUFWriter::add_tensor(std::string name, GGMLType type, std::vector<uint64_t> ne,
+                            std::span<const uint8_t> data) {
+  Tensor t = make_tensor(std::move(name), type, std::move(ne));
+  if (data.size() != t.info.n_bytes) {
+    throw GGUFError(fmt::format("{} data is {} bytes, expected {}", tensor_label(t.info.name),
+                                data.size(), t.info.n_bytes));
+  }
   t.data.assign(data.begin(), data.end());
+  tensors_.push_back(std::move(t));
+}
+
+void GGUFWriter::add_tensor_info(std::string name, GGMLType type, std::vector<uint64_t> ne) {
+  Tensor t = make_tensor(std::move(name), type, std::move(ne));
+  t.deferred = true;
   tensors_.push_back(std::move(t));
 }
 
@@ -1076,6 +1089,12 @@ std::vector<uint8_t> GGUFWriter::header_bytes(uint32_t version) const {
 }
 
 std::vector<uint8_t> GGUFWriter::serialize(uint32_t version) const {
+  for (const Tensor& t : tensors_) {
+    if (t.deferred) {
+      throw GGUFError(fmt::format("{} has no data (add_tensor_info needs write_streaming)",
+                                  tensor_label(t.info.name)));
+    }
+  }
   std::vector<uint8_t> out = header_bytes(version);
   const uint64_t align = alignment();
   ByteSink s(out);
@@ -1087,16 +1106,46 @@ std::vector<uint8_t> GGUFWriter::serialize(uint32_t version) const {
 }
 
 void GGUFWriter::write(const std::string& path, uint32_t version) const {
+  write_streaming(
+      path,
+      [](const GGUFTensorInfo& info, std::vector<uint8_t>&) {
+        throw GGUFError(fmt::format("{} has no data (add_tensor_info needs write_streaming)",
+                                    tensor_label(info.name)));
+      },
+      version);
+}
+
+void GGUFWriter::write_streaming(
+    const std::string& path,
+    const std::function<void(const GGUFTensorInfo& info, std::vector<uint8_t>& out)>& produce,
+    uint32_t version) const {
   const std::vector<uint8_t> header = header_bytes(version);
   const uint64_t align = alignment();
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) throw GGUFError(fmt::format("cannot create: {}", std::strerror(errno)));
   bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
   static const std::vector<uint8_t> zeros(4096, 0);
+  std::vector<uint8_t> produced;
   for (const Tensor& t : tensors_) {
     if (!ok) break;
-    ok = std::fwrite(t.data.data(), 1, t.data.size(), f) == t.data.size();
-    uint64_t pad = (align - t.data.size() % align) % align;
+    const std::vector<uint8_t>* data = &t.data;
+    if (t.deferred) {
+      produced.clear();
+      try {
+        produce(t.info, produced);
+      } catch (...) {
+        std::fclose(f);
+        throw;
+      }
+      if (produced.size() != t.info.n_bytes) {
+        std::fclose(f);
+        throw GGUFError(fmt::format("{} data is {} bytes, expected {}", tensor_label(t.info.name),
+                                    produced.size(), t.info.n_bytes));
+      }
+      data = &produced;
+    }
+    ok = std::fwrite(data->data(), 1, data->size(), f) == data->size();
+    uint64_t pad = (align - data->size() % align) % align;
     while (ok && pad > 0) {
       const size_t chunk = static_cast<size_t>(std::min<uint64_t>(pad, zeros.size()));
       ok = std::fwrite(zeros.data(), 1, chunk, f) == chunk;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -202,10 +203,23 @@ class GGUFWriter {
   void add_tensor(std::string name, GGMLType type, std::vector<uint64_t> ne,
                   std::span<const uint8_t> data);
 
+  // Declares a tensor whose bytes write_streaming() asks for when it reaches it; same checks as
+  // add_tensor. write() and serialize() throw GGUFError while such a tensor is present.
+  void add_tensor_info(std::string name, GGMLType type, std::vector<uint64_t> ne);
+
   // Tensors are laid out in insertion order, each at a multiple of general.alignment (default
   // 32; must be a power of two), padding is zeros. Throws GGUFError on I/O errors.
   void write(const std::string& path, uint32_t version = 3) const;
   std::vector<uint8_t> serialize(uint32_t version = 3) const;
+
+  // As write(), but the bytes of each tensor declared with add_tensor_info are produced on demand,
+  // in file order: `produce(info, out)` must fill `out` with exactly info.n_bytes bytes (else
+  // GGUFError). Peak memory is the header plus one tensor. Exceptions from `produce` propagate
+  // (the file is left incomplete).
+  void write_streaming(
+      const std::string& path,
+      const std::function<void(const GGUFTensorInfo& info, std::vector<uint8_t>& out)>& produce,
+      uint32_t version = 3) const;
 
   const std::vector<std::pair<std::string, GGUFValue>>& metadata() const { return metadata_; }
 
@@ -213,7 +227,9 @@ class GGUFWriter {
   struct Tensor {
     GGUFTensorInfo info;
     std::vector<uint8_t> data;
+    bool deferred = false;  // add_tensor_info: bytes come from write_streaming's producer
   };
+  Tensor make_tensor(std::string name, GGMLType type, std::vector<uint64_t> ne) const;
   uint64_t alignment() const;
   std::vector<uint8_t> header_bytes(uint32_t version) const;  // up to the data section start
 
