@@ -2,8 +2,8 @@
 // 2-D weights whose rows fit the format's block size are converted; 1-D tensors (norms) and
 // anything else are copied unchanged. Progress and a summary go to stderr.
 //
-// The output is built in memory (GGUFWriter) before it is written, so peak memory is about the
-// output size plus one tensor in f32; the input's mapped pages are dropped after each tensor.
+// The output is streamed (GGUFWriter::write_streaming): memory holds one tensor in f32 and in its
+// new format, and the input's mapped pages are dropped after each tensor.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -89,13 +89,11 @@ void quantize(const QuantizeOptions& o) {
   for (const auto& [key, value] : in.metadata()) w.set_value(key, value);
   if (auto ft = llama_file_type(type)) w.set_u32("general.file_type", *ft);
 
+  // Every tensor's output type is decided first (the header needs them); the bytes are converted
+  // one tensor at a time while the file is written.
   const auto& tensors = in.tensors();
-  uint64_t in_bytes = 0, out_bytes = 0;
-  size_t converted = 0;
-  const int width = static_cast<int>(std::to_string(tensors.size()).size());
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const GGUFTensorInfo& t = tensors[i];
-    const auto src = in.tensor_data(t);
+  std::vector<GGMLType> dst_types;
+  for (const GGUFTensorInfo& t : tensors) {
     GGMLType dst = t.type;
     const bool matrix = t.ne.size() == 2 && t.name.ends_with(".weight");
     if (matrix && weight_format(t.type)) {
@@ -104,30 +102,38 @@ void quantize(const QuantizeOptions& o) {
                                                             : type;
       if (t.ne[0] % weight_format(want)->block_size == 0) dst = want;
     }
-    std::vector<uint8_t> converted_data;
-    std::span<const uint8_t> data = src;
-    if (dst != t.type) {
+    try {
+      w.add_tensor_info(t.name, dst, t.ne);
+    } catch (const GGUFError& e) {
+      throw std::runtime_error(fmt::format("{}: {}", o.in, e.what()));
+    }
+    dst_types.push_back(dst);
+  }
+  uint64_t in_bytes = 0, out_bytes = 0;
+  size_t converted = 0, index = 0;
+  const int width = static_cast<int>(std::to_string(tensors.size()).size());
+  auto produce = [&](const GGUFTensorInfo&, std::vector<uint8_t>& out) {
+    const GGUFTensorInfo& t = tensors[index];
+    const GGMLType dst = dst_types[index++];
+    const auto src = in.tensor_data(t);
+    if (dst == t.type) {
+      out.assign(src.begin(), src.end());
+    } else {
       const std::vector<float> f32 =
           dequantize_all(t.type, src, static_cast<int64_t>(t.n_elements));
-      converted_data = quantize_rows(dst, f32.data(), static_cast<int64_t>(t.n_elements / t.ne[0]),
-                                     static_cast<int64_t>(t.ne[0]));
-      data = converted_data;
+      out = quantize_rows(dst, f32.data(), static_cast<int64_t>(t.n_elements / t.ne[0]),
+                          static_cast<int64_t>(t.ne[0]));
       ++converted;
-    }
-    try {
-      w.add_tensor(t.name, dst, t.ne, data);
-    } catch (const GGUFError& e) {
-      throw std::runtime_error(fmt::format("{}: tensor '{}': {}", o.in, t.name, e.what()));
     }
     in.release(src);
     in_bytes += src.size();
-    out_bytes += data.size();
-    std::fprintf(stderr, "[%*zu/%zu] %-32s %-6s -> %-6s %9s -> %s\n", width, i + 1, tensors.size(),
+    out_bytes += out.size();
+    std::fprintf(stderr, "[%*zu/%zu] %-32s %-6s -> %-6s %9s -> %s\n", width, index, tensors.size(),
                  t.name.c_str(), type_name(t.type).c_str(), type_name(dst).c_str(),
-                 human_bytes(src.size()).c_str(), human_bytes(data.size()).c_str());
-  }
+                 human_bytes(src.size()).c_str(), human_bytes(out.size()).c_str());
+  };
   try {
-    w.write(o.out);
+    w.write_streaming(o.out, produce);
   } catch (const GGUFError& e) {
     throw std::runtime_error(fmt::format("{}: {}", o.out, e.what()));
   }

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -107,43 +108,46 @@ void write_synthetic_llama(const std::string& path, const SyntheticLlamaConfig& 
   w.set_u32("tokenizer.ggml.eos_token_id", 2);
   w.set_u32("tokenizer.ggml.unknown_token_id", 0);
 
-  const size_t n_tensors = 2 + size_t{c.n_layer} * 9 + (c.tied_output ? 0 : 1);
-  size_t index = 0;
   Rng rng(c.seed);
+  // Tensors are declared first and generated while the file is written, one at a time and in file
+  // order (so the draws are in a fixed order): memory holds one encoded tensor.
+  std::vector<std::function<void(std::vector<uint8_t>&)>> generate;
+  std::vector<GGMLType> tensor_types;
   // ne = {k, m}: m rows of k, each entry draw() (in row-major order), encoded a chunk of rows at a
   // time so the f32 copy never exceeds ~1M floats.
-  auto matrix = [&](const std::string& name, uint32_t k, uint32_t m, auto draw) {
+  auto matrix = [&](const std::string& name, uint32_t k, uint32_t m, std::function<float()> draw) {
     const GGMLType type = matrix_type(c.type, k);
-    if (progress) progress(name, type, index, n_tensors);
-    ++index;
-    const uint64_t row_bytes = *vkllm::row_bytes(type, k);
-    std::vector<uint8_t> data;
-    data.reserve(row_bytes * m);
-    const uint32_t chunk = std::max<uint32_t>(1, (1u << 20) / k);
-    std::vector<float> rows;
-    for (uint32_t r0 = 0; r0 < m; r0 += chunk) {
-      const uint32_t n = std::min(chunk, m - r0);
-      rows.resize(size_t{n} * k);
-      for (float& x : rows) x = draw();
-      const std::vector<uint8_t> q = quantize_rows(type, rows.data(), n, k);
-      data.insert(data.end(), q.begin(), q.end());
-    }
-    w.add_tensor(name, type, {k, m}, data);
+    w.add_tensor_info(name, type, {k, m});
+    tensor_types.push_back(type);
+    generate.push_back([type, k, m, draw = std::move(draw)](std::vector<uint8_t>& out) {
+      out.reserve(*vkllm::row_bytes(type, k) * m);
+      const uint32_t chunk = std::max<uint32_t>(1, (1u << 20) / k);
+      std::vector<float> rows;
+      for (uint32_t r0 = 0; r0 < m; r0 += chunk) {
+        const uint32_t n = std::min(chunk, m - r0);
+        rows.resize(size_t{n} * k);
+        for (float& x : rows) x = draw();
+        const std::vector<uint8_t> q = quantize_rows(type, rows.data(), n, k);
+        out.insert(out.end(), q.begin(), q.end());
+      }
+    });
   };
   auto uniform_matrix = [&](const std::string& name, uint32_t k, uint32_t m) {
     const float s = 1.0f / std::sqrt(float(k));
-    matrix(name, k, m, [&] { return rng.uniform() * s; });
+    matrix(name, k, m, [&rng, s] { return rng.uniform() * s; });
   };
   auto norm = [&](const std::string& name) {
-    if (progress) progress(name, GGMLType::F32, index, n_tensors);
-    ++index;
-    std::vector<float> v(c.n_embd);
-    for (float& x : v) x = 1.0f + 0.1f * rng.uniform();
-    w.add_tensor(name, GGMLType::F32, {c.n_embd},
-                 {reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4});
+    w.add_tensor_info(name, GGMLType::F32, {c.n_embd});
+    tensor_types.push_back(GGMLType::F32);
+    generate.push_back([&rng, n = c.n_embd](std::vector<uint8_t>& out) {
+      std::vector<float> v(n);
+      for (float& x : v) x = 1.0f + 0.1f * rng.uniform();
+      out.resize(v.size() * 4);
+      std::memcpy(out.data(), v.data(), out.size());
+    });
   };
 
-  matrix("token_embd.weight", c.n_embd, c.n_vocab, [&] { return rng.normalish(); });
+  matrix("token_embd.weight", c.n_embd, c.n_vocab, [&rng] { return rng.normalish(); });
   for (uint32_t l = 0; l < c.n_layer; ++l) {
     auto name = [&](const char* what) { return fmt::format("blk.{}.{}.weight", l, what); };
     norm(name("attn_norm"));
@@ -158,7 +162,11 @@ void write_synthetic_llama(const std::string& path, const SyntheticLlamaConfig& 
   }
   norm("output_norm.weight");
   if (!c.tied_output) uniform_matrix("output.weight", c.n_embd, c.n_vocab);
-  w.write(path);
+  size_t index = 0;
+  w.write_streaming(path, [&](const GGUFTensorInfo& info, std::vector<uint8_t>& out) {
+    if (progress) progress(info.name, tensor_types[index], index, generate.size());
+    generate[index++](out);
+  });
 }
 
 std::optional<SyntheticLlamaConfig> synthetic_preset(std::string_view name) {

@@ -33,7 +33,7 @@ using SyntheticProgress =
 // Writes the model to `path`. The vocabulary is "<unk>" (0), "<s>" (1, BOS), "</s>" (2, EOS), the
 // 256 byte tokens "<0x00>".."<0xFF>" (type 6), then distinct pieces ("▁the", "▁a", "e", ...) with
 // decreasing scores up to n_vocab, which must be at least 260. Weights are generated and encoded a
-// few rows at a time, but the whole encoded file is held in memory before it is written. Throws
+// few rows at a time and streamed to the file: memory holds one encoded tensor. Throws
 // std::invalid_argument on an inconsistent config, GGUFError on I/O errors.
 void write_synthetic_llama(const std::string& path, const SyntheticLlamaConfig& config,
                            const SyntheticProgress& progress = {});
