@@ -1,7 +1,14 @@
 // The profiling cost model: bytes and FLOPs per node from its parameters and tensor sizes.
-#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+#include <stdexcept>
 
 #include "graph/cost.h"
+#include "graph/engine.h"
+#include "support/random_model.h"
+#include "support/vk_test.h"
 
 using namespace vkllm;
 
@@ -56,4 +63,55 @@ TEST_CASE("cost: element-wise ops, copies and layer names") {
   CHECK(node_layer("blk.x.q") == -1);
   CHECK(node_layer("blk.3") == -1);
   CHECK(node_layer("output") == -1);
+}
+
+TEST_CASE("engine: profile_last gives one record per node with its kind, layer, time and cost") {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("vkllm-cost-" + std::to_string(::getpid()) + ".gguf"))
+                               .string();
+  test::RandomLlamaConfig cfg;  // 2 layers
+  test::write_random_llama(path, cfg);
+  GGUFFile f = GGUFFile::open(path);
+  auto& ctx = test::context();
+
+  EngineOptions plain;
+  plain.n_ctx = 32;
+  Engine untimed(ctx, f, plain);
+  const std::vector<int32_t> prompt = {1, 20, 30, 40};
+  untimed.eval(prompt);
+  CHECK_THROWS_AS(untimed.profile_last(4), std::logic_error);
+  if (!ctx.info().timestamps) return;
+
+  EngineOptions eo = plain;
+  eo.timestamps = true;
+  Engine engine(ctx, f, eo);
+  CHECK_THROWS_AS(engine.profile_last(4), std::logic_error);  // nothing has run yet
+  engine.eval(prompt);
+  const int32_t tok = 5;
+  engine.eval(std::span<const int32_t>(&tok, 1));
+  const auto decode = engine.profile_last(1);
+  const auto batch = engine.profile_last(4);
+  CHECK(decode.size() == engine.stats().decode_dispatches);
+  CHECK(batch.size() == decode.size() + 1);  // the last-row copy
+  std::set<int> layers;
+  double matmul_flops = 0;
+  for (const auto& n : decode) {
+    CHECK(n.ms >= 0.0);
+    CHECK(n.bytes > 0);
+    CHECK(!n.kind.empty());
+    CHECK(!n.kernel.empty());
+    layers.insert(n.layer);
+    if (n.kind == "matmul") matmul_flops += n.flops;
+  }
+  CHECK(layers == std::set<int>{-1, 0, 1});
+  // Every weight matrix once: 2 * parameters of the matrices.
+  const double E = cfg.n_embd, F = cfg.n_ff, V = cfg.n_vocab;
+  const double kv = double(cfg.n_embd) / cfg.n_head * cfg.n_head_kv;
+  CHECK(matmul_flops ==
+        doctest::Approx(2.0 * (cfg.n_layer * (2 * E * E + 2 * E * kv + 3 * E * F) + V * E)));
+  CHECK(batch.back().name == "output");
+  CHECK(batch[batch.size() - 2].kind == "copy_bytes");
+  CHECK(batch[batch.size() - 2].kernel == "copy");
+  test::check_no_validation_messages();
+  std::filesystem::remove(path);
 }
