@@ -39,6 +39,8 @@ void print_devices() {
                d.max_storage_buffer_range, bytes_str(d.max_storage_buffer_range),
                d.max_shared_memory, bytes_str(d.max_shared_memory),
                bytes_str(d.max_allocation_size));
+    fmt::print("     uniform texel buffers {} (max {} elements, offset alignment {})\n",
+               yn(d.texel_buffers), d.max_texel_buffer_elements, d.min_texel_offset_alignment);
     fmt::print(
         "     workgroup max {} invocations ({}x{}x{}), push constants {} bytes, timestamps {}\n",
         d.max_workgroup_invocations, d.max_workgroup_size[0], d.max_workgroup_size[1],

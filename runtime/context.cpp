@@ -332,8 +332,8 @@ Buffer Context::create_buffer(uint64_t size, const char* name) {
   }
   auto bci = vk_init<VkBufferCreateInfo>(VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO);
   bci.size = size;
-  bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-              VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+  bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT |
+              VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
   bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
   VkBuffer buf = VK_NULL_HANDLE;
   vk_check(vkCreateBuffer(device_, &bci, nullptr, &buf), "vkCreateBuffer");
@@ -450,6 +450,8 @@ void Context::end_one_shot(VkCommandBuffer cb) {
 std::string PipelineDesc::key() const {
   std::string k = shader;
   for (uint32_t s : spec) k += fmt::format(":{}", s);
+  for (uint32_t b = 0; b < bindings; ++b)
+    if (is_texel(b)) k += fmt::format(":t{}={}", b, static_cast<int>(texel[b]));
   return k;
 }
 
@@ -469,7 +471,8 @@ const Pipeline& Context::pipeline(const PipelineDesc& desc) {
   std::vector<VkDescriptorSetLayoutBinding> binds(desc.bindings);
   for (uint32_t i = 0; i < desc.bindings; ++i) {
     binds[i].binding = i;
-    binds[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    binds[i].descriptorType = desc.is_texel(i) ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+                                               : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
     binds[i].descriptorCount = 1;
     binds[i].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
   }

@@ -112,6 +112,16 @@ DeviceInfo query_device(VkPhysicalDevice dev, uint32_t index) {
   }
   info.max_storage_buffer_range = lim.maxStorageBufferRange;
   info.min_storage_offset_alignment = lim.minStorageBufferOffsetAlignment;
+  info.max_texel_buffer_elements = lim.maxTexelBufferElements;
+  info.min_texel_offset_alignment = lim.minTexelBufferOffsetAlignment;
+  info.texel_buffers = true;
+  for (VkFormat f :
+       {VK_FORMAT_R32G32B32A32_UINT, VK_FORMAT_R32G32B32A32_SFLOAT, VK_FORMAT_R16_SFLOAT}) {
+    VkFormatProperties fp{};
+    vkGetPhysicalDeviceFormatProperties(dev, f, &fp);
+    if (!(fp.bufferFeatures & VK_FORMAT_FEATURE_UNIFORM_TEXEL_BUFFER_BIT))
+      info.texel_buffers = false;
+  }
   info.max_shared_memory = lim.maxComputeSharedMemorySize;
   info.max_workgroup_invocations = lim.maxComputeWorkGroupInvocations;
   for (int i = 0; i < 3; ++i) {

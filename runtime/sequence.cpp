@@ -37,6 +37,7 @@ Sequence::~Sequence() {
   VkDevice dev = ctx_.device();
   if (pending_) vkWaitForFences(dev, 1, &fence_, VK_TRUE, UINT64_MAX);
   for (VkDescriptorPool p : pools_) vkDestroyDescriptorPool(dev, p, nullptr);
+  for (VkBufferView v : views_) vkDestroyBufferView(dev, v, nullptr);
   if (queries_) vkDestroyQueryPool(dev, queries_, nullptr);
   vkDestroyFence(dev, fence_, nullptr);
   vkFreeCommandBuffers(dev, ctx_.command_pool(), 1, &cb_);
@@ -52,6 +53,8 @@ void Sequence::begin() {
       vkDestroyDescriptorPool(ctx_.device(), pools_[i], nullptr);
     pools_.resize(1);
   }
+  for (VkBufferView v : views_) vkDestroyBufferView(ctx_.device(), v, nullptr);
+  views_.clear();
   labels_.clear();
   queries_used_ = 0;
   auto bi = vk_init<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
@@ -68,11 +71,13 @@ void Sequence::begin() {
 
 VkDescriptorSet Sequence::allocate_set(VkDescriptorSetLayout layout) {
   if (pools_.empty() || sets_in_last_pool_ == kSetsPerPool) {
-    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kDescriptorsPerPool};
+    const VkDescriptorPoolSize sizes[] = {
+        {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kDescriptorsPerPool},
+        {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, kDescriptorsPerPool}};
     auto pi = vk_init<VkDescriptorPoolCreateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO);
     pi.maxSets = kSetsPerPool;
-    pi.poolSizeCount = 1;
-    pi.pPoolSizes = &size;
+    pi.poolSizeCount = 2;
+    pi.pPoolSizes = sizes;
     VkDescriptorPool pool = VK_NULL_HANDLE;
     vk_check(vkCreateDescriptorPool(ctx_.device(), &pi, nullptr, &pool), "vkCreateDescriptorPool");
     pools_.push_back(pool);
@@ -108,21 +113,29 @@ void Sequence::dispatch(const Pipeline& p, std::span<const BufferRange> bindings
   VkDescriptorSet set = allocate_set(p.set_layout);
   std::vector<VkDescriptorBufferInfo> infos(bindings.size());
   std::vector<VkWriteDescriptorSet> writes(bindings.size());
+  std::vector<VkBufferView> views(bindings.size(), VK_NULL_HANDLE);
   for (size_t i = 0; i < bindings.size(); ++i) {
     const BufferRange& b = bindings[i];
     if (!b.buffer || !*b.buffer)
       throw DeviceError(fmt::format("shader '{}': binding {} has no buffer", p.desc.shader, i));
     uint64_t size = b.size == VK_WHOLE_SIZE ? b.buffer->size() - b.offset : b.size;
+    writes[i] = vk_init<VkWriteDescriptorSet>(VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET);
+    writes[i].dstSet = set;
+    writes[i].dstBinding = static_cast<uint32_t>(i);
+    writes[i].descriptorCount = 1;
+    if (p.desc.is_texel(static_cast<uint32_t>(i))) {
+      writes[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+      views[i] = texel_view(p, i, b, size);
+      views_.push_back(views[i]);
+      writes[i].pTexelBufferView = &views[i];
+      continue;
+    }
     if (b.offset + size > b.buffer->size() || size > range_limit)
       throw DeviceError(
           fmt::format("shader '{}': binding {} range [{}, +{}) is outside its buffer "
                       "({} bytes) or over maxStorageBufferRange",
                       p.desc.shader, i, b.offset, size, b.buffer->size()));
     infos[i] = {b.buffer->handle(), b.offset, size};
-    writes[i] = vk_init<VkWriteDescriptorSet>(VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET);
-    writes[i].dstSet = set;
-    writes[i].dstBinding = static_cast<uint32_t>(i);
-    writes[i].descriptorCount = 1;
     writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
     writes[i].pBufferInfo = &infos[i];
   }
@@ -137,6 +150,30 @@ void Sequence::dispatch(const Pipeline& p, std::span<const BufferRange> bindings
   vkCmdDispatch(cb_, groups[0], groups[1], groups[2]);
   labels_.push_back(name);
   write_timestamp();
+}
+
+VkBufferView Sequence::texel_view(const Pipeline& p, size_t i, const BufferRange& b,
+                                  uint64_t size) {
+  const VkFormat format = p.desc.texel[i];
+  const uint64_t texel = format == VK_FORMAT_R16_SFLOAT ? 2 : 16;
+  const auto& info = ctx_.info();
+  if (b.offset + size > b.buffer->size() || size % texel != 0 ||
+      b.offset % info.min_texel_offset_alignment != 0 ||
+      size / texel > info.max_texel_buffer_elements)
+    throw DeviceError(fmt::format(
+        "shader '{}': texel binding {} range [{}, +{}) is outside its buffer ({} bytes), not a "
+        "whole number of {}-byte texels, misaligned (offset alignment {}) or over "
+        "maxTexelBufferElements ({})",
+        p.desc.shader, i, b.offset, size, b.buffer->size(), texel, info.min_texel_offset_alignment,
+        info.max_texel_buffer_elements));
+  auto vi = vk_init<VkBufferViewCreateInfo>(VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO);
+  vi.buffer = b.buffer->handle();
+  vi.format = format;
+  vi.offset = b.offset;
+  vi.range = size;
+  VkBufferView view = VK_NULL_HANDLE;
+  vk_check(vkCreateBufferView(ctx_.device(), &vi, nullptr, &view), "vkCreateBufferView");
+  return view;
 }
 
 void Sequence::write_timestamp() {

@@ -67,6 +67,9 @@ class Sequence {
 
  private:
   VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
+  // A view of binding i's range in the pipeline's texel format (checked against the device's
+  // texel-buffer limits); owned by the sequence until the next begin().
+  VkBufferView texel_view(const Pipeline& p, size_t i, const BufferRange& b, uint64_t size);
   void write_timestamp();
   void insert_label(const std::string& name);
 
@@ -74,6 +77,7 @@ class Sequence {
   VkCommandBuffer cb_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;
   std::vector<VkDescriptorPool> pools_;
+  std::vector<VkBufferView> views_;  // texel-buffer views of the recorded dispatches
   uint32_t sets_in_last_pool_ = 0;
   bool recording_ = false;
   bool pending_ = false;
