@@ -8,7 +8,7 @@
 // strided slice of the row's 32-element groups (shaders/formats/format.glsl): it loads the
 // group's x values of the NT tokens once and uses them for all NR rows, decoding each row's group
 // once for the NT tokens and applying the scales per run (sum q*x times the run's scale, plus its
-// offset times sum x). The reduction is the one of matvec.comp: shared memory, or subgroupAdd with
+// offset times sum x). The reduction is matvec_reduce.glsl's: shared memory, or subgroupAdd with
 // USE_SUBGROUP.
 #extension GL_GOOGLE_include_directive : require
 #ifdef USE_SUBGROUP
@@ -33,7 +33,7 @@ layout(push_constant) uniform P {
 
 #include "formats/format.glsl"
 
-shared float red[NR * NT * WG];
+#include "matvec_reduce.glsl"
 
 void main() {
   const uint m_blocks = (p.M + NR - 1) / NR;
@@ -48,7 +48,6 @@ void main() {
   [[unroll]] for (uint r = 0; r < NR; ++r) base[r] = min(row0 + r, p.M - 1) * nb * QBYTES;
   uint xrow[NT];
   [[unroll]] for (uint t = 0; t < NT; ++t) xrow[t] = min(t0 + t, p.T - 1) * p.K;
-  float acc[NR * NT];  // acc[row * NT + t]
   [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = 0.0;
 
   for (uint gi = tid; gi < nb * QGROUPS; gi += WG) {
@@ -92,41 +91,5 @@ void main() {
     }
   }
 
-  // Output i = row * NT + t goes to y[(t0 + t) * M + row0 + row].
-#ifdef USE_SUBGROUP
-  [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = subgroupAdd(acc[i]);
-  if (gl_NumSubgroups == 1) {
-    if (subgroupElect()) {
-      [[unroll]] for (uint i = 0; i < NR * NT; ++i) {
-        const uint row = row0 + i / NT, t = t0 + i % NT;
-        if (row < p.M && t < p.T) y[t * p.M + row] = acc[i];
-      }
-    }
-    return;
-  }
-  if (subgroupElect()) {
-    [[unroll]] for (uint i = 0; i < NR * NT; ++i) red[i * WG + gl_SubgroupID] = acc[i];
-  }
-  barrier();
-  for (uint i = tid; i < NR * NT; i += WG) {
-    const uint row = row0 + i / NT, t = t0 + i % NT;
-    if (row >= p.M || t >= p.T) continue;
-    float sum = 0.0;
-    for (uint s = 0; s < gl_NumSubgroups; ++s) sum += red[i * WG + s];
-    y[t * p.M + row] = sum;
-  }
-#else
-  [[unroll]] for (uint i = 0; i < NR * NT; ++i) red[i * WG + tid] = acc[i];
-  barrier();
-  [[unroll]] for (uint s = WG / 2; s > 0; s >>= 1) {
-    if (tid < s) {
-      [[unroll]] for (uint i = 0; i < NR * NT; ++i) red[i * WG + tid] += red[i * WG + tid + s];
-    }
-    barrier();
-  }
-  for (uint i = tid; i < NR * NT; i += WG) {
-    const uint row = row0 + i / NT, t = t0 + i % NT;
-    if (row < p.M && t < p.T) y[t * p.M + row] = red[i * WG];
-  }
-#endif
+  matvec_store(row0, t0, tid);
 }
