@@ -15,8 +15,8 @@ Engine::Engine(rt::Context& ctx, const GGUFFile& file, const EngineOptions& opti
     : ctx_(ctx), params_(LlamaParams::from_gguf(file)), options_(options) {
   n_ctx_ = options.n_ctx ? options.n_ctx : std::min<uint32_t>(params_.n_ctx_train, 2048);
   if (options_.n_batch == 0) options_.n_batch = 1;
-  weights_ = std::make_unique<LlamaWeights>(ctx, file, params_, options.load_progress);
   ops_ = std::make_unique<Ops>(ctx);
+  weights_ = std::make_unique<LlamaWeights>(ctx, *ops_, file, params_, options.load_progress);
 
   const uint32_t max_rows = options_.all_logits ? options_.n_batch : 1;
   step_buf_ = ctx.create_buffer(sizeof(StepParams), "step");
@@ -47,7 +47,9 @@ Engine::Step& Engine::step_for(uint32_t T) {
   auto step = std::make_unique<Step>();
   step->T = T;
   step->graph = build_llama_graph(params_, *weights_, st, T, options_.all_logits);
-  const uint64_t align = std::max<uint64_t>(ctx_.info().min_storage_offset_alignment, 64);
+  // Activations may be bound as storage or texel buffers.
+  const uint64_t align = std::max<uint64_t>(
+      {ctx_.info().min_storage_offset_alignment, ctx_.info().min_texel_offset_alignment, 64});
   MemoryPlan plan = plan_memory(step->graph, align);
   step->arena = ctx_.create_buffer(plan.arena_bytes, fmt::format("arena.T{}", T).c_str());
   bind_arena(step->graph, plan, step->arena);

@@ -37,7 +37,9 @@ void dispatch(const Graph& g, const Node& node, Ops& ops, rt::Sequence& s) {
             ops.add_rms_norm(s, in(0), in(1), in(2), g.tensor(node.extra_dst.at(0)).range, out, o.n,
                              o.rows, o.eps);
           },
-          [&](const MatMulOp& o) { ops.matmul(s, o.type, in(0), in(1), out, o.M, o.K, o.T); },
+          [&](const MatMulOp& o) {
+            ops.matmul(s, o.type, in(0), in(1), out, o.M, o.K, o.T, o.layout);
+          },
           [&](const RopeOp& o) {
             ops.rope(s, in(0), out, in(1), o.head_dim, o.n_heads, o.T, o.n_rot, o.freq_base,
                      o.mode);

@@ -43,6 +43,7 @@ struct AddRmsNormOp {  // src {x, b, weight}; dst rms_norm(x + b); extra_dst {x 
 struct MatMulOp {
   GGMLType type;
   uint32_t M, K, T;
+  WeightLayout layout = WeightLayout::AsStored;
 };
 struct RopeOp {
   uint32_t head_dim, n_heads, T, n_rot;

@@ -74,16 +74,18 @@ LlamaParams LlamaParams::from_gguf(const GGUFFile& f) {
   return p;
 }
 
-LlamaWeights::LlamaWeights(rt::Context& ctx, const GGUFFile& f, const LlamaParams& p,
+LlamaWeights::LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f,
+                           const LlamaParams& p,
                            const std::function<void(uint64_t, uint64_t)>& progress) {
   struct Want {
     std::string name;
     std::vector<uint64_t> ne;
-    bool matrix;  // matrices keep their format; vectors (norms) are converted to F32
+    bool matrix;              // matrices keep their format; vectors (norms) are converted to F32
+    bool matmul_only = true;  // read by matmul alone (may be repacked)
   };
   std::vector<Want> wants;
   const uint64_t E = p.n_embd, KV = p.kv_width(), F = p.n_ff, V = p.n_vocab;
-  wants.push_back({"token_embd.weight", {E, V}, true});
+  wants.push_back({"token_embd.weight", {E, V}, true, false});  // gathered by get_rows
   wants.push_back({"output_norm.weight", {E}, false});
   if (!p.tied_output) wants.push_back({"output.weight", {E, V}, true});
   for (uint32_t l = 0; l < p.n_layer; ++l) {
@@ -147,13 +149,30 @@ LlamaWeights::LlamaWeights(rt::Context& ctx, const GGUFFile& f, const LlamaParam
       data = {reinterpret_cast<const uint8_t*>(widened.data()), widened.size() * 4};
       type = GGMLType::F32;
     }
-    rt::Buffer buf = ctx.create_buffer(data.size(), t->name.c_str());
-    ctx.upload(buf, 0, data.data(), data.size());
+    WeightLayout layout = WeightLayout::AsStored;
+    if (wants[i].matrix && wants[i].matmul_only && widened.empty())
+      layout =
+          ops.weight_layout(type, static_cast<uint32_t>(t->ne[1]), static_cast<uint32_t>(t->ne[0]));
+    rt::Buffer buf;
+    if (layout == WeightLayout::Planar) {
+      const uint64_t align = ops.planar_alignment();
+      const PlanarShape ps = planar_shape(type, t->ne[1], t->ne[0], align);
+      buf = ctx.create_buffer(ps.total_bytes, t->name.c_str());
+      // Repack straight into the buffer where it is host-visible, else through a host copy.
+      std::vector<uint8_t> host(buf.mapped() ? 0 : ps.total_bytes);
+      std::span<uint8_t> dst = buf.mapped() ? std::span<uint8_t>(buf.mapped(), ps.total_bytes)
+                                            : std::span<uint8_t>(host);
+      repack_planar(type, data, t->ne[1], t->ne[0], align, dst);
+      if (!host.empty()) ctx.upload(buf, 0, host.data(), host.size());
+    } else {
+      buf = ctx.create_buffer(data.size(), t->name.c_str());
+      ctx.upload(buf, 0, data.data(), data.size());
+    }
     // On unified-memory devices (lavapipe, integrated GPUs) the buffer is host memory too: drop
     // the mapped file pages now so peak memory stays near the file size.
     f.release(file_data);
     done += t->n_bytes;
-    entries_.emplace(wants[i].name, Entry{type, std::move(buf)});
+    entries_.emplace(wants[i].name, Entry{type, std::move(buf), layout});
     if (progress) progress(done, total);
   }
   bytes_ = total;
@@ -201,7 +220,7 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
     auto mm = [&](const std::string& wname, int in, uint32_t M, uint32_t K,
                   const std::string& out) {
       const auto& e = w.get(b + wname);
-      return g.add(b + out, MatMulOp{e.type, M, K, T}, {W(b + wname), in},
+      return g.add(b + out, MatMulOp{e.type, M, K, T, e.layout}, {W(b + wname), in},
                    act(b + out, uint64_t{T} * M));
     };
     int q = mm("attn_q.weight", h, E, E, "q");
@@ -239,7 +258,8 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
   const std::string out_name = p.tied_output ? "token_embd.weight" : "output.weight";
   const int logits = g.external("logits", uint64_t{rows} * V * 4,
                                 rt::BufferRange(*st.logits, 0, uint64_t{rows} * V * 4));
-  g.add("output", MatMulOp{w.get(out_name).type, V, E, rows}, {W(out_name), h}, logits);
+  const auto& out_w = w.get(out_name);
+  g.add("output", MatMulOp{out_w.type, V, E, rows, out_w.layout}, {W(out_name), h}, logits);
   return g;
 }
 

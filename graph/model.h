@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "graph/graph.h"
+#include "graph/ops.h"
 #include "quant/gguf.h"
 #include "runtime/context.h"
 
@@ -46,9 +47,11 @@ class LlamaWeights {
   struct Entry {
     GGMLType type;
     rt::Buffer buffer;
+    WeightLayout layout = WeightLayout::AsStored;  // matrices read by matmul only may be repacked
   };
-  // `progress(done_bytes, total_bytes)` is called after each tensor.
-  LlamaWeights(rt::Context& ctx, const GGUFFile& f, const LlamaParams& p,
+  // `progress(done_bytes, total_bytes)` is called after each tensor. Matrices that only matmul
+  // reads get the layout ops.weight_layout() asks for (repacked at load, the file untouched).
+  LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f, const LlamaParams& p,
                const std::function<void(uint64_t, uint64_t)>& progress = {});
   const Entry& get(const std::string& name) const;
   uint64_t bytes() const { return bytes_; }

@@ -14,6 +14,7 @@
 #include <optional>
 #include <utility>
 
+#include "quant/repack.h"
 #include "quant/types.h"
 #include "runtime/context.h"
 #include "runtime/sequence.h"
@@ -101,8 +102,23 @@ class Ops {
   // multiple of the kernel block (quant_kernel_format). A quantized W range whose byte size is not
   // a multiple of 4 needs 2 bytes of buffer after it (the kernels read 32-bit words). Other types,
   // or a K that is not a multiple of the block, throw std::invalid_argument naming the type.
+  // `layout` Planar (quant/repack.h, Q4_0/Q8_0) is read by the texel kernels only; pass what
+  // weight_layout() returned when the weights were loaded.
+  //
+  // Texel kernels (matvec_t_<type>): where the device has uniform texel buffers and
+  // texel_kernels() is on, F32/F16 as stored and planar Q4_0/Q8_0 with K a multiple of 32 read W
+  // and x through texel buffers (on lavapipe several times faster than storage-buffer loads).
   void matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, BufferRange y,
-              uint32_t M, uint32_t K, uint32_t T);
+              uint32_t M, uint32_t K, uint32_t T, WeightLayout layout = WeightLayout::AsStored);
+  // The layout the loader should give an M x K matrix of `wtype` that matmul will read: Planar
+  // where the texel kernels will run on it and the format has a planar layout, else AsStored.
+  WeightLayout weight_layout(GGMLType wtype, uint32_t M, uint32_t K) const;
+  // Alignment of the planar layout's scale plane on this device.
+  uint64_t planar_alignment() const;
+  // Whether matmul uses the texel kernels where it can. Default: on for CPU devices with texel
+  // buffers (where storage-buffer loads are slow); VKLLM_TEXEL_KERNELS=0/1 overrides it.
+  bool texel_kernels() const { return texel_kernels_; }
+  void set_texel_kernels(bool on) { texel_kernels_ = on && ctx_.info().texel_buffers; }
 
   // --- graph/ops_elementwise.cpp ---
   // out[t, c] = table[ids[t], c] for t < n_rows_out, c < n_cols: table [rows x n_cols] of `wtype`
@@ -131,6 +147,11 @@ class Ops {
   // matmul for weights read by the quantized kernels (graph/ops_matmul.cpp).
   void matmul_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q, BufferRange w,
                     BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T);
+  // Whether the texel kernels can take this product (type, shape, alignment, device limits).
+  bool texel_matmul_ok(GGMLType wtype, WeightLayout layout, const BufferRange& w,
+                       const BufferRange& x, uint32_t M, uint32_t K, uint32_t T) const;
+  void matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, BufferRange w,
+                    BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T);
   // get_rows for tables read by the quantized kernels (graph/ops_elementwise.cpp).
   void get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q,
                       BufferRange table, BufferRange ids, BufferRange out, uint32_t n_cols,
@@ -139,6 +160,7 @@ class Ops {
 
   rt::Context& ctx_;
   uint32_t elementwise_wg_ = 64;
+  bool texel_kernels_ = false;
 };
 
 }  // namespace vkllm

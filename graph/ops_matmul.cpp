@@ -33,6 +33,11 @@ constexpr uint32_t kRowsTM = 8;
 constexpr uint32_t kRowsBK = 64;
 constexpr uint32_t kQuantMatvecRows = 8;
 constexpr uint32_t kQuantMatvecTokens = 4;
+// Texel kernels on lavapipe (2 cores, 110M Q4_0, docs/perf.md): 16 rows x 8 tokens per
+// workgroup for batches (pp128 ~185 tok/s vs ~130 with 8 x 4), 8 rows for one token.
+constexpr uint32_t kTexelRowsBatch = 16;
+constexpr uint32_t kTexelRowsOne = 8;
+constexpr uint32_t kTexelTokens = 8;
 
 uint32_t pow2_floor(uint32_t v) {
   uint32_t p = 1;
@@ -77,8 +82,90 @@ std::optional<QuantKernelFormat> quant_kernel_format(GGMLType type) {
   return QuantKernelFormat{f->glsl, f->block_size * per, f->block_bytes * per};
 }
 
+uint64_t Ops::planar_alignment() const {
+  return std::max<uint64_t>(256, ctx_.info().min_texel_offset_alignment);
+}
+
+bool Ops::texel_matmul_ok(GGMLType wtype, WeightLayout layout, const BufferRange& w,
+                          const BufferRange& x, uint32_t M, uint32_t K, uint32_t T) const {
+  const auto& info = ctx_.info();
+  if (!texel_kernels_ || K == 0 || K % 32 != 0) return false;
+  const bool planar = layout == WeightLayout::Planar;
+  if (planar ? !has_planar_layout(wtype) : wtype != GGMLType::F32 && wtype != GGMLType::F16)
+    return false;
+  const uint64_t align = info.min_texel_offset_alignment;
+  if (w.offset % align != 0 || x.offset % align != 0) return false;
+  // Largest texel count of any binding: W's plane 0 (16-byte texels) and x (vec4 texels).
+  const uint64_t w_texels = wtype == GGMLType::F32    ? uint64_t{M} * K / 4
+                            : wtype == GGMLType::F16  ? uint64_t{M} * K / 8
+                            : wtype == GGMLType::Q8_0 ? uint64_t{M} * K / 16
+                                                      : uint64_t{M} * K / 32;
+  return std::max(w_texels, uint64_t{T} * K / 4) <= info.max_texel_buffer_elements;
+}
+
+WeightLayout Ops::weight_layout(GGMLType wtype, uint32_t M, uint32_t K) const {
+  if (!has_planar_layout(wtype)) return WeightLayout::AsStored;
+  BufferRange aligned;  // offset 0: weights get their own buffers
+  return texel_matmul_ok(wtype, WeightLayout::Planar, aligned, aligned, M, K, 1)
+             ? WeightLayout::Planar
+             : WeightLayout::AsStored;
+}
+
+// Texel kernels: kTexelRowsOne rows for one token, kTexelRowsBatch rows x kTexelTokens tokens
+// per workgroup for batches; one subgroup per workgroup where subgroup arithmetic exists.
+void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, BufferRange w,
+                       BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T) {
+  require(range_bytes(x) >= uint64_t{T} * K * 4, "x range smaller than T x K");
+  require(range_bytes(y) >= uint64_t{T} * M * 4, "y range smaller than T x M");
+  const auto& info = ctx_.info();
+  const uint32_t max_wg = std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
+  const BufferRange xr(*x.buffer, x.offset, uint64_t{T} * K * 4);
+  std::vector<BufferRange> binds;
+  std::vector<VkFormat> texel;
+  if (layout == WeightLayout::Planar) {
+    const PlanarShape ps = planar_shape(wtype, M, K, planar_alignment());
+    require(range_bytes(w) >= ps.total_bytes,
+            "planar weight range smaller than M rows of " + type_name(wtype));
+    binds = {BufferRange(*w.buffer, w.offset, ps.quant_bytes),
+             BufferRange(*w.buffer, w.offset + ps.scale_offset, ps.scale_bytes), xr, y};
+    texel = {VK_FORMAT_R32G32B32A32_UINT, VK_FORMAT_R16_SFLOAT, VK_FORMAT_R32G32B32A32_SFLOAT};
+  } else {
+    const bool f16 = wtype == GGMLType::F16;
+    const uint64_t w_bytes = uint64_t{M} * K * (f16 ? 2 : 4);
+    require(range_bytes(w) >= w_bytes, "weight range smaller than M x K");
+    binds = {BufferRange(*w.buffer, w.offset, w_bytes), xr, y};
+    texel = {f16 ? VK_FORMAT_R32G32B32A32_UINT : VK_FORMAT_R32G32B32A32_SFLOAT,
+             VK_FORMAT_R32G32B32A32_SFLOAT};
+  }
+  struct {
+    uint32_t M, K, T;
+  } push{M, K, T};
+  const uint32_t nt = T == 1 ? 1 : kTexelTokens;
+  const uint32_t rows = T == 1 ? kTexelRowsOne : kTexelRowsBatch;
+  const bool sg = info.subgroup_arithmetic && info.subgroup_size <= max_wg;
+  const uint32_t wg =
+      sg ? info.subgroup_size : pow2_floor(std::min(std::max(info.subgroup_size, 32u), max_wg));
+  std::string name = std::string("matvec_t_") + (wtype == GGMLType::F32    ? "f32"
+                                                 : wtype == GGMLType::F16  ? "f16"
+                                                 : wtype == GGMLType::Q4_0 ? "q4_0"
+                                                                           : "q8_0");
+  if (sg) name += "_subgroup";
+  rt::PipelineDesc desc{
+      name, static_cast<uint32_t>(binds.size()), sizeof(push), {wg, rows, nt}, texel};
+  const auto& p = ctx_.pipeline(desc);
+  const uint64_t blocks = (uint64_t{M} + rows - 1) / rows * ((uint64_t{T} + nt - 1) / nt);
+  s.dispatch(p, binds, &push, sizeof(push), groups_1d(blocks * wg, wg), name.c_str());
+}
+
 void Ops::matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, BufferRange y,
-                 uint32_t M, uint32_t K, uint32_t T) {
+                 uint32_t M, uint32_t K, uint32_t T, WeightLayout layout) {
+  if (M > 0 && T > 0 && texel_matmul_ok(wtype, layout, w, x, M, K, T)) {
+    matmul_texel(s, wtype, layout, w, x, y, M, K, T);
+    return;
+  }
+  require(layout == WeightLayout::AsStored,
+          "planar " + type_name(wtype) + " weights need the texel kernels (K a multiple of 32, " +
+              "aligned ranges, texel buffers on)");
   if (const auto q = quant_kernel_format(wtype)) {
     matmul_quant(s, wtype, *q, w, x, y, M, K, T);
     return;

@@ -22,6 +22,13 @@ vkllm_shader(matmul_f16 matmul.comp DEFINES WEIGHT_F16)
 vkllm_shader(matmul_rows_f32 matmul_rows.comp)
 vkllm_shader(matmul_rows_f16 matmul_rows.comp DEFINES WEIGHT_F16)
 
+# Weights and activations through uniform texel buffers (planar Q4_0/Q8_0 from quant/repack.h)
+foreach(wt f32 f16 q4_0 q8_0)
+  string(TOUPPER ${wt} WT)
+  vkllm_shader(matvec_t_${wt} matvec_t.comp DEFINES WT_${WT})
+  vkllm_shader(matvec_t_${wt}_subgroup matvec_t.comp DEFINES WT_${WT} USE_SUBGROUP)
+endforeach()
+
 # GGUF block formats read as stored: one header per format, shaders/formats/<glsl>.glsl, selected
 # by -DFMT_<GLSL> (the glsl names of quant/formats.h; graph/ops_matmul.cpp, ops_elementwise.cpp).
 foreach(fmt q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl q4_k q5_k q6_k q2_k q3_k bf16)

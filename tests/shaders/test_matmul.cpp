@@ -1,6 +1,7 @@
 // matvec.comp and matmul.comp against a scalar double-precision reference, for F32 and F16
 // weights. Errors are measured relative to the row's sum of |w * x|, so cancellation in the dot
 // product cannot cause false failures.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -80,15 +81,17 @@ void check_scaled(const std::vector<float>& got, const std::vector<float>& want,
   test::check_close(g, w, rel, 1.0, what);
 }
 
-void check_matmul(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t seed,
-                  bool offsets = false) {
+void check_matmul_with(bool texel, GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t seed,
+                       bool offsets) {
   const Weights w = make_weights(type, M, K, seed);
   const auto x = test::random_floats(size_t(T) * K, seed + 1);
   std::vector<float> want;
   std::vector<double> mag;
   reference(w.values, x, M, K, T, want, mag);
 
-  const uint64_t align = std::max<uint64_t>(test::context().info().min_storage_offset_alignment, 4);
+  const auto& info = test::context().info();
+  const uint64_t align = std::max<uint64_t>(
+      {info.min_storage_offset_alignment, texel ? info.min_texel_offset_alignment : 1, 4});
   const uint64_t w_off = offsets ? align_up(100, align) : 0;
   const uint64_t x_off = offsets ? align : 0;
   const uint64_t y_off = offsets ? 2 * align : 0;
@@ -98,6 +101,7 @@ void check_matmul(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t se
   rt::Buffer dy = test::poisoned(y_off + y_bytes);
 
   Ops ops(test::context());
+  ops.set_texel_kernels(texel);
   test::run([&](rt::Sequence& s) {
     ops.matmul(s, type, {dw, w_off, w.bytes.size()}, {dx, x_off, x.size() * 4},
                {dy, y_off, y_bytes}, M, K, T);
@@ -106,12 +110,22 @@ void check_matmul(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t se
   std::vector<float> got(all.begin() + y_off / 4, all.end());
   check_scaled(got, want, mag, 1e-5,
                type_name(type) + " M=" + std::to_string(M) + " K=" + std::to_string(K) +
-                   " T=" + std::to_string(T));
+                   " T=" + std::to_string(T) + (texel ? " (texel kernels)" : ""));
   test::check_no_validation_messages();
 }
 
-const uint32_t kShapes[][3] = {{1, 2, 1},     {7, 34, 1},     {33, 66, 3},   {4097, 64, 1},
-                               {65, 4098, 1}, {129, 130, 17}, {300, 288, 2}, {70, 96, 100}};
+// Each shape through the storage-buffer kernels and, where the device has texel buffers, the
+// texel kernels (matvec_t_*: K a multiple of 32; other K fall back to the storage kernels).
+void check_matmul(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t seed,
+                  bool offsets = false) {
+  check_matmul_with(false, type, M, K, T, seed, offsets);
+  if (test::context().info().texel_buffers) check_matmul_with(true, type, M, K, T, seed, offsets);
+}
+
+const uint32_t kShapes[][3] = {{1, 2, 1},      {7, 34, 1},     {33, 66, 3},   {4097, 64, 1},
+                               {65, 4098, 1},  {129, 130, 17}, {300, 288, 2}, {70, 96, 100},
+                               {7, 32, 1},     {33, 96, 3},    {1, 64, 5},    {257, 4096, 1},
+                               {129, 160, 17}, {37, 128, 64}};
 
 }  // namespace
 

@@ -11,6 +11,7 @@
 
 #include "graph/ops.h"
 #include "quant/formats.h"
+#include "quant/repack.h"
 #include "support/vk_test.h"
 
 using namespace vkllm;
@@ -93,6 +94,7 @@ void check_matmul(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t se
   rt::Buffer dy = test::poisoned(y_off + y_bytes);
 
   Ops ops(test::context());
+  ops.set_texel_kernels(false);  // the as-stored kernels (Q4_0/Q8_0 are planar on texel devices)
   test::run([&](rt::Sequence& s) {
     ops.matmul(s, type, {dw, w_off, w.bytes.size()}, {dx, x_off, x.size() * 4},
                {dy, y_off, y_bytes}, M, K, T);
@@ -163,6 +165,76 @@ TEST_CASE("matmul: quantized matvec in other workgroup shapes") {
                        " NT=" + std::to_string(nt));
     }
   }
+  test::check_no_validation_messages();
+}
+
+// Planar Q4_0/Q8_0 (quant/repack.h) through matvec_t_q4_0 / matvec_t_q8_0, repacked on the CPU as
+// the loader does, at zero and non-zero offsets.
+static void check_planar(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t seed,
+                         bool offsets) {
+  const QWeights w = make_weights(type, M, K, seed);
+  const auto x = test::random_floats(size_t(T) * K, seed + 1);
+  std::vector<float> want;
+  std::vector<double> mag;
+  reference(w.values, x, M, K, T, want, mag);
+
+  Ops ops(test::context());
+  ops.set_texel_kernels(true);
+  const auto& info = test::context().info();
+  const uint64_t align =
+      std::max<uint64_t>({info.min_storage_offset_alignment, info.min_texel_offset_alignment, 4});
+  const PlanarShape ps = planar_shape(type, M, K, ops.planar_alignment());
+  std::vector<uint8_t> planar(ps.total_bytes);
+  repack_planar(type, w.bytes, M, K, ops.planar_alignment(), planar);
+  const uint64_t w_off = offsets ? align_up(100, ops.planar_alignment()) : 0;
+  const uint64_t x_off = offsets ? align : 0;
+  const uint64_t y_off = offsets ? 2 * align : 0;
+  const uint64_t y_bytes = uint64_t(T) * M * 4;
+  rt::Buffer dw = upload_at(planar.data(), planar.size(), w_off);
+  rt::Buffer dx = upload_at(x.data(), x.size() * 4, x_off);
+  rt::Buffer dy = test::poisoned(y_off + y_bytes);
+  test::run([&](rt::Sequence& s) {
+    ops.matmul(s, type, {dw, w_off, planar.size()}, {dx, x_off, x.size() * 4}, {dy, y_off, y_bytes},
+               M, K, T, WeightLayout::Planar);
+  });
+  std::vector<float> all = test::download<float>(dy, (y_off + y_bytes) / 4);
+  std::vector<float> got(all.begin() + y_off / 4, all.end());
+  check_scaled(got, want, mag, 1e-5,
+               "planar " + type_name(type) + " M=" + std::to_string(M) + " K=" + std::to_string(K) +
+                   " T=" + std::to_string(T) + (offsets ? " (offsets)" : ""));
+}
+
+TEST_CASE("matmul: planar Q4_0 and Q8_0 through the texel kernels") {
+  if (!test::context().info().texel_buffers) return;
+  uint32_t seed = 4000;
+  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0}) {
+    for (uint32_t M : {1u, 7u, 33u, 257u}) {
+      for (uint32_t blocks : {1u, 2u, 3u, 24u}) {
+        for (uint32_t T : {1u, 3u, 17u}) check_planar(type, M, blocks * 32, T, ++seed, false);
+      }
+    }
+    check_planar(type, 19, 64, 1, ++seed, true);
+    check_planar(type, 19, 64, 6, ++seed, true);
+    test::check_no_validation_messages();
+  }
+}
+
+TEST_CASE("matmul: planar weights without the texel kernels are refused") {
+  Ops ops(test::context());
+  ops.set_texel_kernels(false);
+  rt::Buffer b = test::upload(std::vector<float>(4096, 1.0f));
+  rt::Sequence seq(test::context());
+  seq.begin();
+  CHECK_THROWS_WITH_AS(ops.matmul(seq, GGMLType::Q4_0, b, b, b, 2, 64, 1, WeightLayout::Planar),
+                       doctest::Contains("planar Q4_0"), std::invalid_argument);
+  seq.end();
+  CHECK(ops.weight_layout(GGMLType::Q4_0, 64, 64) == WeightLayout::AsStored);
+  ops.set_texel_kernels(true);
+  if (test::context().info().texel_buffers) {
+    CHECK(ops.weight_layout(GGMLType::Q4_0, 64, 64) == WeightLayout::Planar);
+    CHECK(ops.weight_layout(GGMLType::Q8_0, 64, 48) == WeightLayout::AsStored);  // K % 32
+  }
+  CHECK(ops.weight_layout(GGMLType::Q4_K, 64, 256) == WeightLayout::AsStored);
   test::check_no_validation_messages();
 }
 

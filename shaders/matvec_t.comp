@@ -1,0 +1,163 @@
+#version 450
+// Matrix-vector products for one token or a few at a time, weights and activations read through
+// uniform texel buffers:
+//   y[t, m] = sum_k W[m, k] * x[t, k], f32 accumulation, K a multiple of 32.
+// Bindings: the weight planes (below), x [T x K] f32 as vec4 texels (R32G32B32A32_SFLOAT), y
+// [T x M] f32 (storage buffer).
+// Weight layouts (-D selects one; graph/ops_matmul.cpp binds the planes):
+//   WT_F32   W row-major f32, vec4 texels (R32G32B32A32_SFLOAT)
+//   WT_F16   W row-major f16, 8 halves per uvec4 texel (R32G32B32A32_UINT)
+//   WT_Q4_0  planar Q4_0 (quant/repack.h): plane 0 the 16 quant bytes of block (m, b) as texel
+//            m * nb + b (uvec4), plane 1 its fp16 scale as texel m * nb + b (R16_SFLOAT)
+//   WT_Q8_0  planar Q8_0: plane 0 the 32 quant bytes of block (m, b) as texels 2 (m * nb + b)
+//            and + 1, plane 1 the scales as for Q4_0
+// Why texel buffers: on CPU Vulkan drivers (lavapipe) a storage-buffer load is a per-lane loop
+// with a branch per lane and component, while a texel fetch is a vector gather, and a uvec4
+// texel brings 32 Q4_0 weights at once. GGUF's 18- and 34-byte blocks are not 16-byte aligned,
+// hence the planar repack at load time.
+// One workgroup computes NR consecutive rows for NT consecutive tokens; each invocation walks a
+// strided slice of the row's 32-element blocks, loads the NT tokens' x values of a block once
+// and uses them for all NR rows, decoding each row's block once for the NT tokens (the token
+// loop innermost, so each weight is loaded once per NT FMAs). The reduction over the invocations is a subgroupAdd
+// (USE_SUBGROUP, one subgroup per workgroup) or a shared-memory tree.
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#ifdef USE_SUBGROUP
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
+
+layout(constant_id = 0) const uint WG = 32;  // power of two
+layout(constant_id = 1) const uint NR = 8;   // rows per workgroup
+layout(constant_id = 2) const uint NT = 1;   // tokens per workgroup
+layout(local_size_x_id = 0) in;
+
+#if defined(WT_Q4_0) || defined(WT_Q8_0)
+#define HAS_SCALE
+layout(binding = 0) uniform usamplerBuffer wq;
+layout(binding = 1) uniform samplerBuffer wd;
+layout(binding = 2) uniform samplerBuffer xt;
+layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+#elif defined(WT_F16)
+layout(binding = 0) uniform usamplerBuffer wq;
+layout(binding = 1) uniform samplerBuffer xt;
+layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+#elif defined(WT_F32)
+layout(binding = 0) uniform samplerBuffer wf;
+layout(binding = 1) uniform samplerBuffer xt;
+layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+#else
+#error "no weight layout selected (-DWT_<NAME>)"
+#endif
+
+layout(push_constant) uniform P {
+  uint M;
+  uint K;
+  uint T;
+} p;
+
+// Block b of row m, element i at q[i]: W[m, 32 b + i] = q[i] * scale - zero * scale (zero is
+// folded into the dot product through the sum of x).
+#if defined(WT_Q4_0)
+const float ZERO = 8.0;
+void w_block(uint m, uint nb, uint b, out float q[32]) {
+  const uvec4 v = texelFetch(wq, int(m * nb + b));
+  [[unroll]] for (uint k = 0; k < 4; ++k) {
+    const uint lo = v[k] & 0x0F0F0F0Fu, hi = (v[k] >> 4) & 0x0F0F0F0Fu;
+    [[unroll]] for (uint c = 0; c < 4; ++c) {
+      q[4 * k + c] = float((lo >> (8 * c)) & 0xFFu);
+      q[16 + 4 * k + c] = float((hi >> (8 * c)) & 0xFFu);
+    }
+  }
+}
+#elif defined(WT_Q8_0)
+void w_block(uint m, uint nb, uint b, out float q[32]) {
+  [[unroll]] for (uint h = 0; h < 2; ++h) {
+    const uvec4 v = texelFetch(wq, int(2 * (m * nb + b) + h));
+    [[unroll]] for (uint k = 0; k < 4; ++k) {
+      [[unroll]] for (uint c = 0; c < 4; ++c)
+        q[16 * h + 4 * k + c] = float(int(v[k] << (24 - 8 * c)) >> 24);
+    }
+  }
+}
+#elif defined(WT_F16)
+void w_block(uint m, uint nb, uint b, out float q[32]) {
+  const uint t0 = (m * nb + b) * 4;
+  [[unroll]] for (uint j = 0; j < 4; ++j) {
+    const uvec4 v = texelFetch(wq, int(t0 + j));
+    [[unroll]] for (uint k = 0; k < 4; ++k) {
+      const vec2 h = unpackHalf2x16(v[k]);
+      q[8 * j + 2 * k] = h.x;
+      q[8 * j + 2 * k + 1] = h.y;
+    }
+  }
+}
+#else
+void w_block(uint m, uint nb, uint b, out float q[32]) {
+  const uint t0 = (m * nb + b) * 8;
+  [[unroll]] for (uint j = 0; j < 8; ++j) {
+    const vec4 v = texelFetch(wf, int(t0 + j));
+    [[unroll]] for (uint c = 0; c < 4; ++c) q[4 * j + c] = v[c];
+  }
+}
+#endif
+
+#include "matvec_reduce.glsl"
+
+void main() {
+  const uint m_blocks = (p.M + NR - 1) / NR;
+  const uint block = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+  if (block >= m_blocks * ((p.T + NT - 1) / NT)) return;  // uniform across the workgroup
+  const uint row0 = (block % m_blocks) * NR, t0 = (block / m_blocks) * NT;
+  const uint tid = gl_LocalInvocationID.x;
+  const uint nb = p.K / 32;  // blocks per row
+
+  // Rows past M and tokens past T re-read row M - 1 / token T - 1 and are never written.
+  uint xrow[NT];  // first vec4 texel of each token's x row
+  [[unroll]] for (uint t = 0; t < NT; ++t) xrow[t] = min(t0 + t, p.T - 1) * (p.K / 4);
+  [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = 0.0;
+
+  for (uint b = tid; b < nb; b += WG) {
+    float xv[NT * 32];
+#ifdef WT_Q4_0
+    float xs[NT];  // ZERO * sum of the block's x, per token
+#endif
+    [[unroll]] for (uint t = 0; t < NT; ++t) {
+      vec4 s4 = vec4(0.0);
+      [[unroll]] for (uint j = 0; j < 8; ++j) {
+        const vec4 v = texelFetch(xt, int(xrow[t] + b * 8 + j));
+        s4 += v;
+        [[unroll]] for (uint c = 0; c < 4; ++c) xv[t * 32 + 4 * j + c] = v[c];
+      }
+#ifdef WT_Q4_0
+      xs[t] = ZERO * (s4.x + s4.y + s4.z + s4.w);
+#endif
+    }
+    // Unrolled: with a loop counter the acc[r * NT + t] updates would be indexed stores, which
+    // llvmpipe turns into per-lane scatter loops (measured: pp128 ~130 -> ~160 tok/s unrolled).
+    [[unroll]] for (uint r = 0; r < NR; ++r) {
+      const uint m = min(row0 + r, p.M - 1);
+      float q[32];
+      w_block(m, nb, b, q);
+#ifdef HAS_SCALE
+      const float d = texelFetch(wd, int(m * nb + b)).x;
+#endif
+      float s[NT];
+      [[unroll]] for (uint t = 0; t < NT; ++t) s[t] = 0.0;
+      [[unroll]] for (uint i = 0; i < 32; ++i) {
+        [[unroll]] for (uint t = 0; t < NT; ++t) s[t] = fma(q[i], xv[t * 32 + i], s[t]);
+      }
+      [[unroll]] for (uint t = 0; t < NT; ++t) {
+#if defined(WT_Q4_0)
+        acc[r * NT + t] = fma(d, s[t] - xs[t], acc[r * NT + t]);
+#elif defined(HAS_SCALE)
+        acc[r * NT + t] = fma(d, s[t], acc[r * NT + t]);
+#else
+        acc[r * NT + t] += s[t];
+#endif
+      }
+    }
+  }
+
+  matvec_store(row0, t0, tid);
+}
