@@ -126,6 +126,28 @@ void Ops::attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferR
   const auto& info = ctx_.info();
   require(T <= info.max_workgroup_count[1] && n_heads <= info.max_workgroup_count[0], "attention",
           "too many tokens or heads for one dispatch");
+  const uint64_t align = info.min_texel_offset_alignment;
+  const uint64_t kv_bytes = uint64_t{ctx_len} * n_kv_heads * head_dim * 4;
+  const uint64_t q_bytes = uint64_t{T} * n_heads * head_dim * 4;
+  if (texel_kernels_ && info.subgroup_arithmetic && head_dim % 4 == 0 &&
+      info.subgroup_size <= std::min(info.max_workgroup_size[0], info.max_workgroup_invocations) &&
+      q.offset % align == 0 && k_cache.offset % align == 0 && v_cache.offset % align == 0 &&
+      std::max(kv_bytes, q_bytes) / 16 <= info.max_texel_buffer_elements) {
+    // attention_t: one subgroup per (head, token), q/k/v through texel buffers.
+    struct {
+      uint32_t n_heads, n_kv_heads, T, ctx_len;
+      float scale;
+    } push{n_heads, n_kv_heads, T, ctx_len, scale};
+    rt::PipelineDesc desc{"attention_t", 5, sizeof(push), {info.subgroup_size, head_dim}, {}};
+    desc.texel.assign(3, VK_FORMAT_R32G32B32A32_SFLOAT);
+    const auto& p = ctx_.pipeline(desc);
+    s.dispatch(p,
+               {BufferRange(*q.buffer, q.offset, q_bytes),
+                BufferRange(*k_cache.buffer, k_cache.offset, kv_bytes),
+                BufferRange(*v_cache.buffer, v_cache.offset, kv_bytes), out, step},
+               push, {n_heads, T, 1}, "attention");
+    return;
+  }
   const uint32_t wg = pow2_workgroup(info, 64);
   require(wg * kDimsPerThread >= head_dim, "attention", "workgroup too small for head_dim");
   struct {

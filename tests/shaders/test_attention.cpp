@@ -20,7 +20,7 @@ std::string describe(const AttnCase& c) {
          " ctx=" + std::to_string(c.ctx_len) + " pos0=" + std::to_string(c.pos0);
 }
 
-void check_attention(const AttnCase& c, uint32_t seed) {
+void check_attention_with(bool texel, const AttnCase& c, uint32_t seed) {
   const float scale = c.scale != 0.0f ? c.scale : 1.0f / std::sqrt(float(c.head_dim));
   const size_t qn = size_t(c.T) * c.n_heads * c.head_dim;
   const size_t kvn = size_t(c.ctx_len) * c.n_kv_heads * c.head_dim;
@@ -32,14 +32,23 @@ void check_attention(const AttnCase& c, uint32_t seed) {
                                   scale, c.pos0);
 
   Ops ops(test::context());
+  ops.set_texel_kernels(texel);
   rt::Buffer dq = test::upload(q), dk = test::upload(k), dv = test::upload(v);
   rt::Buffer dout = test::poisoned(qn * 4), step = attn_ref::step_buffer(c.pos0);
   test::run([&](rt::Sequence& s) {
     ops.attention(s, dq, dk, dv, dout, step, c.head_dim, c.n_heads, c.n_kv_heads, c.T, c.ctx_len,
                   scale);
   });
-  test::check_close(test::download<float>(dout, qn), want, kRel, kFloor, describe(c));
+  test::check_close(test::download<float>(dout, qn), want, kRel, kFloor,
+                    describe(c) + (texel ? " (texel kernel)" : ""));
   test::check_no_validation_messages();
+}
+
+// attention.comp and, where the device has texel buffers and subgroup arithmetic, attention_t
+// (head_dim a multiple of 4).
+void check_attention(const AttnCase& c, uint32_t seed) {
+  check_attention_with(false, c, seed);
+  if (test::context().info().texel_buffers) check_attention_with(true, c, seed);
 }
 
 }  // namespace
@@ -95,6 +104,7 @@ TEST_CASE("attention: batch causal mask") {
   // Tokens 3..7 of a batch: token t sees positions 0..3+t only, though the cache is full.
   for (uint32_t hd : {8u, 24u, 64u, 128u}) check_attention({hd, 4, 2, 5, 8, 3}, seed += 3);
   check_attention({64, 4, 4, 5, 64, 3}, seed += 3);
+  check_attention({6, 4, 2, 5, 8, 3}, seed += 3);  // head_dim not a multiple of 4
   // A prefill batch whose positions cross the 256-key tile boundary.
   check_attention({64, 2, 1, 40, 300, 240}, seed += 3);
   // Prefill from position 0.
