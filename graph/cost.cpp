@@ -39,8 +39,9 @@ NodeCost node_cost(const Graph& g, const Node& node, uint32_t pos0) {
             return NodeCost{4 * n * kF32 + o.n * kF32, 5.0 * n};
           },
           [&](const MatMulOp& o) {
+            const uint64_t out = o.glu ? o.M / 2 : o.M;
             const uint64_t bytes =
-                src_bytes(0) + uint64_t{o.T} * o.K * kF32 + uint64_t{o.T} * o.M * kF32;
+                src_bytes(0) + uint64_t{o.T} * o.K * kF32 + uint64_t{o.T} * out * kF32;
             return NodeCost{bytes, 2.0 * o.M * o.K * o.T};
           },
           [&](const RopeOp& o) {
@@ -83,7 +84,7 @@ const char* op_kind_name(const OpParams& op) {
                         [](const GetRowsOp&) { return "get_rows"; },
                         [](const RmsNormOp&) { return "rms_norm"; },
                         [](const AddRmsNormOp&) { return "add_rms_norm"; },
-                        [](const MatMulOp&) { return "matmul"; },
+                        [](const MatMulOp& o) { return o.glu ? "matmul_swiglu" : "matmul"; },
                         [](const RopeOp&) { return "rope"; },
                         [](const KvWriteOp&) { return "kv_write"; },
                         [](const RopeKvOp&) { return "rope_kv"; },

@@ -38,7 +38,7 @@ void dispatch(const Graph& g, const Node& node, Ops& ops, rt::Sequence& s) {
                              o.rows, o.eps);
           },
           [&](const MatMulOp& o) {
-            ops.matmul(s, o.type, in(0), in(1), out, o.M, o.K, o.T, o.layout);
+            ops.matmul(s, o.type, in(0), in(1), out, o.M, o.K, o.T, o.layout, o.glu);
           },
           [&](const RopeOp& o) {
             ops.rope(s, in(0), out, in(1), o.head_dim, o.n_heads, o.T, o.n_rot, o.freq_base,

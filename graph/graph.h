@@ -44,6 +44,7 @@ struct MatMulOp {
   GGMLType type;
   uint32_t M, K, T;
   WeightLayout layout = WeightLayout::AsStored;
+  bool glu = false;  // rows are gate/up pairs; dst [T x M/2] = silu(gate) * up (Ops::matmul)
 };
 struct RopeOp {
   uint32_t head_dim, n_heads, T, n_rot;

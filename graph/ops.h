@@ -108,8 +108,14 @@ class Ops {
   // Texel kernels (matvec_t_<type>): where the device has uniform texel buffers and
   // texel_kernels() is on, F32/F16 as stored and planar Q4_0/Q8_0 with K a multiple of 32 read W
   // and x through texel buffers (on lavapipe several times faster than storage-buffer loads).
+  //
+  // `glu` (texel kernels only, see glu_supported): W's rows 2j and 2j + 1 are a gate and an up
+  // row, and y [T x M/2] gets silu(gate) * up (the SwiGLU of a fused gate/up product).
   void matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, BufferRange y,
-              uint32_t M, uint32_t K, uint32_t T, WeightLayout layout = WeightLayout::AsStored);
+              uint32_t M, uint32_t K, uint32_t T, WeightLayout layout = WeightLayout::AsStored,
+              bool glu = false);
+  // Whether matmul can fuse the SwiGLU for an M x K matrix of `wtype` in `layout` (M even).
+  bool glu_supported(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_t K) const;
   // The layout the loader should give an M x K matrix of `wtype` that matmul will read: Planar
   // where the texel kernels will run on it and the format has a planar layout, else AsStored.
   WeightLayout weight_layout(GGMLType wtype, uint32_t M, uint32_t K) const;
@@ -151,7 +157,7 @@ class Ops {
   bool texel_matmul_ok(GGMLType wtype, WeightLayout layout, const BufferRange& w,
                        const BufferRange& x, uint32_t M, uint32_t K, uint32_t T) const;
   void matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, BufferRange w,
-                    BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T);
+                    BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T, bool glu);
   // get_rows for tables read by the quantized kernels (graph/ops_elementwise.cpp).
   void get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q,
                       BufferRange table, BufferRange ids, BufferRange out, uint32_t n_cols,

@@ -103,6 +103,11 @@ bool Ops::texel_matmul_ok(GGMLType wtype, WeightLayout layout, const BufferRange
   return std::max(w_texels, uint64_t{T} * K / 4) <= info.max_texel_buffer_elements;
 }
 
+bool Ops::glu_supported(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_t K) const {
+  BufferRange aligned;
+  return M % 2 == 0 && texel_matmul_ok(wtype, layout, aligned, aligned, M, K, 1);
+}
+
 WeightLayout Ops::weight_layout(GGMLType wtype, uint32_t M, uint32_t K) const {
   if (!has_planar_layout(wtype)) return WeightLayout::AsStored;
   BufferRange aligned;  // offset 0: weights get their own buffers
@@ -114,9 +119,11 @@ WeightLayout Ops::weight_layout(GGMLType wtype, uint32_t M, uint32_t K) const {
 // Texel kernels: kTexelRowsOne rows for one token, kTexelRowsBatch rows x kTexelTokens tokens
 // per workgroup for batches; one subgroup per workgroup where subgroup arithmetic exists.
 void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, BufferRange w,
-                       BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T) {
+                       BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T, bool glu) {
   require(range_bytes(x) >= uint64_t{T} * K * 4, "x range smaller than T x K");
-  require(range_bytes(y) >= uint64_t{T} * M * 4, "y range smaller than T x M");
+  require(!glu || M % 2 == 0, "the fused SwiGLU needs an even M (gate/up row pairs)");
+  require(range_bytes(y) >= uint64_t{T} * (glu ? M / 2 : M) * 4,
+          glu ? "y range smaller than T x M/2" : "y range smaller than T x M");
   const auto& info = ctx_.info();
   const uint32_t max_wg = std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
   const BufferRange xr(*x.buffer, x.offset, uint64_t{T} * K * 4);
@@ -150,19 +157,24 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
                                                  : wtype == GGMLType::Q4_0 ? "q4_0"
                                                                            : "q8_0");
   if (sg) name += "_subgroup";
-  rt::PipelineDesc desc{
-      name, static_cast<uint32_t>(binds.size()), sizeof(push), {wg, rows, nt}, texel};
+  rt::PipelineDesc desc{name,
+                        static_cast<uint32_t>(binds.size()),
+                        sizeof(push),
+                        {wg, rows, nt, glu ? 1u : 0u},
+                        texel};
   const auto& p = ctx_.pipeline(desc);
   const uint64_t blocks = (uint64_t{M} + rows - 1) / rows * ((uint64_t{T} + nt - 1) / nt);
   s.dispatch(p, binds, &push, sizeof(push), groups_1d(blocks * wg, wg), name.c_str());
 }
 
 void Ops::matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, BufferRange y,
-                 uint32_t M, uint32_t K, uint32_t T, WeightLayout layout) {
+                 uint32_t M, uint32_t K, uint32_t T, WeightLayout layout, bool glu) {
   if (M > 0 && T > 0 && texel_matmul_ok(wtype, layout, w, x, M, K, T)) {
-    matmul_texel(s, wtype, layout, w, x, y, M, K, T);
+    matmul_texel(s, wtype, layout, w, x, y, M, K, T, glu);
     return;
   }
+  require(!glu, "the fused SwiGLU needs the texel kernels (" + type_name(wtype) +
+                    ", K a multiple of 32, aligned ranges, texel buffers on)");
   require(layout == WeightLayout::AsStored,
           "planar " + type_name(wtype) + " weights need the texel kernels (K a multiple of 32, " +
               "aligned ranges, texel buffers on)");

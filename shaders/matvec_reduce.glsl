@@ -1,25 +1,44 @@
 // The end of the matrix-vector kernels: sums each invocation's acc[NR * NT] (acc[row * NT + t],
-// declared here, accumulated by the kernel) over the workgroup
-// and writes output i = row * NT + t to y[(t0 + t) * M + row0 + row] for rows < M, tokens < T.
+// declared here, accumulated by the kernel) over the workgroup and writes row < M, token < T:
+//   GLU false: y[t * M + row] = sum (row = row0 + i / NT, t = t0 + i % NT)
+//   GLU true:  rows come in pairs (gate 2j, up 2j + 1; M and NR even) and
+//              y[t * (M / 2) + row0 / 2 + j] = silu(gate) * up, silu(g) = g / (1 + exp(-g))
 // With USE_SUBGROUP a subgroupAdd (one subgroup per workgroup needs no barrier), else a
-// shared-memory tree over WG (a power of two) invocations. The kernel declares WG, NR, NT, the
-// push constants p.M / p.T and `float y[]` before including this file.
+// shared-memory tree over WG (a power of two) invocations. The kernel declares WG, NR, NT, GLU,
+// the push constants p.M / p.T and `float y[]` before including this file.
 #ifndef VKLLM_MATVEC_REDUCE_GLSL
 #define VKLLM_MATVEC_REDUCE_GLSL
 
 shared float red[NR * NT * WG];
 float acc[NR * NT];
 
+// silu(g) * u, as swiglu.comp computes it (exp(-g) = +inf for g < -88 gives the limit -0).
+float glu(float g, float u) {
+  return g / (1.0 + exp(-g)) * u;
+}
+
+// Output o < NR * NT / (GLU ? 2 : 1) from the reduced sums sum(i) (i indexes acc).
+#define MATVEC_WRITE(o, sum)                                                          \
+  {                                                                                   \
+    if (GLU) {                                                                        \
+      const uint j_ = (o) / NT, t_ = t0 + (o) % NT, row_ = row0 + 2 * j_;             \
+      if (row_ + 1 < p.M && t_ < p.T)                                                 \
+        y[t_ * (p.M / 2) + row_ / 2] = glu(sum(2 * j_ * NT + (o) % NT),               \
+                                           sum((2 * j_ + 1) * NT + (o) % NT));        \
+    } else {                                                                          \
+      const uint row_ = row0 + (o) / NT, t_ = t0 + (o) % NT;                          \
+      if (row_ < p.M && t_ < p.T) y[t_ * p.M + row_] = sum(o);                        \
+    }                                                                                 \
+  }
+
 void matvec_store(uint row0, uint t0, uint tid) {
-  // Output i = row * NT + t goes to y[(t0 + t) * M + row0 + row].
+  const uint n_out = GLU ? NR * NT / 2 : NR * NT;
 #ifdef USE_SUBGROUP
   [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = subgroupAdd(acc[i]);
   if (gl_NumSubgroups == 1) {
     if (subgroupElect()) {
-      [[unroll]] for (uint i = 0; i < NR * NT; ++i) {
-        const uint row = row0 + i / NT, t = t0 + i % NT;
-        if (row < p.M && t < p.T) y[t * p.M + row] = acc[i];
-      }
+#define ACC_SUM(i) acc[i]
+      [[unroll]] for (uint o = 0; o < n_out; ++o) MATVEC_WRITE(o, ACC_SUM)
     }
     return;
   }
@@ -27,13 +46,13 @@ void matvec_store(uint row0, uint t0, uint tid) {
     [[unroll]] for (uint i = 0; i < NR * NT; ++i) red[i * WG + gl_SubgroupID] = acc[i];
   }
   barrier();
+  // Partial sums of the subgroups, folded into red[i * WG].
   for (uint i = tid; i < NR * NT; i += WG) {
-    const uint row = row0 + i / NT, t = t0 + i % NT;
-    if (row >= p.M || t >= p.T) continue;
     float sum = 0.0;
     for (uint s = 0; s < gl_NumSubgroups; ++s) sum += red[i * WG + s];
-    y[t * p.M + row] = sum;
+    red[i * WG] = sum;
   }
+  barrier();
 #else
   [[unroll]] for (uint i = 0; i < NR * NT; ++i) red[i * WG + tid] = acc[i];
   barrier();
@@ -43,11 +62,9 @@ void matvec_store(uint row0, uint t0, uint tid) {
     }
     barrier();
   }
-  for (uint i = tid; i < NR * NT; i += WG) {
-    const uint row = row0 + i / NT, t = t0 + i % NT;
-    if (row < p.M && t < p.T) y[t * p.M + row] = red[i * WG];
-  }
 #endif
+#define RED_SUM(i) red[(i) * WG]
+  for (uint o = tid; o < n_out; o += WG) MATVEC_WRITE(o, RED_SUM)
 }
 
 #endif

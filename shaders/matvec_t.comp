@@ -30,6 +30,8 @@
 layout(constant_id = 0) const uint WG = 32;  // power of two
 layout(constant_id = 1) const uint NR = 8;   // rows per workgroup
 layout(constant_id = 2) const uint NT = 1;   // tokens per workgroup
+// Rows 2j and 2j + 1 are gate and up rows: write silu(gate) * up (matvec_reduce.glsl).
+layout(constant_id = 3) const bool GLU = false;
 layout(local_size_x_id = 0) in;
 
 #if defined(WT_Q4_0) || defined(WT_Q8_0)

@@ -250,3 +250,102 @@ TEST_CASE("matmul: bad arguments throw") {
   seq.end();
   test::check_no_validation_messages();
 }
+
+// The fused SwiGLU of the texel kernels: W's rows 2j, 2j + 1 are gate and up rows and
+// y[t, j] = silu(gate . x_t) * (up . x_t).
+TEST_CASE("matmul: fused gate/up SwiGLU (texel kernels)") {
+  if (!test::context().info().texel_buffers) return;
+  uint32_t seed = 700;
+  for (GGMLType type : {GGMLType::F32, GGMLType::F16}) {
+    for (const auto& [M, K, T] : {std::array<uint32_t, 3>{2, 32, 1},
+                                  {34, 64, 1},
+                                  {344, 64, 3},
+                                  {18, 96, 17},
+                                  {2 * 129, 32, 9}}) {
+      const Weights w = make_weights(type, M, K, ++seed);
+      const auto x = test::random_floats(size_t(T) * K, ++seed, -2.0f, 2.0f);
+      std::vector<float> dots;
+      std::vector<double> mag;
+      reference(w.values, x, M, K, T, dots, mag);
+      std::vector<float> want(size_t(T) * M / 2);
+      std::vector<double> want_mag(want.size());
+      for (uint32_t t = 0; t < T; ++t) {
+        for (uint32_t j = 0; j < M / 2; ++j) {
+          const double g = dots[size_t(t) * M + 2 * j], u = dots[size_t(t) * M + 2 * j + 1];
+          want[size_t(t) * M / 2 + j] = float(g / (1.0 + std::exp(-g)) * u);
+          // silu(g) * u moves by at most ~1.1 |u| dg + |silu(g)| du.
+          want_mag[size_t(t) * M / 2 + j] = 1.1 * std::fabs(u) * mag[size_t(t) * M + 2 * j] +
+                                            (std::fabs(g) + 1.0) * mag[size_t(t) * M + 2 * j + 1];
+        }
+      }
+      rt::Buffer dw = test::upload(w.bytes), dx = test::upload(x);
+      rt::Buffer dy = test::poisoned(want.size() * 4);
+      Ops ops(test::context());
+      ops.set_texel_kernels(true);
+      REQUIRE(ops.glu_supported(type, WeightLayout::AsStored, M, K));
+      test::run([&](rt::Sequence& s) {
+        ops.matmul(s, type, dw, dx, dy, M, K, T, WeightLayout::AsStored, true);
+      });
+      check_scaled(test::download<float>(dy, want.size()), want, want_mag, 1e-5,
+                   "glu " + type_name(type) + " M=" + std::to_string(M) +
+                       " K=" + std::to_string(K) + " T=" + std::to_string(T));
+    }
+  }
+  Ops ops(test::context());
+  ops.set_texel_kernels(true);
+  CHECK_FALSE(ops.glu_supported(GGMLType::F32, WeightLayout::AsStored, 7, 32));  // odd M
+  CHECK_FALSE(ops.glu_supported(GGMLType::Q4_K, WeightLayout::AsStored, 8, 256));
+  test::check_no_validation_messages();
+}
+
+// Ops dispatches matvec_t_* as one subgroup per workgroup; the shared-memory reduction and the
+// multi-subgroup path are checked by dispatching the variants directly, with and without GLU.
+TEST_CASE("matvec_t: shared-memory and multi-subgroup reductions, with and without GLU") {
+  auto& ctx = test::context();
+  if (!ctx.info().texel_buffers) return;
+  const uint32_t M = 38, K = 96, T = 5;
+  const Weights w = make_weights(GGMLType::F32, M, K, 801);
+  const auto x = test::random_floats(size_t(T) * K, 802);
+  std::vector<float> dots;
+  std::vector<double> mag;
+  reference(w.values, x, M, K, T, dots, mag);
+  rt::Buffer dw = test::upload(w.bytes), dx = test::upload(x);
+  std::vector<std::string> names = {"matvec_t_f32"};
+  if (ctx.info().subgroup_arithmetic) names.push_back("matvec_t_f32_subgroup");
+  for (const std::string& name : names) {
+    for (uint32_t glu : {0u, 1u}) {
+      for (const auto& [wg, rows, nt] :
+           {std::array<uint32_t, 3>{1, 2, 1}, {8, 4, 3}, {32, 2, 2}, {64, 6, 1}}) {
+        if (wg > ctx.info().max_workgroup_size[0]) continue;
+        const size_t n_out = size_t(T) * (glu ? M / 2 : M);
+        std::vector<float> want(n_out);
+        std::vector<double> want_mag(n_out);
+        for (size_t i = 0; i < n_out; ++i) {
+          if (!glu) {
+            want[i] = dots[i];
+            want_mag[i] = mag[i];
+            continue;
+          }
+          const size_t t = i / (M / 2), j = i % (M / 2);
+          const double g = dots[t * M + 2 * j], u = dots[t * M + 2 * j + 1];
+          want[i] = float(g / (1.0 + std::exp(-g)) * u);
+          want_mag[i] = 1.1 * std::fabs(u) * mag[t * M + 2 * j] +
+                        (std::fabs(g) + 1.0) * mag[t * M + 2 * j + 1];
+        }
+        rt::Buffer dy = test::poisoned(n_out * 4);
+        struct {
+          uint32_t M, K, T;
+        } push{M, K, T};
+        rt::PipelineDesc desc{name, 3, sizeof(push), {wg, rows, nt, glu}, {}};
+        desc.texel = {VK_FORMAT_R32G32B32A32_SFLOAT, VK_FORMAT_R32G32B32A32_SFLOAT};
+        const auto& p = ctx.pipeline(desc);
+        const uint32_t groups = (M + rows - 1) / rows * ((T + nt - 1) / nt);
+        test::run([&](rt::Sequence& s) { s.dispatch(p, {dw, dx, dy}, push, {groups, 1, 1}); });
+        check_scaled(test::download<float>(dy, n_out), want, want_mag, 1e-5,
+                     name + " wg=" + std::to_string(wg) + " rows=" + std::to_string(rows) +
+                         " NT=" + std::to_string(nt) + " glu=" + std::to_string(glu));
+      }
+    }
+  }
+  test::check_no_validation_messages();
+}
