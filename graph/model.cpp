@@ -125,17 +125,83 @@ LlamaWeights::LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f,
     infos.push_back(t);
     total += t->n_bytes;
   }
+  // Fusions: a layer's q, k and v matrices become one [E + 2 KV] x E matrix (one product
+  // instead of three; rope_kv reads the column slices), and where matmul can fuse the SwiGLU,
+  // gate and up become one [2F] x E matrix of interleaved gate/up rows (Ops::matmul glu). Both
+  // need the parts to share a type that is kept as stored in the file.
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < wants.size(); ++i) index[wants[i].name] = i;
+  auto same_type = [&](std::initializer_list<std::string> names) {
+    const GGMLType t0 = infos[index.at(*names.begin())]->type;
+    for (const auto& n : names) {
+      const GGUFTensorInfo* t = infos[index.at(n)];
+      if (t->type != t0 || (t->type == GGMLType::F16 && t->ne[0] % 2 != 0)) return false;
+    }
+    return true;
+  };
+  auto fits = [&](GGMLType type, uint64_t rows, uint64_t cols) {
+    const uint64_t bytes = row_bytes(type, cols).value_or(0) * rows;
+    return bytes > 0 && bytes <= ctx.info().max_storage_buffer_range / 2;
+  };
+  struct Load {
+    std::string name;
+    std::vector<size_t> parts;  // indices into wants
+    bool interleave = false;    // rows alternate between the (two) parts
+  };
+  std::vector<Load> loads;
+  std::vector<bool> fused(wants.size(), false);
+  for (uint32_t l = 0; l < p.n_layer; ++l) {
+    const std::string b = fmt::format("blk.{}.", l);
+    const std::string q = b + "attn_q.weight", k = b + "attn_k.weight", v = b + "attn_v.weight";
+    if (same_type({q, k, v}) && fits(infos[index[q]]->type, E + 2 * KV, E))
+      loads.push_back({b + "attn_qkv.weight", {index[q], index[k], index[v]}});
+    const std::string g = b + "ffn_gate.weight", u = b + "ffn_up.weight";
+    if (same_type({g, u})) {
+      const GGMLType t = infos[index[g]]->type;
+      const auto M = static_cast<uint32_t>(2 * F), K = static_cast<uint32_t>(E);
+      if (fits(t, 2 * F, E) && ops.glu_supported(t, ops.weight_layout(t, M, K), M, K))
+        loads.push_back({b + "ffn_gate_up.weight", {index[g], index[u]}, true});
+    }
+  }
+  for (const Load& ld : loads)
+    for (size_t i : ld.parts) fused[i] = true;
+  for (size_t i = 0; i < wants.size(); ++i)
+    if (!fused[i]) loads.push_back({wants[i].name, {i}});
+
   uint64_t done = 0;
-  for (size_t i = 0; i < wants.size(); ++i) {
-    const GGUFTensorInfo* t = infos[i];
-    const auto file_data = f.tensor_data(*t);
-    auto data = file_data;
+  for (const Load& ld : loads) {
+    const size_t i0 = ld.parts[0];
+    const GGUFTensorInfo* t = infos[i0];
+    std::vector<std::span<const uint8_t>> file_data;
+    for (size_t i : ld.parts) file_data.push_back(f.tensor_data(*infos[i]));
+    std::span<const uint8_t> data = file_data[0];
     GGMLType type = t->type;
+    uint64_t rows = t->ne.size() > 1 ? t->ne[1] : 1;
+    const uint64_t cols = t->ne[0];
+    std::vector<uint8_t> joined;
     std::vector<float> widened;
-    if (!wants[i].matrix && type != GGMLType::F32) {
+    if (ld.parts.size() > 1) {
+      // Rows of the parts, back to back or alternating.
+      const uint64_t rb = *row_bytes(type, cols);
+      rows = 0;
+      for (size_t i : ld.parts) rows += infos[i]->ne[1];
+      joined.resize(rows * rb);
+      if (ld.interleave) {
+        for (uint64_t r = 0; r < rows / 2; ++r)
+          for (size_t j = 0; j < 2; ++j)
+            std::memcpy(joined.data() + (2 * r + j) * rb, file_data[j].data() + r * rb, rb);
+      } else {
+        uint64_t at = 0;
+        for (const auto& fd : file_data) {
+          std::memcpy(joined.data() + at, fd.data(), fd.size());
+          at += fd.size();
+        }
+      }
+      data = joined;
+    } else if (!wants[i0].matrix && type != GGMLType::F32) {
       // Norm weights are read by the F32 kernels only: other formats are converted at load.
       widened = dequantize_all(type, data, static_cast<int64_t>(t->n_elements));
-    } else if (type == GGMLType::F16 && t->ne[0] % 2 != 0) {
+    } else if (type == GGMLType::F16 && cols % 2 != 0) {
       // The F16 kernels read pairs of halves per 32-bit word, so rows of odd length would start
       // mid-word: such (rare) matrices are widened to F32 at load.
       widened.resize(t->n_elements);
@@ -150,32 +216,37 @@ LlamaWeights::LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f,
       type = GGMLType::F32;
     }
     WeightLayout layout = WeightLayout::AsStored;
-    if (wants[i].matrix && wants[i].matmul_only && widened.empty())
-      layout =
-          ops.weight_layout(type, static_cast<uint32_t>(t->ne[1]), static_cast<uint32_t>(t->ne[0]));
+    if (wants[i0].matrix && wants[i0].matmul_only && widened.empty())
+      layout = ops.weight_layout(type, static_cast<uint32_t>(rows), static_cast<uint32_t>(cols));
     rt::Buffer buf;
     if (layout == WeightLayout::Planar) {
       const uint64_t align = ops.planar_alignment();
-      const PlanarShape ps = planar_shape(type, t->ne[1], t->ne[0], align);
-      buf = ctx.create_buffer(ps.total_bytes, t->name.c_str());
+      const PlanarShape ps = planar_shape(type, rows, cols, align);
+      buf = ctx.create_buffer(ps.total_bytes, ld.name.c_str());
       // Repack straight into the buffer where it is host-visible, else through a host copy.
       std::vector<uint8_t> host(buf.mapped() ? 0 : ps.total_bytes);
       std::span<uint8_t> dst = buf.mapped() ? std::span<uint8_t>(buf.mapped(), ps.total_bytes)
                                             : std::span<uint8_t>(host);
-      repack_planar(type, data, t->ne[1], t->ne[0], align, dst);
+      repack_planar(type, data, rows, cols, align, dst);
       if (!host.empty()) ctx.upload(buf, 0, host.data(), host.size());
     } else {
-      buf = ctx.create_buffer(data.size(), t->name.c_str());
+      buf = ctx.create_buffer(data.size(), ld.name.c_str());
       ctx.upload(buf, 0, data.data(), data.size());
     }
     // On unified-memory devices (lavapipe, integrated GPUs) the buffer is host memory too: drop
     // the mapped file pages now so peak memory stays near the file size.
-    f.release(file_data);
-    done += t->n_bytes;
-    entries_.emplace(wants[i].name, Entry{type, std::move(buf), layout});
+    for (size_t j = 0; j < ld.parts.size(); ++j) {
+      f.release(file_data[j]);
+      done += infos[ld.parts[j]]->n_bytes;
+    }
+    entries_.emplace(ld.name, Entry{type, std::move(buf), layout});
     if (progress) progress(done, total);
   }
   bytes_ = total;
+}
+
+bool LlamaWeights::has(const std::string& name) const {
+  return entries_.count(name) != 0;
 }
 
 const LlamaWeights::Entry& LlamaWeights::get(const std::string& name) const {
@@ -223,25 +294,42 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
       return g.add(b + out, MatMulOp{e.type, M, K, T, e.layout}, {W(b + wname), in},
                    act(b + out, uint64_t{T} * M));
     };
-    int q = mm("attn_q.weight", h, E, E, "q");
-    int k = mm("attn_k.weight", h, KV, E, "k");
-    int v = mm("attn_v.weight", h, KV, E, "v");
-    // RoPE on q and k, k and v into the cache rows of this batch: one fused dispatch.
     const int kc = ext(b + "k_cache", st.k_cache[l]);
     const int vc = ext(b + "v_cache", st.v_cache[l]);
-    q = g.add(b + "rope_kv",
-              RopeKvOp{{p.head_dim, p.n_head, p.n_head_kv, T, p.n_rot, st.n_ctx, p.rope_freq_base,
-                        RopeMode::Normal},
-                       {E, 0, KV, 0, KV, 0}},
-              {q, k, v, step}, act(b + "q_rope", uint64_t{T} * E), {kc, vc});
+    const Ops::RopeKvShape rs{p.head_dim, p.n_head, p.n_head_kv,      T,
+                              p.n_rot,    st.n_ctx, p.rope_freq_base, RopeMode::Normal};
+    int q;
+    if (w.has(b + "attn_qkv.weight")) {
+      // One product for q, k and v; rope_kv reads the three column slices of each token's row.
+      const uint32_t QKV = E + 2 * KV;
+      const int qkv = mm("attn_qkv.weight", h, QKV, E, "qkv");
+      q = g.add(b + "rope_kv", RopeKvOp{rs, {QKV, 0, QKV, E, QKV, E + KV}}, {qkv, qkv, qkv, step},
+                act(b + "q_rope", uint64_t{T} * E), {kc, vc});
+    } else {
+      q = mm("attn_q.weight", h, E, E, "q");
+      int k = mm("attn_k.weight", h, KV, E, "k");
+      int v = mm("attn_v.weight", h, KV, E, "v");
+      // RoPE on q and k, k and v into the cache rows of this batch: one fused dispatch.
+      q = g.add(b + "rope_kv", RopeKvOp{rs, {E, 0, KV, 0, KV, 0}}, {q, k, v, step},
+                act(b + "q_rope", uint64_t{T} * E), {kc, vc});
+    }
     int a =
         g.add(b + "attention", AttentionOp{p.head_dim, p.n_head, p.n_head_kv, T, st.n_ctx, scale},
               {q, kc, vc, step}, act(b + "attn", uint64_t{T} * E));
     int o = mm("attn_output.weight", a, E, E, "attn_out");
     std::tie(x, h) = add_norm(b + "ffn_norm", x, o, b + "ffn_norm.weight");
-    int gate = mm("ffn_gate.weight", h, F, E, "gate");
-    int up = mm("ffn_up.weight", h, F, E, "up");
-    int s = g.add(b + "swiglu", SwiGluOp{T * F}, {gate, up}, act(b + "swiglu", uint64_t{T} * F));
+    int s;
+    if (w.has(b + "ffn_gate_up.weight")) {
+      // Gate and up rows interleaved in one matrix; the product writes silu(gate) * up.
+      const auto& e = w.get(b + "ffn_gate_up.weight");
+      MatMulOp op{e.type, 2 * F, E, T, e.layout, true};
+      s = g.add(b + "gate_up_swiglu", op, {W(b + "ffn_gate_up.weight"), h},
+                act(b + "swiglu", uint64_t{T} * F));
+    } else {
+      int gate = mm("ffn_gate.weight", h, F, E, "gate");
+      int up = mm("ffn_up.weight", h, F, E, "up");
+      s = g.add(b + "swiglu", SwiGluOp{T * F}, {gate, up}, act(b + "swiglu", uint64_t{T} * F));
+    }
     int d = mm("ffn_down.weight", s, E, F, "ffn_out");
     const bool last = l + 1 == p.n_layer;
     std::tie(x, h) =

@@ -54,6 +54,9 @@ class LlamaWeights {
   LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f, const LlamaParams& p,
                const std::function<void(uint64_t, uint64_t)>& progress = {});
   const Entry& get(const std::string& name) const;
+  // Fused matrices: "blk.N.attn_qkv.weight" (q, k, v rows) and "blk.N.ffn_gate_up.weight"
+  // (gate/up rows interleaved) replace their parts where the loader could fuse them.
+  bool has(const std::string& name) const;
   uint64_t bytes() const { return bytes_; }
 
  private:

@@ -1,5 +1,6 @@
 // The Vulkan forward pass against the scalar CPU reference (tests/support/cpu_llama), on the real
 // stories260K model and on random llama-shaped models written by the tests.
+#include <cstdlib>
 #include <filesystem>
 
 #include "graph/engine.h"
@@ -95,10 +96,39 @@ TEST_CASE("engine: random llama models match the CPU reference") {
   c.n_rot = 6;  // head_dim 12: only the first 6 dims rotate
   c.seed = 5;
   cases.push_back({"partial_rope", c});
+  // Widths that are multiples of 32: on devices with texel kernels these run matvec_t (planar
+  // Q4_0/Q8_0, the fused gate/up SwiGLU) and attention_t; q/k/v are one fused product anywhere.
+  for (GGMLType type : {GGMLType::F32, GGMLType::F16, GGMLType::Q4_0, GGMLType::Q8_0}) {
+    c = base;
+    c.n_embd = 64;
+    c.n_head = 4;
+    c.n_head_kv = 2;
+    c.n_ff = 96;
+    c.type = type;
+    c.seed = 10 + static_cast<uint32_t>(type);
+    cases.push_back({type == GGMLType::F32    ? "w64_f32"
+                     : type == GGMLType::F16  ? "w64_f16"
+                     : type == GGMLType::Q4_0 ? "w64_q4_0"
+                                              : "w64_q8_0",
+                     c});
+  }
   for (const auto& k : cases) {
     INFO("model: " << k.name);
     compare_with_reference(random_model(k.name, k.cfg), 9, 4, 64);
   }
+}
+
+// The same models through the storage-buffer kernels (what GPUs run today): VKLLM_TEXEL_KERNELS=0
+// is read when the engine's Ops is made.
+TEST_CASE("engine: storage-buffer kernels (VKLLM_TEXEL_KERNELS=0) match the CPU reference") {
+  ::setenv("VKLLM_TEXEL_KERNELS", "0", 1);
+  compare_with_reference(stories(), 13, 3, 64);
+  test::RandomLlamaConfig c;
+  c.n_embd = 64;
+  c.n_ff = 96;
+  c.type = GGMLType::Q4_0;
+  compare_with_reference(random_model("stored_q4_0", c), 9, 3, 64);
+  ::unsetenv("VKLLM_TEXEL_KERNELS");
 }
 
 TEST_CASE("engine: 64 greedy steps on stories260K pick the same tokens as the CPU reference") {
