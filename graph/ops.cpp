@@ -15,6 +15,7 @@ Ops::Ops(rt::Context& ctx) : ctx_(ctx) {
   bool texel = info.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
   if (const char* e = std::getenv("VKLLM_TEXEL_KERNELS"); e && *e) texel = std::strcmp(e, "0") != 0;
   set_texel_kernels(texel);
+  texel_lanes_ = info.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
 }
 
 std::array<uint32_t, 3> Ops::groups_1d(uint64_t n, uint32_t local) const {

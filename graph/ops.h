@@ -125,6 +125,11 @@ class Ops {
   // buffers (where storage-buffer loads are slow); VKLLM_TEXEL_KERNELS=0/1 overrides it.
   bool texel_kernels() const { return texel_kernels_; }
   void set_texel_kernels(bool on) { texel_kernels_ = on && ctx_.info().texel_buffers; }
+  // How the texel matrix kernels spread a row over invocations: true = each invocation owns
+  // whole rows (no reduction; CPU devices, where cross-invocation reductions are per-lane loops),
+  // false = the row's blocks are split over a subgroup and reduced (GPUs).
+  bool texel_lanes() const { return texel_lanes_; }
+  void set_texel_lanes(bool on) { texel_lanes_ = on; }
 
   // --- graph/ops_elementwise.cpp ---
   // out[t, c] = table[ids[t], c] for t < n_rows_out, c < n_cols: table [rows x n_cols] of `wtype`
@@ -167,6 +172,7 @@ class Ops {
   rt::Context& ctx_;
   uint32_t elementwise_wg_ = 64;
   bool texel_kernels_ = false;
+  bool texel_lanes_ = false;
 };
 
 }  // namespace vkllm

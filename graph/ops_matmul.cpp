@@ -33,11 +33,14 @@ constexpr uint32_t kRowsTM = 8;
 constexpr uint32_t kRowsBK = 64;
 constexpr uint32_t kQuantMatvecRows = 8;
 constexpr uint32_t kQuantMatvecTokens = 4;
-// Texel kernels on lavapipe (2 cores, 110M Q4_0, docs/perf.md): 16 rows x 8 tokens per
-// workgroup for batches (pp128 ~185 tok/s vs ~130 with 8 x 4), 8 rows for one token.
+// Texel kernels, K split over the invocations (GPUs): 16 rows x 8 tokens per workgroup for
+// batches, 8 rows for one token. Rows per invocation (CPU devices): 8 rows x 8 tokens per
+// invocation for batches. Measured on lavapipe (2 cores, 110M, docs/perf.md): Q4_0 pp128 ~185
+// tok/s K-split, ~280 rows per invocation (~300 with 16 rows, at a longer LLVM compile).
 constexpr uint32_t kTexelRowsBatch = 16;
 constexpr uint32_t kTexelRowsOne = 8;
 constexpr uint32_t kTexelTokens = 8;
+constexpr uint32_t kLaneRows = 8;
 
 uint32_t pow2_floor(uint32_t v) {
   uint32_t p = 1;
@@ -116,8 +119,8 @@ WeightLayout Ops::weight_layout(GGMLType wtype, uint32_t M, uint32_t K) const {
              : WeightLayout::AsStored;
 }
 
-// Texel kernels: kTexelRowsOne rows for one token, kTexelRowsBatch rows x kTexelTokens tokens
-// per workgroup for batches; one subgroup per workgroup where subgroup arithmetic exists.
+// Texel kernels. Rows per invocation where texel_lanes() (CPU devices), else the K split over
+// one subgroup per workgroup (subgroupAdd) or a shared-memory reduction.
 void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, BufferRange w,
                        BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T, bool glu) {
   require(range_bytes(x) >= uint64_t{T} * K * 4, "x range smaller than T x K");
@@ -147,15 +150,42 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
   struct {
     uint32_t M, K, T;
   } push{M, K, T};
+  std::string name = std::string("matvec_t_") + (wtype == GGMLType::F32    ? "f32"
+                                                 : wtype == GGMLType::F16  ? "f16"
+                                                 : wtype == GGMLType::Q4_0 ? "q4_0"
+                                                                           : "q8_0");
+  // One token, quantized weights: the K split measured faster on lavapipe (110M Q4_0 tg ~45 vs
+  // ~39 tok/s; Q8_0 even), F16 the other way (~31 vs ~25): neighbouring invocations then read
+  // neighbouring 16-byte texels of one row.
+  const bool quant = wtype == GGMLType::Q4_0 || wtype == GGMLType::Q8_0;
+  if (texel_lanes_ && !(T == 1 && quant)) {
+    // Rows per invocation (matvec_t_*_lanes): no cross-invocation reduction. One row per
+    // invocation for one token (GLU needs its gate/up pair in one invocation: 2), kLaneRows x
+    // kTexelTokens for batches.
+    const uint32_t nt = T == 1 ? 1 : kTexelTokens;
+    const uint32_t wg = std::clamp(info.subgroup_size, 4u, std::min(64u, max_wg));
+    // A GLU with one row per invocation takes the up row from the neighbour invocation
+    // (subgroup shuffle, the workgroup one subgroup).
+    const bool shuffle =
+        T == 1 && glu && info.subgroup_shuffle && wg == info.subgroup_size && wg % 2 == 0;
+    const uint32_t rows = T == 1 ? (glu && !shuffle ? 2 : 1) : kLaneRows;
+    name += shuffle ? "_lanes_shuffle" : "_lanes";
+    rt::PipelineDesc desc{name,
+                          static_cast<uint32_t>(binds.size()),
+                          sizeof(push),
+                          {wg, rows, nt, glu ? 1u : 0u},
+                          texel};
+    const auto& p = ctx_.pipeline(desc);
+    const uint64_t blocks =
+        (uint64_t{M} + wg * rows - 1) / (wg * rows) * ((uint64_t{T} + nt - 1) / nt);
+    s.dispatch(p, binds, &push, sizeof(push), groups_1d(blocks * wg, wg), name.c_str());
+    return;
+  }
   const uint32_t nt = T == 1 ? 1 : kTexelTokens;
   const uint32_t rows = T == 1 ? kTexelRowsOne : kTexelRowsBatch;
   const bool sg = info.subgroup_arithmetic && info.subgroup_size <= max_wg;
   const uint32_t wg =
       sg ? info.subgroup_size : pow2_floor(std::min(std::max(info.subgroup_size, 32u), max_wg));
-  std::string name = std::string("matvec_t_") + (wtype == GGMLType::F32    ? "f32"
-                                                 : wtype == GGMLType::F16  ? "f16"
-                                                 : wtype == GGMLType::Q4_0 ? "q4_0"
-                                                                           : "q8_0");
   if (sg) name += "_subgroup";
   rt::PipelineDesc desc{name,
                         static_cast<uint32_t>(binds.size()),

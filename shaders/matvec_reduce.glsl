@@ -12,10 +12,7 @@
 shared float red[NR * NT * WG];
 float acc[NR * NT];
 
-// silu(g) * u, as swiglu.comp computes it (exp(-g) = +inf for g < -88 gives the limit -0).
-float glu(float g, float u) {
-  return g / (1.0 + exp(-g)) * u;
-}
+#include "glu.glsl"
 
 // Output o < NR * NT / (GLU ? 2 : 1) from the reduced sums sum(i) (i indexes acc).
 #define MATVEC_WRITE(o, sum)                                                          \

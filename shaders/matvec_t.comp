@@ -26,6 +26,10 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #endif
+#ifdef USE_SHUFFLE
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#endif
 
 layout(constant_id = 0) const uint WG = 32;  // power of two
 layout(constant_id = 1) const uint NR = 8;   // rows per workgroup
@@ -104,6 +108,97 @@ void w_block(uint m, uint nb, uint b, out float q[32]) {
 }
 #endif
 
+#ifdef LANE_ROWS
+#include "glu.glsl"
+
+// Rows per invocation: each of the WG invocations computes NR consecutive rows for the NT tokens
+// over all of K, so nothing is reduced across invocations; every invocation fetches the same x
+// texels. On CPU drivers this wins over the K-split: subgroup reductions are per-lane loops there.
+float acc[NR * NT];
+
+void main() {
+  const uint rows_wg = WG * NR;
+  const uint m_blocks = (p.M + rows_wg - 1) / rows_wg;
+  const uint block = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+  if (block >= m_blocks * ((p.T + NT - 1) / NT)) return;  // uniform across the workgroup
+  const uint row0 = (block % m_blocks) * rows_wg + gl_LocalInvocationID.x * NR;
+  const uint t0 = (block / m_blocks) * NT;
+  const uint nb = p.K / 32;
+
+  uint xrow[NT];
+  [[unroll]] for (uint t = 0; t < NT; ++t) xrow[t] = min(t0 + t, p.T - 1) * (p.K / 4);
+  [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = 0.0;
+  uint m[NR];  // rows past M re-read row M - 1 and are never written
+  [[unroll]] for (uint r = 0; r < NR; ++r) m[r] = min(row0 + r, p.M - 1);
+
+  for (uint b = 0; b < nb; ++b) {
+    float xv[NT * 32];
+#ifdef WT_Q4_0
+    float xs[NT];
+#endif
+    [[unroll]] for (uint t = 0; t < NT; ++t) {
+      vec4 s4 = vec4(0.0);
+      [[unroll]] for (uint j = 0; j < 8; ++j) {
+        const vec4 v = texelFetch(xt, int(xrow[t] + b * 8 + j));
+        s4 += v;
+        [[unroll]] for (uint c = 0; c < 4; ++c) xv[t * 32 + 4 * j + c] = v[c];
+      }
+#ifdef WT_Q4_0
+      xs[t] = ZERO * (s4.x + s4.y + s4.z + s4.w);
+#endif
+    }
+    [[unroll]] for (uint r = 0; r < NR; ++r) {
+      float q[32];
+      w_block(m[r], nb, b, q);
+#ifdef HAS_SCALE
+      const float d = texelFetch(wd, int(m[r] * nb + b)).x;
+#endif
+      float s[NT];
+      [[unroll]] for (uint t = 0; t < NT; ++t) s[t] = 0.0;
+      [[unroll]] for (uint i = 0; i < 32; ++i) {
+        [[unroll]] for (uint t = 0; t < NT; ++t) s[t] = fma(q[i], xv[t * 32 + i], s[t]);
+      }
+      [[unroll]] for (uint t = 0; t < NT; ++t) {
+#if defined(WT_Q4_0)
+        acc[r * NT + t] = fma(d, s[t] - xs[t], acc[r * NT + t]);
+#elif defined(HAS_SCALE)
+        acc[r * NT + t] = fma(d, s[t], acc[r * NT + t]);
+#else
+        acc[r * NT + t] += s[t];
+#endif
+      }
+    }
+  }
+
+#ifdef USE_SHUFFLE
+  // GLU with one row per invocation: the up row is the next invocation's (WG == subgroup size).
+  if (GLU && NR == 1) {
+    [[unroll]] for (uint t = 0; t < NT; ++t) {
+      const float u = subgroupShuffleXor(acc[t], 1);
+      if (t0 + t < p.T && (row0 & 1) == 0 && row0 + 1 < p.M)
+        y[(t0 + t) * (p.M / 2) + row0 / 2] = glu(acc[t], u);
+    }
+    return;
+  }
+#endif
+  [[unroll]] for (uint t = 0; t < NT; ++t) {
+    if (t0 + t >= p.T) break;
+    if (GLU) {
+      [[unroll]] for (uint j = 0; j < NR / 2; ++j) {
+        const uint row = row0 + 2 * j;
+        if (row + 1 < p.M)
+          y[(t0 + t) * (p.M / 2) + row / 2] = glu(acc[2 * j * NT + t], acc[(2 * j + 1) * NT + t]);
+      }
+    } else {
+      [[unroll]] for (uint r = 0; r < NR; ++r) {
+        if (row0 + r < p.M) y[(t0 + t) * p.M + row0 + r] = acc[r * NT + t];
+      }
+    }
+  }
+}
+
+#else  // the K-split
+
 #include "matvec_reduce.glsl"
 
 void main() {
@@ -163,3 +258,5 @@ void main() {
 
   matvec_store(row0, t0, tid);
 }
+
+#endif  // LANE_ROWS

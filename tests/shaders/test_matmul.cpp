@@ -81,8 +81,11 @@ void check_scaled(const std::vector<float>& got, const std::vector<float>& want,
   test::check_close(g, w, rel, 1.0, what);
 }
 
-void check_matmul_with(bool texel, GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t seed,
-                       bool offsets) {
+// kernels: 0 storage-buffer kernels, 1 texel kernels with rows per invocation, 2 texel kernels
+// with the K split.
+void check_matmul_with(int kernels, GGMLType type, uint32_t M, uint32_t K, uint32_t T,
+                       uint32_t seed, bool offsets) {
+  const bool texel = kernels != 0;
   const Weights w = make_weights(type, M, K, seed);
   const auto x = test::random_floats(size_t(T) * K, seed + 1);
   std::vector<float> want;
@@ -102,6 +105,7 @@ void check_matmul_with(bool texel, GGMLType type, uint32_t M, uint32_t K, uint32
 
   Ops ops(test::context());
   ops.set_texel_kernels(texel);
+  ops.set_texel_lanes(kernels == 1);
   test::run([&](rt::Sequence& s) {
     ops.matmul(s, type, {dw, w_off, w.bytes.size()}, {dx, x_off, x.size() * 4},
                {dy, y_off, y_bytes}, M, K, T);
@@ -110,7 +114,10 @@ void check_matmul_with(bool texel, GGMLType type, uint32_t M, uint32_t K, uint32
   std::vector<float> got(all.begin() + y_off / 4, all.end());
   check_scaled(got, want, mag, 1e-5,
                type_name(type) + " M=" + std::to_string(M) + " K=" + std::to_string(K) +
-                   " T=" + std::to_string(T) + (texel ? " (texel kernels)" : ""));
+                   " T=" + std::to_string(T) +
+                   (kernels == 1   ? " (texel, rows per invocation)"
+                    : kernels == 2 ? " (texel, K split)"
+                                   : ""));
   test::check_no_validation_messages();
 }
 
@@ -118,8 +125,10 @@ void check_matmul_with(bool texel, GGMLType type, uint32_t M, uint32_t K, uint32
 // texel kernels (matvec_t_*: K a multiple of 32; other K fall back to the storage kernels).
 void check_matmul(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t seed,
                   bool offsets = false) {
-  check_matmul_with(false, type, M, K, T, seed, offsets);
-  if (test::context().info().texel_buffers) check_matmul_with(true, type, M, K, T, seed, offsets);
+  check_matmul_with(0, type, M, K, T, seed, offsets);
+  if (!test::context().info().texel_buffers) return;
+  check_matmul_with(1, type, M, K, T, seed, offsets);
+  check_matmul_with(2, type, M, K, T, seed, offsets);
 }
 
 const uint32_t kShapes[][3] = {{1, 2, 1},      {7, 34, 1},     {33, 66, 3},   {4097, 64, 1},
@@ -298,9 +307,10 @@ TEST_CASE("matmul: fused gate/up SwiGLU (texel kernels)") {
   test::check_no_validation_messages();
 }
 
-// Ops dispatches matvec_t_* as one subgroup per workgroup; the shared-memory reduction and the
-// multi-subgroup path are checked by dispatching the variants directly, with and without GLU.
-TEST_CASE("matvec_t: shared-memory and multi-subgroup reductions, with and without GLU") {
+// Ops dispatches matvec_t_* in a few shapes; the shared-memory reduction, the multi-subgroup path
+// and other rows-per-invocation shapes are checked by dispatching the variants directly, with and
+// without GLU.
+TEST_CASE("matvec_t: reductions and rows per invocation in several shapes, with and without GLU") {
   auto& ctx = test::context();
   if (!ctx.info().texel_buffers) return;
   const uint32_t M = 38, K = 96, T = 5;
@@ -310,13 +320,15 @@ TEST_CASE("matvec_t: shared-memory and multi-subgroup reductions, with and witho
   std::vector<double> mag;
   reference(w.values, x, M, K, T, dots, mag);
   rt::Buffer dw = test::upload(w.bytes), dx = test::upload(x);
-  std::vector<std::string> names = {"matvec_t_f32"};
+  std::vector<std::string> names = {"matvec_t_f32", "matvec_t_f32_lanes"};
   if (ctx.info().subgroup_arithmetic) names.push_back("matvec_t_f32_subgroup");
   for (const std::string& name : names) {
+    const bool lanes = name.find("lanes") != std::string::npos;
     for (uint32_t glu : {0u, 1u}) {
       for (const auto& [wg, rows, nt] :
            {std::array<uint32_t, 3>{1, 2, 1}, {8, 4, 3}, {32, 2, 2}, {64, 6, 1}}) {
         if (wg > ctx.info().max_workgroup_size[0]) continue;
+        const uint32_t rows_wg = lanes ? wg * rows : rows;
         const size_t n_out = size_t(T) * (glu ? M / 2 : M);
         std::vector<float> want(n_out);
         std::vector<double> want_mag(n_out);
@@ -339,7 +351,7 @@ TEST_CASE("matvec_t: shared-memory and multi-subgroup reductions, with and witho
         rt::PipelineDesc desc{name, 3, sizeof(push), {wg, rows, nt, glu}, {}};
         desc.texel = {VK_FORMAT_R32G32B32A32_SFLOAT, VK_FORMAT_R32G32B32A32_SFLOAT};
         const auto& p = ctx.pipeline(desc);
-        const uint32_t groups = (M + rows - 1) / rows * ((T + nt - 1) / nt);
+        const uint32_t groups = (M + rows_wg - 1) / rows_wg * ((T + nt - 1) / nt);
         test::run([&](rt::Sequence& s) { s.dispatch(p, {dw, dx, dy}, push, {groups, 1, 1}); });
         check_scaled(test::download<float>(dy, n_out), want, want_mag, 1e-5,
                      name + " wg=" + std::to_string(wg) + " rows=" + std::to_string(rows) +

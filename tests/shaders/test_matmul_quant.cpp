@@ -171,7 +171,7 @@ TEST_CASE("matmul: quantized matvec in other workgroup shapes") {
 // Planar Q4_0/Q8_0 (quant/repack.h) through matvec_t_q4_0 / matvec_t_q8_0, repacked on the CPU as
 // the loader does, at zero and non-zero offsets.
 static void check_planar(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t seed,
-                         bool offsets) {
+                         bool offsets, bool lanes) {
   const QWeights w = make_weights(type, M, K, seed);
   const auto x = test::random_floats(size_t(T) * K, seed + 1);
   std::vector<float> want;
@@ -180,6 +180,7 @@ static void check_planar(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint
 
   Ops ops(test::context());
   ops.set_texel_kernels(true);
+  ops.set_texel_lanes(lanes);
   const auto& info = test::context().info();
   const uint64_t align =
       std::max<uint64_t>({info.min_storage_offset_alignment, info.min_texel_offset_alignment, 4});
@@ -210,11 +211,17 @@ TEST_CASE("matmul: planar Q4_0 and Q8_0 through the texel kernels") {
   for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0}) {
     for (uint32_t M : {1u, 7u, 33u, 257u}) {
       for (uint32_t blocks : {1u, 2u, 3u, 24u}) {
-        for (uint32_t T : {1u, 3u, 17u}) check_planar(type, M, blocks * 32, T, ++seed, false);
+        for (uint32_t T : {1u, 3u, 17u}) {
+          ++seed;
+          for (bool lanes : {true, false})
+            check_planar(type, M, blocks * 32, T, seed, false, lanes);
+        }
       }
     }
-    check_planar(type, 19, 64, 1, ++seed, true);
-    check_planar(type, 19, 64, 6, ++seed, true);
+    for (bool lanes : {true, false}) {
+      check_planar(type, 19, 64, 1, ++seed, true, lanes);
+      check_planar(type, 19, 64, 6, ++seed, true, lanes);
+    }
     test::check_no_validation_messages();
   }
 }
