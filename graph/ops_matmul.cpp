@@ -149,8 +149,8 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
              VK_FORMAT_R32G32B32A32_SFLOAT};
   }
   struct {
-    uint32_t M, K, T;
-  } push{M, K, T};
+    uint32_t M, K, T, glu;
+  } push{M, K, T, glu ? 1u : 0u};
   std::string name = std::string("matvec_t_") + (wtype == GGMLType::F32    ? "f32"
                                                  : wtype == GGMLType::F16  ? "f16"
                                                  : wtype == GGMLType::Q4_0 ? "q4_0"
@@ -171,11 +171,8 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
         T == 1 && glu && info.subgroup_shuffle && wg == info.subgroup_size && wg % 2 == 0;
     const uint32_t rows = T == 1 ? (glu && !shuffle ? 2 : 1) : kLaneRows;
     name += shuffle ? "_lanes_shuffle" : "_lanes";
-    rt::PipelineDesc desc{name,
-                          static_cast<uint32_t>(binds.size()),
-                          sizeof(push),
-                          {wg, rows, nt, glu ? 1u : 0u},
-                          texel};
+    rt::PipelineDesc desc{
+        name, static_cast<uint32_t>(binds.size()), sizeof(push), {wg, rows, nt}, texel};
     const auto& p = ctx_.pipeline(desc);
     const uint64_t blocks =
         (uint64_t{M} + wg * rows - 1) / (wg * rows) * ((uint64_t{T} + nt - 1) / nt);
@@ -189,11 +186,8 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
   const uint32_t wg =
       sg ? info.subgroup_size : pow2_floor(std::min(std::max(info.subgroup_size, 32u), max_wg));
   if (sg) name += "_subgroup";
-  rt::PipelineDesc desc{name,
-                        static_cast<uint32_t>(binds.size()),
-                        sizeof(push),
-                        {wg, rows, nt, glu ? 1u : 0u},
-                        texel};
+  rt::PipelineDesc desc{
+      name, static_cast<uint32_t>(binds.size()), sizeof(push), {wg, rows, nt}, texel};
   const auto& p = ctx_.pipeline(desc);
   const uint64_t blocks = (uint64_t{M} + rows - 1) / rows * ((uint64_t{T} + nt - 1) / nt);
   s.dispatch(p, binds, &push, sizeof(push), groups_1d(blocks * wg, wg), name.c_str());

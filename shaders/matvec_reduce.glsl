@@ -4,8 +4,8 @@
 //   GLU true:  rows come in pairs (gate 2j, up 2j + 1; M and NR even) and
 //              y[t * (M / 2) + row0 / 2 + j] = silu(gate) * up, silu(g) = g / (1 + exp(-g))
 // With USE_SUBGROUP a subgroupAdd (one subgroup per workgroup needs no barrier), else a
-// shared-memory tree over WG (a power of two) invocations. The kernel declares WG, NR, NT, GLU,
-// the push constants p.M / p.T and `float y[]` before including this file.
+// shared-memory tree over WG (a power of two) invocations. The kernel declares WG, NR, NT, GLU (a
+// bool expression), the push constants p.M / p.T and `float y[]` before including this file.
 #ifndef VKLLM_MATVEC_REDUCE_GLSL
 #define VKLLM_MATVEC_REDUCE_GLSL
 
@@ -14,28 +14,32 @@ float acc[NR * NT];
 
 #include "glu.glsl"
 
-// Output o < NR * NT / (GLU ? 2 : 1) from the reduced sums sum(i) (i indexes acc).
-#define MATVEC_WRITE(o, sum)                                                          \
-  {                                                                                   \
-    if (GLU) {                                                                        \
-      const uint j_ = (o) / NT, t_ = t0 + (o) % NT, row_ = row0 + 2 * j_;             \
-      if (row_ + 1 < p.M && t_ < p.T)                                                 \
-        y[t_ * (p.M / 2) + row_ / 2] = glu(sum(2 * j_ * NT + (o) % NT),               \
-                                           sum((2 * j_ + 1) * NT + (o) % NT));        \
-    } else {                                                                          \
-      const uint row_ = row0 + (o) / NT, t_ = t0 + (o) % NT;                          \
-      if (row_ < p.M && t_ < p.T) y[t_ * p.M + row_] = sum(o);                        \
-    }                                                                                 \
+// Output o from the reduced sums sum(i) (i indexes acc): o < NR * NT / 2 gated pairs (GLU), or
+// o < NR * NT plain sums.
+#define MATVEC_WRITE_GLU(o, sum)                                                              \
+  {                                                                                           \
+    const uint j_ = (o) / NT, t_ = t0 + (o) % NT, row_ = row0 + 2 * j_;                       \
+    if (row_ + 1 < p.M && t_ < p.T)                                                           \
+      y[t_ * (p.M / 2) + row_ / 2] =                                                          \
+          glu(sum(2 * j_ * NT + (o) % NT), sum((2 * j_ + 1) * NT + (o) % NT));                \
+  }
+#define MATVEC_WRITE(o, sum)                                                                  \
+  {                                                                                           \
+    const uint row_ = row0 + (o) / NT, t_ = t0 + (o) % NT;                                    \
+    if (row_ < p.M && t_ < p.T) y[t_ * p.M + row_] = sum(o);                                  \
   }
 
 void matvec_store(uint row0, uint t0, uint tid) {
-  const uint n_out = GLU ? NR * NT / 2 : NR * NT;
 #ifdef USE_SUBGROUP
   [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = subgroupAdd(acc[i]);
   if (gl_NumSubgroups == 1) {
     if (subgroupElect()) {
 #define ACC_SUM(i) acc[i]
-      [[unroll]] for (uint o = 0; o < n_out; ++o) MATVEC_WRITE(o, ACC_SUM)
+      if (GLU) {
+        [[unroll]] for (uint o = 0; o < NR * NT / 2; ++o) MATVEC_WRITE_GLU(o, ACC_SUM)
+      } else {
+        [[unroll]] for (uint o = 0; o < NR * NT; ++o) MATVEC_WRITE(o, ACC_SUM)
+      }
     }
     return;
   }
@@ -61,7 +65,11 @@ void matvec_store(uint row0, uint t0, uint tid) {
   }
 #endif
 #define RED_SUM(i) red[(i) * WG]
-  for (uint o = tid; o < n_out; o += WG) MATVEC_WRITE(o, RED_SUM)
+  if (GLU) {
+    for (uint o = tid; o < NR * NT / 2; o += WG) MATVEC_WRITE_GLU(o, RED_SUM)
+  } else {
+    for (uint o = tid; o < NR * NT; o += WG) MATVEC_WRITE(o, RED_SUM)
+  }
 }
 
 #endif

@@ -34,8 +34,6 @@
 layout(constant_id = 0) const uint WG = 32;  // power of two
 layout(constant_id = 1) const uint NR = 8;   // rows per workgroup
 layout(constant_id = 2) const uint NT = 1;   // tokens per workgroup
-// Rows 2j and 2j + 1 are gate and up rows: write silu(gate) * up (matvec_reduce.glsl).
-layout(constant_id = 3) const bool GLU = false;
 layout(local_size_x_id = 0) in;
 
 #if defined(WT_Q4_0) || defined(WT_Q8_0)
@@ -60,7 +58,11 @@ layout(push_constant) uniform P {
   uint M;
   uint K;
   uint T;
+  uint glu;  // rows 2j, 2j + 1 are gate and up rows: write silu(gate) * up (matvec_reduce.glsl)
 } p;
+// A push constant rather than a specialization constant: one pipeline (one LLVM compile) serves
+// the plain and the gated products.
+#define GLU (p.glu != 0u)
 
 // Block b of row m, element i at q[i]: W[m, 32 b + i] = q[i] * scale - zero * scale (zero is
 // folded into the dot product through the sum of x).

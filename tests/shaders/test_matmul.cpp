@@ -346,9 +346,9 @@ TEST_CASE("matvec_t: reductions and rows per invocation in several shapes, with 
         }
         rt::Buffer dy = test::poisoned(n_out * 4);
         struct {
-          uint32_t M, K, T;
-        } push{M, K, T};
-        rt::PipelineDesc desc{name, 3, sizeof(push), {wg, rows, nt, glu}, {}};
+          uint32_t M, K, T, glu;
+        } push{M, K, T, glu};
+        rt::PipelineDesc desc{name, 3, sizeof(push), {wg, rows, nt}, {}};
         desc.texel = {VK_FORMAT_R32G32B32A32_SFLOAT, VK_FORMAT_R32G32B32A32_SFLOAT};
         const auto& p = ctx.pipeline(desc);
         const uint32_t groups = (M + rows_wg - 1) / rows_wg * ((T + nt - 1) / nt);
