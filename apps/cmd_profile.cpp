@@ -1,7 +1,8 @@
 // vkllm profile: per-op and per-layer GPU time of a prompt step and of decode steps, from
 // timestamps written after every node of the recorded command buffers, set against a cost model
 // (bytes, FLOPs; graph/cost.h) and the device's measured copy-bandwidth and FMA ceilings
-// (runtime/ceilings.h). Optionally a Chrome/Perfetto trace of the steps laid end to end.
+// (runtime/ceilings.h), and the decode step against the matvec ceiling (Engine::matvec_ceiling).
+// Optionally a Chrome/Perfetto trace of the steps laid end to end.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 
 #include "apps/common.h"
@@ -244,6 +246,23 @@ void profile(ProfileOptions& o) {
   }
   if (!decode.empty()) steps.insert(steps.begin(), average("decode", 1, decode));
 
+  // The decode step against the matvec ceiling: weight-streaming rate of its matrix products
+  // (cost-model bytes of the matmul nodes over the whole step's GPU time) vs. the largest one
+  // dispatched alone.
+  std::optional<Engine::MatvecCeiling> mc;
+  double decode_gbps = 0;
+  if (!decode.empty()) {
+    mc = engine.matvec_ceiling();
+    double mm_bytes = 0;
+    for (const auto& n : steps.front().nodes)
+      if (n.kind.rfind("matmul", 0) == 0) mm_bytes += static_cast<double>(n.bytes);
+    const double step_ms = steps.front().total_ms();
+    decode_gbps = step_ms > 0 ? mm_bytes / (step_ms * 1e6) : 0.0;
+  }
+  const double mc_gbps = mc && mc->ms > 0 ? mc->bytes / (mc->ms * 1e6) : 0.0;
+  const double mc_gflops = mc && mc->ms > 0 ? mc->flops / (mc->ms * 1e6) : 0.0;
+  const double decode_pct = mc_gbps > 0 ? 100.0 * decode_gbps / mc_gbps : 0.0;
+
   if (!o.trace.empty()) write_trace(o.trace, trace);
 
   const std::string device = ctx.info().name;
@@ -254,6 +273,13 @@ void profile(ProfileOptions& o) {
         json_escape(o.model), json_escape(device), ceil.copy_gbps, ceil.fma_gflops,
         ceil.from_cache);
     for (const auto& s : steps) print_json(s, ceil);
+    if (mc)
+      fmt::print(
+          "{{\"record\":\"matvec_ceiling\",\"node\":\"{}\",\"kernel\":\"{}\",\"M\":{},\"K\":{},"
+          "\"ms\":{:.6f},\"gbps\":{:.4f},\"gflops\":{:.4f},\"decode_gbps\":{:.4f},"
+          "\"decode_pct\":{:.4f}}}\n",
+          json_escape(mc->node), json_escape(mc->kernel), mc->M, mc->K, mc->ms, mc_gbps, mc_gflops,
+          decode_gbps, decode_pct);
     return;
   }
   fmt::print("model: {} ({} layers, dim {}, vocab {}; {:.1f} MiB of weights)\n", o.model,
@@ -265,6 +291,16 @@ void profile(ProfileOptions& o) {
       "GPU time per dispatch from timestamps; bytes and FLOPs from the cost model "
       "(graph/cost.h)\n");
   for (const auto& s : steps) print_tables(s, ceil);
+  if (mc) {
+    fmt::print(
+        "\nmatvec ceiling: '{}' ({} x {}, {}) dispatched alone, best of 5: {:.3f} ms, {:.2f} GB/s, "
+        "{:.2f} GFLOP/s\n",
+        mc->node, mc->M, mc->K, mc->kernel, mc->ms, mc_gbps, mc_gflops);
+    fmt::print(
+        "decode step: matrix products stream {:.2f} GB/s over the whole step = {:.1f}% of the "
+        "matvec ceiling\n",
+        decode_gbps, decode_pct);
+  }
   if (!o.trace.empty())
     fmt::print("\ntrace: {} ({} events)\n", o.trace, [&] {
       size_t n = 0;
@@ -281,7 +317,8 @@ void register_profile(CLI::App& app) {
       "profile",
       "per-op and per-layer GPU time of a prompt step (-p tokens, one batch) and of -n decode "
       "steps, with bytes, FLOPs and the fraction of the device's measured copy bandwidth and FMA "
-      "throughput; optionally a Chrome/Perfetto trace");
+      "throughput, and the decode step's weight streaming against the matvec ceiling (its largest "
+      "matrix product dispatched alone); optionally a Chrome/Perfetto trace");
   cmd->add_option("-m,--model", o->model, "GGUF model file (default: the embedded model)");
   cmd->add_option("-p,--n-prompt", o->n_prompt,
                   "prompt tokens, processed as one batch (default 128)");

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <variant>
 
 #include "graph/cost.h"
 #include "graph/executor.h"
@@ -133,6 +134,46 @@ std::vector<NodeProfile> Engine::profile_last(uint32_t T) const {
                    c.bytes, c.flops});
   }
   return out;
+}
+
+Engine::MatvecCeiling Engine::matvec_ceiling(int reps) {
+  if (!ctx_.info().timestamps)
+    throw std::logic_error("matvec_ceiling: the device's compute queue has no timestamp queries");
+  Step& step = step_for(1);
+  const Node* best = nullptr;
+  uint64_t best_bytes = 0;
+  for (const Node& n : step.graph.nodes()) {
+    if (!std::holds_alternative<MatMulOp>(n.op)) continue;
+    const uint64_t b = step.graph.tensor(n.src.at(0)).bytes;
+    if (b > best_bytes) best = &n, best_bytes = b;
+  }
+  if (!best) throw std::logic_error("matvec_ceiling: the decode step has no matrix product");
+  const MatMulOp& o = std::get<MatMulOp>(best->op);
+  const uint32_t out_rows = o.glu ? o.M / 2 : o.M;
+  rt::Buffer x = ctx_.create_buffer(uint64_t{o.K} * 4, "ceiling.x");
+  rt::Buffer y = ctx_.create_buffer(uint64_t{out_rows} * 4, "ceiling.y");
+  const std::vector<float> ones(o.K, 1.0f);
+  ctx_.upload(x, 0, ones.data(), ones.size() * 4);
+  rt::Sequence seq(ctx_, /*timestamps=*/true);
+  seq.begin();
+  ops_->matmul(seq, o.type, step.graph.tensor(best->src[0]).range, x, y, o.M, o.K, 1, o.layout,
+               o.glu);
+  seq.end();
+  MatvecCeiling c;
+  c.node = best->name;
+  c.M = o.M;
+  c.K = o.K;
+  const NodeCost cost = node_cost(step.graph, *best, 0);
+  c.bytes = cost.bytes;
+  c.flops = cost.flops;
+  for (int r = 0; r < std::max(reps, 1); ++r) {
+    seq.submit_and_wait();
+    const auto t = seq.timings();
+    if (t.empty()) continue;
+    c.kernel = t[0].label;
+    if (c.ms == 0 || t[0].ms < c.ms) c.ms = t[0].ms;
+  }
+  return c;
 }
 
 Tokenizer load_tokenizer(const GGUFFile& f) {

@@ -62,6 +62,21 @@ class Engine {
   // has run, or if the timestamps do not line up one-to-one with the nodes.
   std::vector<NodeProfile> profile_last(uint32_t T) const;
 
+  // The decode matrix-vector ceiling: the one-token step's largest matrix product (the output
+  // projection in llama models) dispatched alone, best GPU time of `reps` submissions. Its
+  // weight streaming rate is what the matvec kernel reaches without per-dispatch overhead; a
+  // decode step's weight bytes / step time is measured against it (vkllm profile). Needs
+  // timestamps (as profile_last).
+  struct MatvecCeiling {
+    std::string node;  // graph node, e.g. "output"
+    std::string kernel;
+    uint32_t M = 0, K = 0;
+    uint64_t bytes = 0;  // cost model: weights + x + y
+    double flops = 0;
+    double ms = 0;
+  };
+  MatvecCeiling matvec_ceiling(int reps = 5);
+
   // Evaluates `tokens` at positions n_past().. and appends them to the KV cache. Returns the last
   // token's logits (n_vocab floats), or all tokens' with EngineOptions::all_logits. Throws
   // std::out_of_range if the tokens do not fit in the context, std::invalid_argument for a token

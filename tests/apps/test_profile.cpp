@@ -213,6 +213,8 @@ TEST_CASE("profile: tables cover every op kind, percentages sum to 100, trace ha
   INFO("stderr: " << r.err);
   REQUIRE(r.code == 0);
   CHECK(r.out.find("ceilings: copy ") != std::string::npos);
+  CHECK(r.out.find("matvec ceiling: 'output' (512 x 64") != std::string::npos);
+  CHECK(r.out.find("% of the matvec ceiling") != std::string::npos);
 
   const auto sections = parse_sections(r.out);
   REQUIRE(sections.count("decode"));
@@ -318,7 +320,19 @@ TEST_CASE("profile: --json prints one valid record per line") {
         CHECK_MESSAGE(j.get(f), f);
       if (j.get("step")->str == "decode") decode_pct += j.get("pct")->num;
     }
+    if (rec == "matvec_ceiling") {
+      // The largest product of the decode step: stories260K's tied output, 512 x 64.
+      CHECK(j.get("node")->str == "output");
+      CHECK(j.get("M")->num == 512);
+      CHECK(j.get("K")->num == 64);
+      CHECK(!j.get("kernel")->str.empty());
+      for (const char* f : {"ms", "gbps", "gflops", "decode_gbps", "decode_pct"}) {
+        REQUIRE_MESSAGE(j.get(f), f);
+        CHECK_MESSAGE(j.get(f)->num > 0, f);
+      }
+    }
   }
+  CHECK(records["matvec_ceiling"] == 1);
   CHECK(records["ceilings"] == 1);
   CHECK(records["step"] == 2);
   CHECK(records["op"] >= 13);  // 6-7 kinds per step (swiglu may be fused into a matmul)
