@@ -62,6 +62,7 @@ void bench(BenchOptions& o) {
   eo.n_batch = std::max<uint32_t>(o.n_prompt, 1);
   Engine engine(ctx, file, eo);
   const double load_ms = ms_since(t_start);
+  const uint64_t load_rss = peak_rss_bytes();
 
   // Prompt: seeded random ids of ordinary tokens after BOS.
   std::mt19937 rng(1234);
@@ -109,8 +110,10 @@ void bench(BenchOptions& o) {
     };
     if (o.n_prompt) line(fmt::format("pp{}", o.n_prompt), pp);
     if (o.n_gen) line(fmt::format("tg{}", o.n_gen), tg);
-    fmt::print("{{\"test\":\"load\",\"model\":\"{}\",\"device\":\"{}\",\"ms\":{:.3f}}}\n",
-               json_escape(o.model), json_escape(device), load_ms);
+    fmt::print(
+        "{{\"test\":\"load\",\"model\":\"{}\",\"device\":\"{}\",\"ms\":{:.3f},"
+        "\"peak_rss_bytes\":{},\"file_bytes\":{}}}\n",
+        json_escape(o.model), json_escape(device), load_ms, load_rss, file.file_size());
     fmt::print("{{\"test\":\"ttft_cold\",\"model\":\"{}\",\"device\":\"{}\",\"ms\":{:.3f}}}\n",
                json_escape(o.model), json_escape(device), ttft_ms);
     return;
@@ -126,8 +129,10 @@ void bench(BenchOptions& o) {
   };
   if (o.n_prompt) row(fmt::format("pp{}", o.n_prompt), pp);
   if (o.n_gen) row(fmt::format("tg{}", o.n_gen), tg);
-  fmt::print("\nload {:.0f} ms; cold time to first token {:.0f} ms (load + first prompt pass)\n",
-             load_ms, ttft_ms);
+  fmt::print(
+      "\nload {:.0f} ms (peak memory after load {}, file {}); cold time to first token {:.0f} ms "
+      "(load + first prompt pass)\n",
+      load_ms, human_bytes(load_rss), human_bytes(file.file_size()), ttft_ms);
   if (o.n_gen)
     fmt::print("decode step: {} dispatches, {} barriers, one recorded command buffer replayed\n",
                engine.stats().decode_dispatches, engine.stats().decode_barriers);

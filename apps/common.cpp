@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <fstream>
 
 namespace vkllm::app {
 
@@ -59,6 +60,15 @@ std::string default_model_path() {
     if (fs::exists(p, ec)) return p.string();
   }
   return VKLLM_SOURCE_MODEL;
+}
+
+uint64_t peak_rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // "N kB"
+  }
+  return 0;
 }
 
 }  // namespace vkllm::app

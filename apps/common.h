@@ -1,5 +1,6 @@
 // Shared pieces of the vkllm subcommands.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "quant/formats.h"
@@ -35,6 +36,8 @@ std::string format_names();
 // The weight format named `name` (case-insensitive); else std::invalid_argument
 // "unknown <what> 'x' (valid: ...)". Defined in cmd_quantize.cpp.
 const WeightFormat& parse_weight_format(const std::string& name, const char* what);
+// Peak resident memory of this process so far (VmHWM of /proc/self/status), 0 where unknown.
+uint64_t peak_rss_bytes();
 // "512 B", "4.5 KiB", "16 KiB", "1.2 GiB".
 std::string human_bytes(uint64_t n);
 

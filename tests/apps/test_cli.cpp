@@ -178,6 +178,16 @@ TEST_CASE("cli: bench prints one JSON object per test, or a markdown table") {
     } else {
       CHECK(line.find("\"ms\":") != std::string::npos);
     }
+    if (tests.back() == "load") {
+      // Peak resident memory after loading: at least the (embedded, 1.1 MiB) model file.
+      const auto rss = line.find("\"peak_rss_bytes\":");
+      const auto file = line.find("\"file_bytes\":");
+      REQUIRE(rss != std::string::npos);
+      REQUIRE(file != std::string::npos);
+      const uint64_t file_bytes = std::stoull(line.substr(file + 13));
+      CHECK(file_bytes > 1000000);
+      CHECK(std::stoull(line.substr(rss + 17)) > file_bytes);
+    }
   }
   CHECK(tests == std::vector<std::string>{"pp8", "tg4", "load", "ttft_cold"});
 
@@ -186,5 +196,6 @@ TEST_CASE("cli: bench prints one JSON object per test, or a markdown table") {
   CHECK(t.out.find("| test | tokens/s") != std::string::npos);
   CHECK(t.out.find("| pp8 |") != std::string::npos);
   CHECK(t.out.find("| tg4 |") != std::string::npos);
+  CHECK(t.out.find("peak memory after load") != std::string::npos);
   check_one_line_error(run_vkllm("bench -r 0"), "-r");
 }
