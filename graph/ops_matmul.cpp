@@ -139,7 +139,8 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
             "planar weight range smaller than M rows of " + type_name(wtype));
     binds = {BufferRange(*w.buffer, w.offset, ps.quant_bytes),
              BufferRange(*w.buffer, w.offset + ps.scale_offset, ps.scale_bytes), xr, y};
-    texel = {VK_FORMAT_R32G32B32A32_UINT, VK_FORMAT_R16_SFLOAT, VK_FORMAT_R32G32B32A32_SFLOAT};
+    texel = {VK_FORMAT_R32G32B32A32_UINT, VK_FORMAT_R32G32B32A32_UINT,
+             VK_FORMAT_R32G32B32A32_SFLOAT};
   } else {
     const bool f16 = wtype == GGMLType::F16;
     const uint64_t w_bytes = uint64_t{M} * K * (f16 ? 2 : 4);

@@ -43,7 +43,7 @@ PlanarShape planar_shape(GGMLType type, uint64_t rows, uint64_t cols, uint64_t a
   PlanarShape s;
   s.quant_bytes = blocks * qb;
   s.scale_offset = round_up(s.quant_bytes, align);
-  s.scale_bytes = blocks * 2;
+  s.scale_bytes = (rows + 7) / 8 * (cols / 32) * 16;
   s.total_bytes = round_up(s.scale_offset + s.scale_bytes, 16);
   return s;
 }
@@ -58,16 +58,16 @@ void repack_planar(GGMLType type, std::span<const uint8_t> src, uint64_t rows, u
                                 " source bytes and " + std::to_string(dst.size()) +
                                 " destination bytes for a " + std::to_string(rows) + " x " +
                                 std::to_string(cols) + " matrix");
+  const uint64_t nb = cols / 32;
   uint8_t* quants = dst.data();
   uint8_t* scales = dst.data() + s.scale_offset;
+  std::memset(dst.data() + s.quant_bytes, 0, s.total_bytes - s.quant_bytes);
   for (uint64_t i = 0; i < blocks; ++i) {
-    const uint8_t* b = src.data() + i * block;
-    std::memcpy(scales + 2 * i, b, 2);
-    std::memcpy(quants + i * qb, b + 2, qb);
+    const uint64_t m = i / nb, b = i % nb;
+    const uint8_t* blk = src.data() + i * block;
+    std::memcpy(scales + ((m / 8) * nb + b) * 16 + (m % 8) * 2, blk, 2);
+    std::memcpy(quants + i * qb, blk + 2, qb);
   }
-  std::memset(dst.data() + s.quant_bytes, 0, s.scale_offset - s.quant_bytes);
-  const uint64_t end = s.scale_offset + s.scale_bytes;
-  std::memset(dst.data() + end, 0, s.total_bytes - end);
 }
 
 }  // namespace vkllm

@@ -5,9 +5,12 @@
 // per row, is stored as two planes:
 //   quants  the quant bytes of block (m, b) at (m * nb + b) * QB (QB = 16 for Q4_0, 32 for Q8_0,
 //           bytes exactly as in the GGUF block, so nibble/byte order is unchanged)
-//   scales  the block's fp16 scale d at scale_offset + 2 (m * nb + b)
-// so every quant block starts on a 16-byte boundary and can be read as whole 128-bit texels
-// (shaders/matvec_t.comp). scale_offset is the quant plane's size rounded up to `align`.
+//   scales  the block's fp16 scale d at scale_offset + 16 ((m / 8) * nb + b) + 2 (m % 8): the
+//           scales of block b of 8 consecutive rows share one 16-byte texel (rows past the
+//           matrix, up to a multiple of 8, are zero)
+// so every quant block starts on a 16-byte boundary and can be read as whole 128-bit texels, and
+// a kernel working on 8 rows reads their 8 scales with one fetch (shaders/matvec_t.comp).
+// scale_offset is the quant plane's size rounded up to `align`.
 #pragma once
 #include <cstdint>
 #include <span>

@@ -8,7 +8,8 @@
 //   WT_F32   W row-major f32, vec4 texels (R32G32B32A32_SFLOAT)
 //   WT_F16   W row-major f16, 8 halves per uvec4 texel (R32G32B32A32_UINT)
 //   WT_Q4_0  planar Q4_0 (quant/repack.h): plane 0 the 16 quant bytes of block (m, b) as texel
-//            m * nb + b (uvec4), plane 1 its fp16 scale as texel m * nb + b (R16_SFLOAT)
+//            m * nb + b (uvec4), plane 1 the fp16 scales of block b of rows 8g..8g+7 as texel
+//            g * nb + b (uvec4, 8 halves): one fetch serves 8 rows
 //   WT_Q8_0  planar Q8_0: plane 0 the 32 quant bytes of block (m, b) as texels 2 (m * nb + b)
 //            and + 1, plane 1 the scales as for Q4_0
 // Why texel buffers: on CPU Vulkan drivers (lavapipe) a storage-buffer load is a per-lane loop
@@ -39,7 +40,7 @@ layout(local_size_x_id = 0) in;
 #if defined(WT_Q4_0) || defined(WT_Q8_0)
 #define HAS_SCALE
 layout(binding = 0) uniform usamplerBuffer wq;
-layout(binding = 1) uniform samplerBuffer wd;
+layout(binding = 1) uniform usamplerBuffer wd;
 layout(binding = 2) uniform samplerBuffer xt;
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 #elif defined(WT_F16)
@@ -63,6 +64,11 @@ layout(push_constant) uniform P {
 // A push constant rather than a specialization constant: one pipeline (one LLVM compile) serves
 // the plain and the gated products.
 #define GLU (p.glu != 0u)
+
+// The scale of row m from the scale texel of its group of 8 rows.
+float w_scale(uvec4 sv, uint m) {
+  return unpackHalf2x16(sv[(m % 8) / 2])[m % 2];
+}
 
 // Block b of row m, element i at q[i]: W[m, 32 b + i] = q[i] * scale - zero * scale (zero is
 // folded into the dot product through the sum of x).
@@ -149,11 +155,17 @@ void main() {
       xs[t] = ZERO * (s4.x + s4.y + s4.z + s4.w);
 #endif
     }
+#ifdef HAS_SCALE
+    uvec4 sv;
+#endif
     [[unroll]] for (uint r = 0; r < NR; ++r) {
       float q[32];
       w_block(m[r], nb, b, q);
 #ifdef HAS_SCALE
-      const float d = texelFetch(wd, int(m[r] * nb + b)).x;
+      // One scale texel per group of 8 rows where NR is a multiple of 8 (row0 then is too, so
+      // row r's slot is r % 8; clamped rows past M read a wrong slot but are not written).
+      if (NR % 8 != 0 || r % 8 == 0) sv = texelFetch(wd, int((m[r] / 8) * nb + b));
+      const float d = w_scale(sv, NR % 8 == 0 ? r : m[r]);
 #endif
       float s[NT];
       [[unroll]] for (uint t = 0; t < NT; ++t) s[t] = 0.0;
@@ -234,12 +246,17 @@ void main() {
     }
     // Unrolled: with a loop counter the acc[r * NT + t] updates would be indexed stores, which
     // llvmpipe turns into per-lane scatter loops (measured: pp128 ~130 -> ~160 tok/s unrolled).
+#ifdef HAS_SCALE
+    uvec4 sv;
+#endif
     [[unroll]] for (uint r = 0; r < NR; ++r) {
       const uint m = min(row0 + r, p.M - 1);
       float q[32];
       w_block(m, nb, b, q);
 #ifdef HAS_SCALE
-      const float d = texelFetch(wd, int(m * nb + b)).x;
+      // One scale texel per group of 8 rows where NR is a multiple of 8 (as above).
+      if (NR % 8 != 0 || r % 8 == 0) sv = texelFetch(wd, int((m / 8) * nb + b));
+      const float d = w_scale(sv, NR % 8 == 0 ? r : m);
 #endif
       float s[NT];
       [[unroll]] for (uint t = 0; t < NT; ++t) s[t] = 0.0;

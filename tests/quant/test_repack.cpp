@@ -34,17 +34,25 @@ TEST_CASE("repack: planar Q4_0 and Q8_0 hold each block's quants and scale") {
           CHECK(s.quant_bytes == blocks * qb);
           CHECK(s.scale_offset % align == 0);
           CHECK(s.scale_offset >= s.quant_bytes);
-          CHECK(s.scale_bytes == blocks * 2);
+          CHECK(s.scale_bytes == (rows + 7) / 8 * (cols / 32) * 16);
           CHECK(s.total_bytes % 16 == 0);
           CHECK(s.total_bytes >= s.scale_offset + s.scale_bytes);
           std::vector<uint8_t> out(s.total_bytes, 0xAB);
           repack_planar(type, gguf, rows, cols, align, out);
+          const uint64_t nb = cols / 32;
+          std::vector<bool> scale_byte_used(s.scale_bytes, false);
           for (uint64_t b = 0; b < blocks; ++b) {
             const uint8_t* src = gguf.data() + b * (qb + 2);
-            CHECK(std::memcmp(out.data() + s.scale_offset + 2 * b, src, 2) == 0);
+            const uint64_t m = b / nb, j = b % nb;
+            const uint64_t at = ((m / 8) * nb + j) * 16 + (m % 8) * 2;
+            CHECK(std::memcmp(out.data() + s.scale_offset + at, src, 2) == 0);
+            scale_byte_used[at] = scale_byte_used[at + 1] = true;
             CHECK(std::memcmp(out.data() + b * qb, src + 2, qb) == 0);
           }
           for (uint64_t i = s.quant_bytes; i < s.scale_offset; ++i) CHECK(out[i] == 0);
+          // Scales of rows past the matrix (up to a multiple of 8) and the tail are zero.
+          for (uint64_t i = 0; i < s.scale_bytes; ++i)
+            if (!scale_byte_used[i]) CHECK(out[s.scale_offset + i] == 0);
           for (uint64_t i = s.scale_offset + s.scale_bytes; i < s.total_bytes; ++i)
             CHECK(out[i] == 0);
         }
