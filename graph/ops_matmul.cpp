@@ -42,6 +42,7 @@ constexpr uint32_t kTexelRowsOne = 8;
 constexpr uint32_t kTexelRowsOneQ8 = 32;  // Q8_0 decode: ~35 -> ~46 tok/s with 32 rows
 constexpr uint32_t kTexelTokens = 8;
 constexpr uint32_t kLaneRows = 8;
+constexpr uint32_t kLaneRowsOne = 2;  // F16 decode: ~30 -> ~33 tok/s vs 1 row (4: ~22)
 
 uint32_t pow2_floor(uint32_t v) {
   uint32_t p = 1;
@@ -161,17 +162,13 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
   // neighbouring 16-byte texels of one row.
   const bool quant = wtype == GGMLType::Q4_0 || wtype == GGMLType::Q8_0;
   if (texel_lanes_ && !(T == 1 && quant)) {
-    // Rows per invocation (matvec_t_*_lanes): no cross-invocation reduction. One row per
-    // invocation for one token (GLU needs its gate/up pair in one invocation: 2), kLaneRows x
-    // kTexelTokens for batches.
+    // Rows per invocation (matvec_t_*_lanes): no cross-invocation reduction. kLaneRowsOne rows
+    // per invocation for one token (even: a GLU's gate/up pair stays in one invocation),
+    // kLaneRows x kTexelTokens for batches.
     const uint32_t nt = T == 1 ? 1 : kTexelTokens;
     const uint32_t wg = std::clamp(info.subgroup_size, 4u, std::min(64u, max_wg));
-    // A GLU with one row per invocation takes the up row from the neighbour invocation
-    // (subgroup shuffle, the workgroup one subgroup).
-    const bool shuffle =
-        T == 1 && glu && info.subgroup_shuffle && wg == info.subgroup_size && wg % 2 == 0;
-    const uint32_t rows = T == 1 ? (glu && !shuffle ? 2 : 1) : kLaneRows;
-    name += shuffle ? "_lanes_shuffle" : "_lanes";
+    const uint32_t rows = T == 1 ? kLaneRowsOne : kLaneRows;
+    name += "_lanes";
     rt::PipelineDesc desc{
         name, static_cast<uint32_t>(binds.size()), sizeof(push), {wg, rows, nt}, texel};
     const auto& p = ctx_.pipeline(desc);

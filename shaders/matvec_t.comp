@@ -27,10 +27,6 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #endif
-#ifdef USE_SHUFFLE
-#extension GL_KHR_shader_subgroup_basic : require
-#extension GL_KHR_shader_subgroup_shuffle : require
-#endif
 
 layout(constant_id = 0) const uint WG = 32;  // power of two
 layout(constant_id = 1) const uint NR = 8;   // rows per workgroup
@@ -184,17 +180,6 @@ void main() {
     }
   }
 
-#ifdef USE_SHUFFLE
-  // GLU with one row per invocation: the up row is the next invocation's (WG == subgroup size).
-  if (GLU && NR == 1) {
-    [[unroll]] for (uint t = 0; t < NT; ++t) {
-      const float u = subgroupShuffleXor(acc[t], 1);
-      if (t0 + t < p.T && (row0 & 1) == 0 && row0 + 1 < p.M)
-        y[(t0 + t) * (p.M / 2) + row0 / 2] = glu(acc[t], u);
-    }
-    return;
-  }
-#endif
   [[unroll]] for (uint t = 0; t < NT; ++t) {
     if (t0 + t >= p.T) break;
     if (GLU) {

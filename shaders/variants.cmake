@@ -28,7 +28,6 @@ foreach(wt f32 f16 q4_0 q8_0)
   vkllm_shader(matvec_t_${wt} matvec_t.comp DEFINES WT_${WT})
   vkllm_shader(matvec_t_${wt}_subgroup matvec_t.comp DEFINES WT_${WT} USE_SUBGROUP)
   vkllm_shader(matvec_t_${wt}_lanes matvec_t.comp DEFINES WT_${WT} LANE_ROWS)
-  vkllm_shader(matvec_t_${wt}_lanes_shuffle matvec_t.comp DEFINES WT_${WT} LANE_ROWS USE_SHUFFLE)
 endforeach()
 
 # GGUF block formats read as stored: one header per format, shaders/formats/<glsl>.glsl, selected
