@@ -87,6 +87,13 @@ class Engine {
 
   // Drops every recorded step so the next eval records afresh (tests compare replay to this).
   void drop_recordings() { steps_.clear(); }
+  // Turns per-node timestamps on or off for steps recorded from now on (drops the recordings).
+  // Timestamps cost a little per dispatch on some drivers (lavapipe: tens of us), so untimed
+  // replays measure what generation really takes.
+  void set_timestamps(bool on) {
+    options_.timestamps = on;
+    drop_recordings();
+  }
 
  private:
   struct Step {
