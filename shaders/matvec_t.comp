@@ -16,11 +16,13 @@
 // with a branch per lane and component, while a texel fetch is a vector gather, and a uvec4
 // texel brings 32 Q4_0 weights at once. GGUF's 18- and 34-byte blocks are not 16-byte aligned,
 // hence the planar repack at load time.
-// One workgroup computes NR consecutive rows for NT consecutive tokens; each invocation walks a
-// strided slice of the row's 32-element blocks, loads the NT tokens' x values of a block once
-// and uses them for all NR rows, decoding each row's block once for the NT tokens (the token
-// loop innermost, so each weight is loaded once per NT FMAs). The reduction over the invocations is a subgroupAdd
-// (USE_SUBGROUP, one subgroup per workgroup) or a shared-memory tree.
+// Two ways to spread the rows (graph/ops_matmul.cpp picks one per device and shape):
+//   default    the K split: a workgroup owns NR rows x NT tokens, its invocations walk strided
+//              slices of the rows' blocks and are reduced by a subgroupAdd (USE_SUBGROUP, one
+//              subgroup per workgroup) or a shared-memory tree (matvec_reduce.glsl)
+//   LANE_ROWS  rows per invocation: each invocation owns NR rows x NT tokens over all of K
+// Either way the NT tokens' x values of a block are loaded once for all NR rows and each row's
+// block is decoded once for all NT tokens (accumulate_block).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef USE_SUBGROUP
@@ -29,7 +31,7 @@
 #endif
 
 layout(constant_id = 0) const uint WG = 32;  // power of two
-layout(constant_id = 1) const uint NR = 8;   // rows per workgroup
+layout(constant_id = 1) const uint NR = 8;   // rows per workgroup (LANE_ROWS: per invocation)
 layout(constant_id = 2) const uint NT = 1;   // tokens per workgroup
 layout(local_size_x_id = 0) in;
 
@@ -114,12 +116,69 @@ void w_block(uint m, uint nb, uint b, out float q[32]) {
 
 #ifdef LANE_ROWS
 #include "glu.glsl"
+float acc[NR * NT];  // acc[row * NT + t]
+#else
+#include "matvec_reduce.glsl"  // declares acc
+#endif
 
-// Rows per invocation: each of the WG invocations computes NR consecutive rows for the NT tokens
-// over all of K, so nothing is reduced across invocations; every invocation fetches the same x
-// texels. On CPU drivers this wins over the K-split: subgroup reductions are per-lane loops there.
-float acc[NR * NT];
+uint xrow[NT];  // first vec4 texel of each token's x row (tokens past T re-read token T - 1)
 
+// Adds block b of rows row0..row0 + NR - 1 times the NT tokens' x to acc. The x values of the
+// block are loaded once for all NR rows, each row's block is decoded once for all NT tokens
+// (tokens innermost). Rows past M re-read row M - 1 and are never written. The rows loop is
+// unrolled: with a loop counter the acc[r * NT + t] updates would be indexed stores, which
+// llvmpipe turns into per-lane scatter loops (measured: pp128 ~130 -> ~160 tok/s unrolled).
+void accumulate_block(uint b, uint row0, uint nb) {
+  float xv[NT * 32];
+#ifdef WT_Q4_0
+  float xs[NT];  // ZERO * sum of the block's x, per token
+#endif
+  [[unroll]] for (uint t = 0; t < NT; ++t) {
+    vec4 s4 = vec4(0.0);
+    [[unroll]] for (uint j = 0; j < 8; ++j) {
+      const vec4 v = texelFetch(xt, int(xrow[t] + b * 8 + j));
+      s4 += v;
+      [[unroll]] for (uint c = 0; c < 4; ++c) xv[t * 32 + 4 * j + c] = v[c];
+    }
+#ifdef WT_Q4_0
+    xs[t] = ZERO * (s4.x + s4.y + s4.z + s4.w);
+#endif
+  }
+#ifdef HAS_SCALE
+  uvec4 sv;
+#endif
+  [[unroll]] for (uint r = 0; r < NR; ++r) {
+    const uint m = min(row0 + r, p.M - 1);
+    float q[32];
+    w_block(m, nb, b, q);
+#ifdef HAS_SCALE
+    // One scale texel per group of 8 rows where NR is a multiple of 8 (row0 then is too, so row
+    // r's slot is r % 8; clamped rows past M read a wrong slot but are not written).
+    if (NR % 8 != 0 || r % 8 == 0) sv = texelFetch(wd, int((m / 8) * nb + b));
+    const float d = w_scale(sv, NR % 8 == 0 ? r : m);
+#endif
+    float s[NT];
+    [[unroll]] for (uint t = 0; t < NT; ++t) s[t] = 0.0;
+    [[unroll]] for (uint i = 0; i < 32; ++i) {
+      [[unroll]] for (uint t = 0; t < NT; ++t) s[t] = fma(q[i], xv[t * 32 + i], s[t]);
+    }
+    [[unroll]] for (uint t = 0; t < NT; ++t) {
+#if defined(WT_Q4_0)
+      acc[r * NT + t] = fma(d, s[t] - xs[t], acc[r * NT + t]);
+#elif defined(HAS_SCALE)
+      acc[r * NT + t] = fma(d, s[t], acc[r * NT + t]);
+#else
+      acc[r * NT + t] += s[t];
+#endif
+    }
+  }
+}
+
+#ifdef LANE_ROWS
+// Rows per invocation: each of the WG invocations owns NR consecutive rows for the NT tokens over
+// all of K, so nothing is reduced across invocations; all invocations fetch the same x texels.
+// On CPU drivers this beats the K split for batches: cross-invocation reductions are per-lane
+// loops there.
 void main() {
   const uint rows_wg = WG * NR;
   const uint m_blocks = (p.M + rows_wg - 1) / rows_wg;
@@ -128,57 +187,10 @@ void main() {
   const uint row0 = (block % m_blocks) * rows_wg + gl_LocalInvocationID.x * NR;
   const uint t0 = (block / m_blocks) * NT;
   const uint nb = p.K / 32;
-
-  uint xrow[NT];
   [[unroll]] for (uint t = 0; t < NT; ++t) xrow[t] = min(t0 + t, p.T - 1) * (p.K / 4);
   [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = 0.0;
-  uint m[NR];  // rows past M re-read row M - 1 and are never written
-  [[unroll]] for (uint r = 0; r < NR; ++r) m[r] = min(row0 + r, p.M - 1);
 
-  for (uint b = 0; b < nb; ++b) {
-    float xv[NT * 32];
-#ifdef WT_Q4_0
-    float xs[NT];
-#endif
-    [[unroll]] for (uint t = 0; t < NT; ++t) {
-      vec4 s4 = vec4(0.0);
-      [[unroll]] for (uint j = 0; j < 8; ++j) {
-        const vec4 v = texelFetch(xt, int(xrow[t] + b * 8 + j));
-        s4 += v;
-        [[unroll]] for (uint c = 0; c < 4; ++c) xv[t * 32 + 4 * j + c] = v[c];
-      }
-#ifdef WT_Q4_0
-      xs[t] = ZERO * (s4.x + s4.y + s4.z + s4.w);
-#endif
-    }
-#ifdef HAS_SCALE
-    uvec4 sv;
-#endif
-    [[unroll]] for (uint r = 0; r < NR; ++r) {
-      float q[32];
-      w_block(m[r], nb, b, q);
-#ifdef HAS_SCALE
-      // One scale texel per group of 8 rows where NR is a multiple of 8 (row0 then is too, so
-      // row r's slot is r % 8; clamped rows past M read a wrong slot but are not written).
-      if (NR % 8 != 0 || r % 8 == 0) sv = texelFetch(wd, int((m[r] / 8) * nb + b));
-      const float d = w_scale(sv, NR % 8 == 0 ? r : m[r]);
-#endif
-      float s[NT];
-      [[unroll]] for (uint t = 0; t < NT; ++t) s[t] = 0.0;
-      [[unroll]] for (uint i = 0; i < 32; ++i) {
-        [[unroll]] for (uint t = 0; t < NT; ++t) s[t] = fma(q[i], xv[t * 32 + i], s[t]);
-      }
-      [[unroll]] for (uint t = 0; t < NT; ++t) {
-#if defined(WT_Q4_0)
-        acc[r * NT + t] = fma(d, s[t] - xs[t], acc[r * NT + t]);
-#elif defined(HAS_SCALE)
-        acc[r * NT + t] = fma(d, s[t], acc[r * NT + t]);
-#else
-        acc[r * NT + t] += s[t];
-#endif
-      }
-    }
-  }
+  for (uint b = 0; b < nb; ++b) accumulate_block(b, row0, nb);
 
   [[unroll]] for (uint t = 0; t < NT; ++t) {
     if (t0 + t >= p.T) break;
@@ -196,69 +208,20 @@ void main() {
   }
 }
 
-#else  // the K-split
-
-#include "matvec_reduce.glsl"
-
+#else
+// The K split: a workgroup owns NR consecutive rows for NT tokens, its invocations walk strided
+// slices of the rows' blocks, and matvec_reduce.glsl sums them.
 void main() {
   const uint m_blocks = (p.M + NR - 1) / NR;
   const uint block = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
   if (block >= m_blocks * ((p.T + NT - 1) / NT)) return;  // uniform across the workgroup
   const uint row0 = (block % m_blocks) * NR, t0 = (block / m_blocks) * NT;
   const uint tid = gl_LocalInvocationID.x;
-  const uint nb = p.K / 32;  // blocks per row
-
-  // Rows past M and tokens past T re-read row M - 1 / token T - 1 and are never written.
-  uint xrow[NT];  // first vec4 texel of each token's x row
+  const uint nb = p.K / 32;
   [[unroll]] for (uint t = 0; t < NT; ++t) xrow[t] = min(t0 + t, p.T - 1) * (p.K / 4);
   [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = 0.0;
 
-  for (uint b = tid; b < nb; b += WG) {
-    float xv[NT * 32];
-#ifdef WT_Q4_0
-    float xs[NT];  // ZERO * sum of the block's x, per token
-#endif
-    [[unroll]] for (uint t = 0; t < NT; ++t) {
-      vec4 s4 = vec4(0.0);
-      [[unroll]] for (uint j = 0; j < 8; ++j) {
-        const vec4 v = texelFetch(xt, int(xrow[t] + b * 8 + j));
-        s4 += v;
-        [[unroll]] for (uint c = 0; c < 4; ++c) xv[t * 32 + 4 * j + c] = v[c];
-      }
-#ifdef WT_Q4_0
-      xs[t] = ZERO * (s4.x + s4.y + s4.z + s4.w);
-#endif
-    }
-    // Unrolled: with a loop counter the acc[r * NT + t] updates would be indexed stores, which
-    // llvmpipe turns into per-lane scatter loops (measured: pp128 ~130 -> ~160 tok/s unrolled).
-#ifdef HAS_SCALE
-    uvec4 sv;
-#endif
-    [[unroll]] for (uint r = 0; r < NR; ++r) {
-      const uint m = min(row0 + r, p.M - 1);
-      float q[32];
-      w_block(m, nb, b, q);
-#ifdef HAS_SCALE
-      // One scale texel per group of 8 rows where NR is a multiple of 8 (as above).
-      if (NR % 8 != 0 || r % 8 == 0) sv = texelFetch(wd, int((m / 8) * nb + b));
-      const float d = w_scale(sv, NR % 8 == 0 ? r : m);
-#endif
-      float s[NT];
-      [[unroll]] for (uint t = 0; t < NT; ++t) s[t] = 0.0;
-      [[unroll]] for (uint i = 0; i < 32; ++i) {
-        [[unroll]] for (uint t = 0; t < NT; ++t) s[t] = fma(q[i], xv[t * 32 + i], s[t]);
-      }
-      [[unroll]] for (uint t = 0; t < NT; ++t) {
-#if defined(WT_Q4_0)
-        acc[r * NT + t] = fma(d, s[t] - xs[t], acc[r * NT + t]);
-#elif defined(HAS_SCALE)
-        acc[r * NT + t] = fma(d, s[t], acc[r * NT + t]);
-#else
-        acc[r * NT + t] += s[t];
-#endif
-      }
-    }
-  }
+  for (uint b = tid; b < nb; b += WG) accumulate_block(b, row0, nb);
 
   matvec_store(row0, t0, tid);
 }
