@@ -44,6 +44,14 @@ NodeCost node_cost(const Graph& g, const Node& node, uint32_t pos0) {
                 src_bytes(0) + uint64_t{o.T} * o.K * kF32 + uint64_t{o.T} * out * kF32;
             return NodeCost{bytes, 2.0 * o.M * o.K * o.T};
           },
+          [&](const MatMulRopeKvOp& o) {
+            // The product (weights once, x in, q out) plus the k and v rows into the cache.
+            const auto& sh = o.shape;
+            const uint64_t M = uint64_t{sh.n_heads + 2 * sh.n_kv_heads} * sh.head_dim;
+            const uint64_t bytes = src_bytes(0) + uint64_t{sh.T} * o.K * kF32 + sh.T * M * kF32;
+            return NodeCost{
+                bytes, 2.0 * M * o.K * sh.T + 3.0 * sh.T * (sh.n_heads + sh.n_kv_heads) * sh.n_rot};
+          },
           [&](const RopeOp& o) {
             const uint64_t n = uint64_t{o.T} * o.n_heads * o.head_dim;
             return NodeCost{2 * n * kF32, 3.0 * o.T * o.n_heads * o.n_rot};
@@ -85,6 +93,7 @@ const char* op_kind_name(const OpParams& op) {
                         [](const RmsNormOp&) { return "rms_norm"; },
                         [](const AddRmsNormOp&) { return "add_rms_norm"; },
                         [](const MatMulOp& o) { return o.glu ? "matmul_swiglu" : "matmul"; },
+                        [](const MatMulRopeKvOp&) { return "matmul_rope_kv"; },
                         [](const RopeOp&) { return "rope"; },
                         [](const KvWriteOp&) { return "kv_write"; },
                         [](const RopeKvOp&) { return "rope_kv"; },

@@ -47,7 +47,7 @@ Engine::Step& Engine::step_for(uint32_t T) {
   }
   auto step = std::make_unique<Step>();
   step->T = T;
-  step->graph = build_llama_graph(params_, *weights_, st, T, options_.all_logits);
+  step->graph = build_llama_graph(params_, *weights_, st, T, options_.all_logits, ops_.get());
   // Activations may be bound as storage or texel buffers.
   const uint64_t align = std::max<uint64_t>(
       {ctx_.info().min_storage_offset_alignment, ctx_.info().min_texel_offset_alignment, 64});

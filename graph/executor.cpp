@@ -40,6 +40,11 @@ void dispatch(const Graph& g, const Node& node, Ops& ops, rt::Sequence& s) {
           [&](const MatMulOp& o) {
             ops.matmul(s, o.type, in(0), in(1), out, o.M, o.K, o.T, o.layout, o.glu);
           },
+          [&](const MatMulRopeKvOp& o) {
+            ops.matmul_rope_kv(s, o.type, o.layout, in(0), in(1), out,
+                               g.tensor(node.extra_dst.at(0)).range,
+                               g.tensor(node.extra_dst.at(1)).range, in(2), o.K, o.shape);
+          },
           [&](const RopeOp& o) {
             ops.rope(s, in(0), out, in(1), o.head_dim, o.n_heads, o.T, o.n_rot, o.freq_base,
                      o.mode);

@@ -46,6 +46,14 @@ struct MatMulOp {
   WeightLayout layout = WeightLayout::AsStored;
   bool glu = false;  // rows are gate/up pairs; dst [T x M/2] = silu(gate) * up (Ops::matmul)
 };
+// A layer's q/k/v product with RoPE and the KV-cache write fused (Ops::matmul_rope_kv):
+// src {W, x, step}; dst q_out [T x E]; extra_dst {k_cache, v_cache}.
+struct MatMulRopeKvOp {
+  GGMLType type;
+  WeightLayout layout;
+  uint32_t K;
+  Ops::RopeKvShape shape;
+};
 struct RopeOp {
   uint32_t head_dim, n_heads, T, n_rot;
   float freq_base;
@@ -71,8 +79,8 @@ struct SwiGluOp {
 struct CopyBytesOp {  // a transfer copy of `bytes` from src at src_offset to the start of dst
   uint64_t src_offset, bytes;
 };
-using OpParams = std::variant<GetRowsOp, RmsNormOp, AddRmsNormOp, MatMulOp, RopeOp, KvWriteOp,
-                              RopeKvOp, AttentionOp, AddOp, SwiGluOp, CopyBytesOp>;
+using OpParams = std::variant<GetRowsOp, RmsNormOp, AddRmsNormOp, MatMulOp, MatMulRopeKvOp, RopeOp,
+                              KvWriteOp, RopeKvOp, AttentionOp, AddOp, SwiGluOp, CopyBytesOp>;
 
 struct Node {
   std::string name;

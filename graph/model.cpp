@@ -256,7 +256,7 @@ const LlamaWeights::Entry& LlamaWeights::get(const std::string& name) const {
 }
 
 Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const LlamaState& st,
-                        uint32_t T, bool all_logits) {
+                        uint32_t T, bool all_logits, const Ops* ops) {
   Graph g;
   const uint32_t E = p.n_embd, KV = p.kv_width(), F = p.n_ff, V = p.n_vocab;
   auto W = [&](const std::string& name) {
@@ -300,11 +300,19 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
                               p.n_rot,    st.n_ctx, p.rope_freq_base, RopeMode::Normal};
     int q;
     if (w.has(b + "attn_qkv.weight")) {
-      // One product for q, k and v; rope_kv reads the three column slices of each token's row.
-      const uint32_t QKV = E + 2 * KV;
-      const int qkv = mm("attn_qkv.weight", h, QKV, E, "qkv");
-      q = g.add(b + "rope_kv", RopeKvOp{rs, {QKV, 0, QKV, E, QKV, E + KV}}, {qkv, qkv, qkv, step},
-                act(b + "q_rope", uint64_t{T} * E), {kc, vc});
+      const auto& e = w.get(b + "attn_qkv.weight");
+      if (ops && ops->rope_kv_fusable(e.type, e.layout, E, rs)) {
+        // One dispatch: the q/k/v product, RoPE on q and k, k and v into the cache.
+        q = g.add(b + "qkv_rope_kv", MatMulRopeKvOp{e.type, e.layout, E, rs},
+                  {W(b + "attn_qkv.weight"), h, step}, act(b + "q_rope", uint64_t{T} * E),
+                  {kc, vc});
+      } else {
+        // One product for q, k and v; rope_kv reads the three column slices of each token's row.
+        const uint32_t QKV = E + 2 * KV;
+        const int qkv = mm("attn_qkv.weight", h, QKV, E, "qkv");
+        q = g.add(b + "rope_kv", RopeKvOp{rs, {QKV, 0, QKV, E, QKV, E + KV}}, {qkv, qkv, qkv, step},
+                  act(b + "q_rope", uint64_t{T} * E), {kc, vc});
+      }
     } else {
       q = mm("attn_q.weight", h, E, E, "q");
       int k = mm("attn_k.weight", h, KV, E, "k");

@@ -74,8 +74,9 @@ struct LlamaState {
 };
 
 // The graph of one forward step over T tokens. With `all_logits` the output holds T rows of
-// logits, else only the last token's.
+// logits, else only the last token's. With `ops`, nodes it can fuse further are fused (the
+// q/k/v product with RoPE and the KV write: Ops::rope_kv_fusable).
 Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const LlamaState& st,
-                        uint32_t T, bool all_logits);
+                        uint32_t T, bool all_logits, const Ops* ops = nullptr);
 
 }  // namespace vkllm

@@ -114,6 +114,17 @@ class Ops {
   void matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, BufferRange y,
               uint32_t M, uint32_t K, uint32_t T, WeightLayout layout = WeightLayout::AsStored,
               bool glu = false);
+  // A layer's fused q/k/v product with RoPE and the KV-cache write in its epilogue (texel kernels,
+  // adjacent-pair RoPE): W holds the q, k and v rows ([E + 2 KV] x K, E = n_heads * head_dim,
+  // KV = n_kv_heads * head_dim), x is [sh.T x K]. q_out [T x E] gets RoPE(q), rows step.pos0 + t
+  // of k_cache and v_cache get RoPE(k) and v (rows >= ctx_len are not written): what matmul and
+  // then rope_kv on the product's column slices compute, in one dispatch.
+  void matmul_rope_kv(rt::Sequence& s, GGMLType wtype, WeightLayout layout, BufferRange w,
+                      BufferRange x, BufferRange q_out, BufferRange k_cache, BufferRange v_cache,
+                      BufferRange step, uint32_t K, const RopeKvShape& sh);
+  // Whether matmul_rope_kv can run this shape here.
+  bool rope_kv_fusable(GGMLType wtype, WeightLayout layout, uint32_t K,
+                       const RopeKvShape& sh) const;
   // Whether matmul can fuse the SwiGLU for an M x K matrix of `wtype` in `layout` (M even).
   bool glu_supported(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_t K) const;
   // The layout the loader should give an M x K matrix of `wtype` that matmul will read: Planar
@@ -161,8 +172,13 @@ class Ops {
   // Whether the texel kernels can take this product (type, shape, alignment, device limits).
   bool texel_matmul_ok(GGMLType wtype, WeightLayout layout, const BufferRange& w,
                        const BufferRange& x, uint32_t M, uint32_t K, uint32_t T) const;
+  struct RopeKvFusion {
+    BufferRange k_cache, v_cache, step;
+    RopeKvShape shape;
+  };
   void matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, BufferRange w,
-                    BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T, bool glu);
+                    BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T, bool glu,
+                    const RopeKvFusion* rope = nullptr);
   // get_rows for tables read by the quantized kernels (graph/ops_elementwise.cpp).
   void get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q,
                       BufferRange table, BufferRange ids, BufferRange out, uint32_t n_cols,

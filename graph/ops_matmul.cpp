@@ -124,11 +124,12 @@ WeightLayout Ops::weight_layout(GGMLType wtype, uint32_t M, uint32_t K) const {
 // Texel kernels. Rows per invocation where texel_lanes() (CPU devices), else the K split over
 // one subgroup per workgroup (subgroupAdd) or a shared-memory reduction.
 void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, BufferRange w,
-                       BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T, bool glu) {
+                       BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T, bool glu,
+                       const RopeKvFusion* rope) {
   require(range_bytes(x) >= uint64_t{T} * K * 4, "x range smaller than T x K");
   require(!glu || M % 2 == 0, "the fused SwiGLU needs an even M (gate/up row pairs)");
-  require(range_bytes(y) >= uint64_t{T} * (glu ? M / 2 : M) * 4,
-          glu ? "y range smaller than T x M/2" : "y range smaller than T x M");
+  const uint64_t y_cols = rope ? rope->shape.n_heads * rope->shape.head_dim : glu ? M / 2 : M;
+  require(range_bytes(y) >= uint64_t{T} * y_cols * 4, "output range smaller than T rows");
   const auto& info = ctx_.info();
   const uint32_t max_wg = std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
   const BufferRange xr(*x.buffer, x.offset, uint64_t{T} * K * 4);
@@ -150,9 +151,22 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
     texel = {f16 ? VK_FORMAT_R32G32B32A32_UINT : VK_FORMAT_R32G32B32A32_SFLOAT,
              VK_FORMAT_R32G32B32A32_SFLOAT};
   }
-  struct {
-    uint32_t M, K, T, glu;
-  } push{M, K, T, glu ? 1u : 0u};
+  // M, K, T, glu, then for the RoPE fusion E, KV, head_dim, n_rot, ctx_len.
+  std::vector<uint32_t> push = {M, K, T, glu ? 1u : 0u};
+  std::string suffix;
+  if (rope) {
+    const RopeKvShape& sh = rope->shape;
+    const uint32_t E = sh.n_heads * sh.head_dim, KV = sh.n_kv_heads * sh.head_dim;
+    require(M == E + 2 * KV, "the fused q/k/v product needs M = E + 2 KV rows");
+    const uint64_t kv_bytes = uint64_t{sh.ctx_len} * KV * 4;
+    require(range_bytes(rope->k_cache) >= kv_bytes && range_bytes(rope->v_cache) >= kv_bytes,
+            "cache ranges smaller than ctx_len rows");
+    binds.insert(binds.end(),
+                 {rope->k_cache, rope->v_cache, rope->step, rope_inv_freq(sh.n_rot, sh.freq_base)});
+    push.insert(push.end(), {E, KV, sh.head_dim, sh.n_rot, sh.ctx_len});
+    suffix = "_qkv";
+  }
+  const uint32_t push_bytes = static_cast<uint32_t>(push.size() * 4);
   std::string name = std::string("matvec_t_") + (wtype == GGMLType::F32    ? "f32"
                                                  : wtype == GGMLType::F16  ? "f16"
                                                  : wtype == GGMLType::Q4_0 ? "q4_0"
@@ -168,13 +182,13 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
     const uint32_t nt = T == 1 ? 1 : kTexelTokens;
     const uint32_t wg = std::clamp(info.subgroup_size, 4u, std::min(64u, max_wg));
     const uint32_t rows = T == 1 ? kLaneRowsOne : kLaneRows;
-    name += "_lanes";
+    name += "_lanes" + suffix;
     rt::PipelineDesc desc{
-        name, static_cast<uint32_t>(binds.size()), sizeof(push), {wg, rows, nt}, texel};
+        name, static_cast<uint32_t>(binds.size()), push_bytes, {wg, rows, nt}, texel};
     const auto& p = ctx_.pipeline(desc);
     const uint64_t blocks =
         (uint64_t{M} + wg * rows - 1) / (wg * rows) * ((uint64_t{T} + nt - 1) / nt);
-    s.dispatch(p, binds, &push, sizeof(push), groups_1d(blocks * wg, wg), name.c_str());
+    s.dispatch(p, binds, push.data(), push_bytes, groups_1d(blocks * wg, wg), name.c_str());
     return;
   }
   const uint32_t nt = T == 1 ? 1 : kTexelTokens;
@@ -184,11 +198,35 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
   const uint32_t wg =
       sg ? info.subgroup_size : pow2_floor(std::min(std::max(info.subgroup_size, 32u), max_wg));
   if (sg) name += "_subgroup";
+  name += suffix;
   rt::PipelineDesc desc{
-      name, static_cast<uint32_t>(binds.size()), sizeof(push), {wg, rows, nt}, texel};
+      name, static_cast<uint32_t>(binds.size()), push_bytes, {wg, rows, nt}, texel};
   const auto& p = ctx_.pipeline(desc);
   const uint64_t blocks = (uint64_t{M} + rows - 1) / rows * ((uint64_t{T} + nt - 1) / nt);
-  s.dispatch(p, binds, &push, sizeof(push), groups_1d(blocks * wg, wg), name.c_str());
+  s.dispatch(p, binds, push.data(), push_bytes, groups_1d(blocks * wg, wg), name.c_str());
+}
+
+bool Ops::rope_kv_fusable(GGMLType wtype, WeightLayout layout, uint32_t K,
+                          const RopeKvShape& sh) const {
+  const uint32_t M = (sh.n_heads + 2 * sh.n_kv_heads) * sh.head_dim;
+  BufferRange aligned;
+  return sh.mode == RopeMode::Normal && sh.head_dim % 2 == 0 && sh.n_rot % 2 == 0 &&
+         sh.n_rot <= sh.head_dim && M > 0 &&
+         texel_matmul_ok(wtype, layout, aligned, aligned, M, K, 1);
+}
+
+void Ops::matmul_rope_kv(rt::Sequence& s, GGMLType wtype, WeightLayout layout, BufferRange w,
+                         BufferRange x, BufferRange q_out, BufferRange k_cache, BufferRange v_cache,
+                         BufferRange step, uint32_t K, const RopeKvShape& sh) {
+  require(rope_kv_fusable(wtype, layout, K, sh),
+          "the fused q/k/v + RoPE product needs the texel kernels, " + type_name(wtype) +
+              " weights with K a multiple of 32, even head_dim and n_rot, adjacent-pair RoPE");
+  const uint32_t M = (sh.n_heads + 2 * sh.n_kv_heads) * sh.head_dim;
+  require(texel_matmul_ok(wtype, layout, w, x, M, K, sh.T),
+          "fused q/k/v + RoPE product: misaligned ranges or over the texel limits");
+  if (sh.T == 0) return;
+  const RopeKvFusion rope{k_cache, v_cache, step, sh};
+  matmul_texel(s, wtype, layout, w, x, q_out, M, K, sh.T, false, &rope);
 }
 
 void Ops::matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, BufferRange y,

@@ -21,7 +21,7 @@ layout(constant_id = 0) const uint WG = 32;  // power of two
 layout(constant_id = 1) const uint NR = 8;   // rows per workgroup
 layout(constant_id = 2) const uint NT = 1;   // tokens per workgroup
 layout(local_size_x_id = 0) in;
-const bool GLU = false;
+const bool PAIRS = false;
 
 layout(std430, binding = 0) readonly buffer W { uint wq[]; };
 layout(std430, binding = 1) readonly buffer X { float x[]; };
@@ -34,6 +34,7 @@ layout(push_constant) uniform P {
 
 #include "formats/format.glsl"
 
+void matvec_pair(uint row, uint t, float a, float b) {}  // no paired rows here
 #include "matvec_reduce.glsl"
 
 void main() {

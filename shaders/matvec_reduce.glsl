@@ -1,27 +1,27 @@
 // The end of the matrix-vector kernels: sums each invocation's acc[NR * NT] (acc[row * NT + t],
 // declared here, accumulated by the kernel) over the workgroup and writes row < M, token < T:
-//   GLU false: y[t * M + row] = sum (row = row0 + i / NT, t = t0 + i % NT)
-//   GLU true:  rows come in pairs (gate 2j, up 2j + 1; M and NR even) and
-//              y[t * (M / 2) + row0 / 2 + j] = silu(gate) * up, silu(g) = g / (1 + exp(-g))
+//   PAIRS false: y[t * M + row] = sum (row = row0 + i / NT, t = t0 + i % NT)
+//   PAIRS true: rows come in pairs (2j, 2j + 1; M and NR even), stored by the kernel's
+//              matvec_pair(row, t, sum 2j, sum 2j + 1) (matvec_t: the gated SwiGLU, or RoPE and
+//              the KV-cache write)
 // With USE_SUBGROUP a subgroupAdd (one subgroup per workgroup needs no barrier), else a
-// shared-memory tree over WG (a power of two) invocations. The kernel declares WG, NR, NT, GLU (a
-// bool expression), the push constants p.M / p.T and `float y[]` before including this file.
+// shared-memory tree over WG (a power of two) invocations. The kernel declares WG, NR, NT, PAIRS
+// (a bool expression), matvec_pair, the push constants p.M / p.T and `float y[]` before including
+// this file.
 #ifndef VKLLM_MATVEC_REDUCE_GLSL
 #define VKLLM_MATVEC_REDUCE_GLSL
 
 shared float red[NR * NT * WG];
 float acc[NR * NT];
 
-#include "glu.glsl"
 
-// Output o from the reduced sums sum(i) (i indexes acc): o < NR * NT / 2 gated pairs (GLU), or
+// Output o from the reduced sums sum(i) (i indexes acc): o < NR * NT / 2 row pairs (PAIRS), or
 // o < NR * NT plain sums.
-#define MATVEC_WRITE_GLU(o, sum)                                                              \
+#define MATVEC_WRITE_PAIR(o, sum)                                                             \
   {                                                                                           \
     const uint j_ = (o) / NT, t_ = t0 + (o) % NT, row_ = row0 + 2 * j_;                       \
     if (row_ + 1 < p.M && t_ < p.T)                                                           \
-      y[t_ * (p.M / 2) + row_ / 2] =                                                          \
-          glu(sum(2 * j_ * NT + (o) % NT), sum((2 * j_ + 1) * NT + (o) % NT));                \
+      matvec_pair(row_, t_, sum(2 * j_ * NT + (o) % NT), sum((2 * j_ + 1) * NT + (o) % NT));  \
   }
 #define MATVEC_WRITE(o, sum)                                                                  \
   {                                                                                           \
@@ -35,8 +35,8 @@ void matvec_store(uint row0, uint t0, uint tid) {
   if (gl_NumSubgroups == 1) {
     if (subgroupElect()) {
 #define ACC_SUM(i) acc[i]
-      if (GLU) {
-        [[unroll]] for (uint o = 0; o < NR * NT / 2; ++o) MATVEC_WRITE_GLU(o, ACC_SUM)
+      if (PAIRS) {
+        [[unroll]] for (uint o = 0; o < NR * NT / 2; ++o) MATVEC_WRITE_PAIR(o, ACC_SUM)
       } else {
         [[unroll]] for (uint o = 0; o < NR * NT; ++o) MATVEC_WRITE(o, ACC_SUM)
       }
@@ -65,8 +65,8 @@ void matvec_store(uint row0, uint t0, uint tid) {
   }
 #endif
 #define RED_SUM(i) red[(i) * WG]
-  if (GLU) {
-    for (uint o = tid; o < NR * NT / 2; o += WG) MATVEC_WRITE_GLU(o, RED_SUM)
+  if (PAIRS) {
+    for (uint o = tid; o < NR * NT / 2; o += WG) MATVEC_WRITE_PAIR(o, RED_SUM)
   } else {
     for (uint o = tid; o < NR * NT; o += WG) MATVEC_WRITE(o, RED_SUM)
   }

@@ -41,16 +41,29 @@ layout(binding = 0) uniform usamplerBuffer wq;
 layout(binding = 1) uniform usamplerBuffer wd;
 layout(binding = 2) uniform samplerBuffer xt;
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
+#define B_AFTER_Y 4
 #elif defined(WT_F16)
 layout(binding = 0) uniform usamplerBuffer wq;
 layout(binding = 1) uniform samplerBuffer xt;
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+#define B_AFTER_Y 3
 #elif defined(WT_F32)
 layout(binding = 0) uniform samplerBuffer wf;
 layout(binding = 1) uniform samplerBuffer xt;
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+#define B_AFTER_Y 3
 #else
 #error "no weight layout selected (-DWT_<NAME>)"
+#endif
+
+#ifdef QKV_ROPE
+// The fused q/k/v product with RoPE and the KV-cache write (graph/ops.h matmul_rope_kv): rows
+// 0..E-1 are q (rotated, to y = q_out [T x E]), E..E+KV-1 k (rotated, to k_cache row pos0 + t),
+// E+KV..M-1 v (to v_cache row pos0 + t), as rope_kv.comp computes them (adjacent-pair layout).
+layout(std430, binding = B_AFTER_Y) writeonly buffer KC { float k_cache[]; };
+layout(std430, binding = B_AFTER_Y + 1) writeonly buffer VC { float v_cache[]; };
+layout(std430, binding = B_AFTER_Y + 2) readonly buffer Step { uint pos0; uint n_past; } st;
+layout(std430, binding = B_AFTER_Y + 3) readonly buffer F { float inv_freq[]; };
 #endif
 
 layout(push_constant) uniform P {
@@ -58,10 +71,56 @@ layout(push_constant) uniform P {
   uint K;
   uint T;
   uint glu;  // rows 2j, 2j + 1 are gate and up rows: write silu(gate) * up (matvec_reduce.glsl)
+#ifdef QKV_ROPE
+  uint E, KV, head_dim, n_rot, ctx_len;
+#endif
 } p;
 // A push constant rather than a specialization constant: one pipeline (one LLVM compile) serves
 // the plain and the gated products.
-#define GLU (p.glu != 0u)
+#ifdef QKV_ROPE
+#define PAIRS true
+#else
+#define PAIRS (p.glu != 0u)
+#endif
+
+#include "glu.glsl"
+#include "rope_common.glsl"
+
+// Stores rows row, row + 1 (row even) of token t: silu(a) * b, or q/k rotated by RoPE and the
+// k/v cache rows (QKV_ROPE).
+void matvec_pair(uint row, uint t, float a, float b) {
+#ifdef QKV_ROPE
+  const uint pos = st.pos0 + t;
+  if (row >= p.E + p.KV) {  // v: copied into the cache
+    const uint j = row - p.E - p.KV;
+    if (pos < p.ctx_len) {
+      v_cache[pos * p.KV + j] = a;
+      v_cache[pos * p.KV + j + 1] = b;
+    }
+    return;
+  }
+  const bool is_q = row < p.E;
+  const uint j = is_q ? row : row - p.E;  // element of the q or k row
+  const uint i = (j % p.head_dim) / 2;     // pair of the head; pairs past n_rot / 2 are copied
+  float o0 = a, o1 = b;
+  if (i < p.n_rot / 2) {
+    precise const float angle = float(pos) * inv_freq[i];
+    const float theta = reduce_angle(angle);
+    const float c = cos(theta), s = sin(theta);
+    o0 = a * c - b * s;
+    o1 = a * s + b * c;
+  }
+  if (is_q) {
+    y[t * p.E + j] = o0;
+    y[t * p.E + j + 1] = o1;
+  } else if (pos < p.ctx_len) {
+    k_cache[pos * p.KV + j] = o0;
+    k_cache[pos * p.KV + j + 1] = o1;
+  }
+#else
+  y[t * (p.M / 2) + row / 2] = glu(a, b);
+#endif
+}
 
 // The scale of row m from the scale texel of its group of 8 rows.
 float w_scale(uvec4 sv, uint m) {
@@ -115,7 +174,6 @@ void w_block(uint m, uint nb, uint b, out float q[32]) {
 #endif
 
 #ifdef LANE_ROWS
-#include "glu.glsl"
 float acc[NR * NT];  // acc[row * NT + t]
 #else
 #include "matvec_reduce.glsl"  // declares acc
@@ -194,11 +252,10 @@ void main() {
 
   [[unroll]] for (uint t = 0; t < NT; ++t) {
     if (t0 + t >= p.T) break;
-    if (GLU) {
+    if (PAIRS) {
       [[unroll]] for (uint j = 0; j < NR / 2; ++j) {
         const uint row = row0 + 2 * j;
-        if (row + 1 < p.M)
-          y[(t0 + t) * (p.M / 2) + row / 2] = glu(acc[2 * j * NT + t], acc[(2 * j + 1) * NT + t]);
+        if (row + 1 < p.M) matvec_pair(row, t0 + t, acc[2 * j * NT + t], acc[(2 * j + 1) * NT + t]);
       }
     } else {
       [[unroll]] for (uint r = 0; r < NR; ++r) {

@@ -28,6 +28,10 @@ foreach(wt f32 f16 q4_0 q8_0)
   vkllm_shader(matvec_t_${wt} matvec_t.comp DEFINES WT_${WT})
   vkllm_shader(matvec_t_${wt}_subgroup matvec_t.comp DEFINES WT_${WT} USE_SUBGROUP)
   vkllm_shader(matvec_t_${wt}_lanes matvec_t.comp DEFINES WT_${WT} LANE_ROWS)
+  # ..._qkv: the q/k/v product with RoPE and the KV-cache write fused (Ops::matmul_rope_kv)
+  vkllm_shader(matvec_t_${wt}_qkv matvec_t.comp DEFINES WT_${WT} QKV_ROPE)
+  vkllm_shader(matvec_t_${wt}_subgroup_qkv matvec_t.comp DEFINES WT_${WT} USE_SUBGROUP QKV_ROPE)
+  vkllm_shader(matvec_t_${wt}_lanes_qkv matvec_t.comp DEFINES WT_${WT} LANE_ROWS QKV_ROPE)
 endforeach()
 
 # GGUF block formats read as stored: one header per format, shaders/formats/<glsl>.glsl, selected

@@ -1,7 +1,14 @@
 // rope_kv.comp (fused RoPE + KV-cache write) against the separate CPU references of RoPE and the
-// KV write, with q/k/v as separate buffers and as column slices of one fused QKV matrix.
+// KV write, with q/k/v as separate buffers and as column slices of one fused QKV matrix; and
+// matmul_rope_kv, the q/k/v product with the same epilogue (matvec_t_*_qkv).
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
 #include "attention_ref.h"
 #include "graph/ops.h"
+#include "quant/formats.h"
+#include "quant/repack.h"
 #include "support/vk_test.h"
 
 using namespace vkllm;
@@ -72,4 +79,100 @@ TEST_CASE("rope_kv: rows at or past the context length are not written") {
 
 TEST_CASE("rope_kv: q, k, v read with the row stride of a fused QKV matrix") {
   check({16, 4, 2, 3, 16, 7, 24, RopeMode::Normal, true}, 41);
+}
+
+namespace {
+
+// matmul_rope_kv: the q/k/v product with RoPE and the KV write in its epilogue, against the
+// double-precision product of the (dequantized) weights followed by the RoPE and KV-write
+// references. `lanes` picks the texel kernels' mapping (rows per invocation or the K split).
+void check_fused(GGMLType type, const Case& c, uint32_t K, bool lanes, uint32_t seed) {
+  const uint32_t E = c.n_heads * c.head_dim, KV = c.n_kv * c.head_dim, M = E + 2 * KV;
+  auto w = test::random_floats(size_t{M} * K, seed, -1.0f, 1.0f);
+  std::vector<uint8_t> bytes;
+  WeightLayout layout = WeightLayout::AsStored;
+  Ops ops(test::context());
+  ops.set_texel_kernels(true);
+  ops.set_texel_lanes(lanes);
+  if (type == GGMLType::F32) {
+    bytes.resize(w.size() * 4);
+    std::memcpy(bytes.data(), w.data(), bytes.size());
+  } else {
+    const auto q = quantize_rows(type, w.data(), M, K);
+    w = dequantize_all(type, q, int64_t{M} * K);
+    if (has_planar_layout(type)) {
+      layout = WeightLayout::Planar;
+      bytes.resize(planar_shape(type, M, K, ops.planar_alignment()).total_bytes);
+      repack_planar(type, q, M, K, ops.planar_alignment(), bytes);
+    } else {
+      bytes = q;
+    }
+  }
+  const auto x = test::random_floats(size_t{c.T} * K, seed + 1);
+  std::vector<float> q, k, v;
+  for (uint32_t t = 0; t < c.T; ++t)
+    for (uint32_t m = 0; m < M; ++m) {
+      double sum = 0;
+      for (uint32_t i = 0; i < K; ++i) sum += double(w[size_t{m} * K + i]) * x[size_t{t} * K + i];
+      (m < E ? q : m < E + KV ? k : v).push_back(float(sum));
+    }
+  const float base = 10000.0f;
+  auto want_q = attn_ref::rope(q, c.head_dim, c.n_heads, c.T, c.n_rot, base, c.mode, c.pos0);
+  auto k_rot = attn_ref::rope(k, c.head_dim, c.n_kv, c.T, c.n_rot, base, c.mode, c.pos0);
+  auto k_cache = test::random_floats(size_t{c.ctx} * KV, seed + 2);
+  auto v_cache = test::random_floats(size_t{c.ctx} * KV, seed + 3);
+  auto want_k = k_cache, want_v = v_cache;
+  attn_ref::kv_write(k_rot, want_k, KV, c.T, c.ctx, c.pos0);
+  attn_ref::kv_write(v, want_v, KV, c.T, c.ctx, c.pos0);
+
+  const Ops::RopeKvShape sh{c.head_dim, c.n_heads, c.n_kv, c.T, c.n_rot, c.ctx, base, c.mode};
+  REQUIRE(ops.rope_kv_fusable(type, layout, K, sh));
+  rt::Buffer dw = test::upload(bytes), dx = test::upload(x);
+  rt::Buffer dk = test::upload(k_cache), dv = test::upload(v_cache);
+  rt::Buffer dq = test::poisoned(size_t{c.T} * E * 4), step = attn_ref::step_buffer(c.pos0);
+  test::run([&](rt::Sequence& s) {
+    ops.matmul_rope_kv(s, type, layout, dw, dx, dq, dk, dv, step, K, sh);
+  });
+  const std::string what = type_name(type) + (lanes ? " rows per invocation" : " K split") +
+                           " T=" + std::to_string(c.T) + " pos0=" + std::to_string(c.pos0);
+  // Outputs are dot products of K terms in [-1, 1]: a 1e-5 relative bound with floor 1.
+  test::check_close(test::download<float>(dq, want_q.size()), want_q, 1e-5, 1.0, what + " q");
+  test::check_close(test::download<float>(dk, want_k.size()), want_k, 1e-5, 1.0, what + " k");
+  test::check_close(test::download<float>(dv, want_v.size()), want_v, 1e-5, 1.0, what + " v");
+  test::check_no_validation_messages();
+}
+
+}  // namespace
+
+TEST_CASE("matmul_rope_kv: fused q/k/v product, RoPE and KV write (texel kernels)") {
+  if (!test::context().info().texel_buffers) return;
+  uint32_t seed = 500;
+  for (GGMLType type : {GGMLType::F32, GGMLType::F16, GGMLType::Q4_0, GGMLType::Q8_0}) {
+    for (bool lanes : {true, false}) {
+      check_fused(type, {8, 4, 2, 1, 8, 0, 16, RopeMode::Normal, true}, 64, lanes, seed++);
+      check_fused(type, {16, 4, 4, 5, 16, 3, 40, RopeMode::Normal, true}, 32, lanes, seed++);
+      // Partial rotation, GQA, the last rows of the cache: tokens past ctx are not written.
+      check_fused(type, {12, 6, 2, 6, 8, 13, 16, RopeMode::Normal, true}, 96, lanes, seed++);
+    }
+  }
+}
+
+TEST_CASE("matmul_rope_kv: refused where it cannot run") {
+  Ops ops(test::context());
+  ops.set_texel_kernels(true);
+  const Ops::RopeKvShape neox{8, 4, 2, 1, 8, 16, 10000.0f, RopeMode::NeoX};
+  CHECK_FALSE(ops.rope_kv_fusable(GGMLType::F32, WeightLayout::AsStored, 64, neox));
+  const Ops::RopeKvShape normal{8, 4, 2, 1, 8, 16, 10000.0f, RopeMode::Normal};
+  CHECK_FALSE(ops.rope_kv_fusable(GGMLType::Q4_K, WeightLayout::AsStored, 256, normal));
+  CHECK_FALSE(ops.rope_kv_fusable(GGMLType::F32, WeightLayout::AsStored, 48, normal));  // K % 32
+  ops.set_texel_kernels(false);
+  CHECK_FALSE(ops.rope_kv_fusable(GGMLType::F32, WeightLayout::AsStored, 64, normal));
+  rt::Buffer b = test::upload(std::vector<float>(4096, 1.0f));
+  rt::Sequence seq(test::context());
+  seq.begin();
+  CHECK_THROWS_AS(
+      ops.matmul_rope_kv(seq, GGMLType::F32, WeightLayout::AsStored, b, b, b, b, b, b, 64, normal),
+      std::invalid_argument);
+  seq.end();
+  test::check_no_validation_messages();
 }
