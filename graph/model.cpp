@@ -125,10 +125,11 @@ LlamaWeights::LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f,
     infos.push_back(t);
     total += t->n_bytes;
   }
-  // Fusions: a layer's q, k and v matrices become one [E + 2 KV] x E matrix (one product
-  // instead of three; rope_kv reads the column slices), and where matmul can fuse the SwiGLU,
-  // gate and up become one [2F] x E matrix of interleaved gate/up rows (Ops::matmul glu). Both
-  // need the parts to share a type that is kept as stored in the file.
+  // Fusions: a layer's q, k and v matrices become one [E + 2 KV] x E matrix (one product instead
+  // of three, with RoPE and the KV write in it where Ops::rope_kv_fusable, else rope_kv reads the
+  // column slices), and where matmul can fuse the SwiGLU, gate and up become one [2F] x E matrix
+  // of interleaved gate/up rows (Ops::matmul glu). Both need the parts to share a type that is
+  // kept as stored in the file.
   std::map<std::string, size_t> index;
   for (size_t i = 0; i < wants.size(); ++i) index[wants[i].name] = i;
   auto same_type = [&](std::initializer_list<std::string> names) {
@@ -139,9 +140,12 @@ LlamaWeights::LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f,
     }
     return true;
   };
+  // A joined matrix must fit one buffer (the planar layout adds at most an alignment gap and the
+  // scale padding of 7 rows: kept under 64 KiB of margin for the matrices llama models have).
   auto fits = [&](GGMLType type, uint64_t rows, uint64_t cols) {
     const uint64_t bytes = row_bytes(type, cols).value_or(0) * rows;
-    return bytes > 0 && bytes <= ctx.info().max_storage_buffer_range / 2;
+    const uint64_t limit = ctx.info().max_storage_buffer_range;
+    return bytes > 0 && limit > 65536 && bytes <= limit - 65536;
   };
   struct Load {
     std::string name;

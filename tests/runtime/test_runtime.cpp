@@ -90,6 +90,42 @@ TEST_CASE("pipelines: unknown shader names and wrong bindings are errors") {
   test::check_no_validation_messages();
 }
 
+TEST_CASE("pipelines: texel bindings are keyed by format and checked against the texel limits") {
+  auto& ctx = test::context();
+  if (!ctx.info().texel_buffers) return;
+  CHECK(ctx.info().max_texel_buffer_elements > 0);
+  CHECK(ctx.info().min_texel_offset_alignment >= 1);
+  rt::PipelineDesc storage{"matvec_t_f32", 3, 16, {8, 1, 1}, {}};
+  rt::PipelineDesc texel = storage;
+  texel.texel = {VK_FORMAT_R32G32B32A32_SFLOAT, VK_FORMAT_R32G32B32A32_SFLOAT};
+  CHECK(storage.key() != texel.key());
+  CHECK(texel.is_texel(0));
+  CHECK(texel.is_texel(1));
+  CHECK_FALSE(texel.is_texel(2));
+  const auto& p = ctx.pipeline(texel);
+  rt::Buffer b = ctx.create_buffer(4096);
+  uint32_t push[4] = {4, 32, 1, 0};
+  rt::Sequence seq(ctx);
+  seq.begin();
+  // Not a whole number of 16-byte texels.
+  CHECK_THROWS_WITH_AS(seq.dispatch(p, {rt::BufferRange(b, 0, 100), b, b}, push, {1, 1, 1}),
+                       doctest::Contains("texel"), rt::DeviceError);
+  // Past the end of the buffer.
+  CHECK_THROWS_AS(seq.dispatch(p, {rt::BufferRange(b, 4080, 32), b, b}, push, {1, 1, 1}),
+                  rt::DeviceError);
+  if (ctx.info().min_texel_offset_alignment > 1) {
+    const uint64_t off = ctx.info().min_texel_offset_alignment / 2;
+    CHECK_THROWS_WITH_AS(seq.dispatch(p, {rt::BufferRange(b, off, 512), b, b}, push, {1, 1, 1}),
+                         doctest::Contains("misaligned"), rt::DeviceError);
+  }
+  CHECK_NOTHROW(seq.dispatch(
+      p, {rt::BufferRange(b, 0, 512), rt::BufferRange(b, 512, 128), rt::BufferRange(b, 1024, 16)},
+      push, {1, 1, 1}));
+  seq.end();
+  seq.submit_and_wait();
+  test::check_no_validation_messages();
+}
+
 TEST_CASE("pipeline cache: written on exit, reloaded by the next context, foreign data ignored") {
   namespace fs = std::filesystem;
   const fs::path dir =
