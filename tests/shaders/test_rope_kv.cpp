@@ -21,6 +21,29 @@ struct Case {
   bool fused_qkv;
 };
 
+// The reference outputs of RoPE + KV write for q/k/v rows of a batch: rope(q), and caches that
+// start with known random values (rows outside pos0..pos0+T-1 must keep them) with rope(k) and v
+// written into them.
+struct Expected {
+  std::vector<float> q, k_cache, v_cache;  // initial caches
+  std::vector<float> want_k, want_v;       // caches afterwards
+};
+Expected expected(const Case& c, const std::vector<float>& q, const std::vector<float>& k,
+                  const std::vector<float>& v, uint32_t seed) {
+  const uint32_t KV = c.n_kv * c.head_dim;
+  const float base = 10000.0f;
+  Expected e;
+  e.q = attn_ref::rope(q, c.head_dim, c.n_heads, c.T, c.n_rot, base, c.mode, c.pos0);
+  const auto k_rot = attn_ref::rope(k, c.head_dim, c.n_kv, c.T, c.n_rot, base, c.mode, c.pos0);
+  e.k_cache = test::random_floats(size_t{c.ctx} * KV, seed);
+  e.v_cache = test::random_floats(size_t{c.ctx} * KV, seed + 1);
+  e.want_k = e.k_cache;
+  e.want_v = e.v_cache;
+  attn_ref::kv_write(k_rot, e.want_k, KV, c.T, c.ctx, c.pos0);
+  attn_ref::kv_write(v, e.want_v, KV, c.T, c.ctx, c.pos0);
+  return e;
+}
+
 void check(const Case& c, uint32_t seed) {
   const uint32_t E = c.n_heads * c.head_dim, KV = c.n_kv * c.head_dim;
   const uint32_t stride = E + 2 * KV;
@@ -34,14 +57,9 @@ void check(const Case& c, uint32_t seed) {
     v.insert(v.end(), row + E + KV, row + stride);
   }
   const float base = 10000.0f;
-  auto want_q = attn_ref::rope(q, c.head_dim, c.n_heads, c.T, c.n_rot, base, c.mode, c.pos0);
-  auto k_rot = attn_ref::rope(k, c.head_dim, c.n_kv, c.T, c.n_rot, base, c.mode, c.pos0);
-  // Caches start with known values; rows outside pos0..pos0+T-1 must keep them.
-  auto k_cache = test::random_floats(size_t{c.ctx} * KV, seed + 1);
-  auto v_cache = test::random_floats(size_t{c.ctx} * KV, seed + 2);
-  auto want_k = k_cache, want_v = v_cache;
-  attn_ref::kv_write(k_rot, want_k, KV, c.T, c.ctx, c.pos0);
-  attn_ref::kv_write(v, want_v, KV, c.T, c.ctx, c.pos0);
+  const Expected e = expected(c, q, k, v, seed + 1);
+  const auto &want_q = e.q, &k_cache = e.k_cache, &v_cache = e.v_cache;
+  const auto &want_k = e.want_k, &want_v = e.want_v;
 
   Ops ops(test::context());
   rt::Buffer dk = test::upload(k_cache), dv = test::upload(v_cache);
@@ -117,13 +135,9 @@ void check_fused(GGMLType type, const Case& c, uint32_t K, bool lanes, uint32_t 
       (m < E ? q : m < E + KV ? k : v).push_back(float(sum));
     }
   const float base = 10000.0f;
-  auto want_q = attn_ref::rope(q, c.head_dim, c.n_heads, c.T, c.n_rot, base, c.mode, c.pos0);
-  auto k_rot = attn_ref::rope(k, c.head_dim, c.n_kv, c.T, c.n_rot, base, c.mode, c.pos0);
-  auto k_cache = test::random_floats(size_t{c.ctx} * KV, seed + 2);
-  auto v_cache = test::random_floats(size_t{c.ctx} * KV, seed + 3);
-  auto want_k = k_cache, want_v = v_cache;
-  attn_ref::kv_write(k_rot, want_k, KV, c.T, c.ctx, c.pos0);
-  attn_ref::kv_write(v, want_v, KV, c.T, c.ctx, c.pos0);
+  const Expected e = expected(c, q, k, v, seed + 2);
+  const auto &want_q = e.q, &k_cache = e.k_cache, &v_cache = e.v_cache;
+  const auto &want_k = e.want_k, &want_v = e.want_v;
 
   const Ops::RopeKvShape sh{c.head_dim, c.n_heads, c.n_kv, c.T, c.n_rot, c.ctx, base, c.mode};
   REQUIRE(ops.rope_kv_fusable(type, layout, K, sh));
