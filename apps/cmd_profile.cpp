@@ -248,11 +248,10 @@ void profile(ProfileOptions& o) {
   }
   if (!decode.empty()) steps.insert(steps.begin(), average("decode", 1, decode));
 
-  // The decode step against the matvec ceiling: weight-streaming rate of its matrix products
-  // (cost-model bytes of the matmul nodes over the whole step's GPU time) vs. the largest one
-  // dispatched alone.
-  // The step's time there is the wall time of untimed replays (no timestamp after each
-  // dispatch, which costs tens of microseconds each on lavapipe), per step, host work included.
+  // The decode step against the matvec ceiling: the weight-streaming rate of its matrix products
+  // (cost-model bytes of the matmul* nodes over the step's time) vs. the largest one dispatched
+  // alone. The step's time is the wall time of untimed replays (no timestamp after each
+  // dispatch, which costs tens of microseconds each on lavapipe), host work included.
   std::optional<Engine::MatvecCeiling> mc;
   double decode_gbps = 0, untimed_ms = 0;
   if (!decode.empty()) {

@@ -167,42 +167,34 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
     suffix = "_qkv";
   }
   const uint32_t push_bytes = static_cast<uint32_t>(push.size() * 4);
-  std::string name = std::string("matvec_t_") + (wtype == GGMLType::F32    ? "f32"
-                                                 : wtype == GGMLType::F16  ? "f16"
-                                                 : wtype == GGMLType::Q4_0 ? "q4_0"
-                                                                           : "q8_0");
+  std::string name = std::string("matvec_t_") + weight_format(wtype)->glsl;
+  const uint32_t nt = T == 1 ? 1 : kTexelTokens;
   // One token, quantized weights: the K split measured faster on lavapipe (110M Q4_0 tg ~45 vs
   // ~39 tok/s; Q8_0 even), F16 the other way (~31 vs ~25): neighbouring invocations then read
   // neighbouring 16-byte texels of one row.
   const bool quant = wtype == GGMLType::Q4_0 || wtype == GGMLType::Q8_0;
+  uint32_t wg, rows, rows_per_group;
   if (texel_lanes_ && !(T == 1 && quant)) {
     // Rows per invocation (matvec_t_*_lanes): no cross-invocation reduction. kLaneRowsOne rows
     // per invocation for one token (even: a GLU's gate/up pair stays in one invocation),
     // kLaneRows x kTexelTokens for batches.
-    const uint32_t nt = T == 1 ? 1 : kTexelTokens;
-    const uint32_t wg = std::clamp(info.subgroup_size, 4u, std::min(64u, max_wg));
-    const uint32_t rows = T == 1 ? kLaneRowsOne : kLaneRows;
-    name += "_lanes" + suffix;
-    rt::PipelineDesc desc{
-        name, static_cast<uint32_t>(binds.size()), push_bytes, {wg, rows, nt}, texel};
-    const auto& p = ctx_.pipeline(desc);
-    const uint64_t blocks =
-        (uint64_t{M} + wg * rows - 1) / (wg * rows) * ((uint64_t{T} + nt - 1) / nt);
-    s.dispatch(p, binds, push.data(), push_bytes, groups_1d(blocks * wg, wg), name.c_str());
-    return;
+    wg = std::clamp(info.subgroup_size, 4u, std::min(64u, max_wg));
+    rows = T == 1 ? kLaneRowsOne : kLaneRows;
+    rows_per_group = wg * rows;
+    name += "_lanes";
+  } else {
+    const bool sg = info.subgroup_arithmetic && info.subgroup_size <= max_wg;
+    wg = sg ? info.subgroup_size : pow2_floor(std::min(std::max(info.subgroup_size, 32u), max_wg));
+    rows = T > 1 ? kTexelRowsBatch : (wtype == GGMLType::Q8_0 ? kTexelRowsOneQ8 : kTexelRowsOne);
+    rows_per_group = rows;
+    if (sg) name += "_subgroup";
   }
-  const uint32_t nt = T == 1 ? 1 : kTexelTokens;
-  const uint32_t rows =
-      T > 1 ? kTexelRowsBatch : (wtype == GGMLType::Q8_0 ? kTexelRowsOneQ8 : kTexelRowsOne);
-  const bool sg = info.subgroup_arithmetic && info.subgroup_size <= max_wg;
-  const uint32_t wg =
-      sg ? info.subgroup_size : pow2_floor(std::min(std::max(info.subgroup_size, 32u), max_wg));
-  if (sg) name += "_subgroup";
   name += suffix;
   rt::PipelineDesc desc{
       name, static_cast<uint32_t>(binds.size()), push_bytes, {wg, rows, nt}, texel};
   const auto& p = ctx_.pipeline(desc);
-  const uint64_t blocks = (uint64_t{M} + rows - 1) / rows * ((uint64_t{T} + nt - 1) / nt);
+  const uint64_t blocks =
+      (uint64_t{M} + rows_per_group - 1) / rows_per_group * ((uint64_t{T} + nt - 1) / nt);
   s.dispatch(p, binds, push.data(), push_bytes, groups_1d(blocks * wg, wg), name.c_str());
 }
 
@@ -237,6 +229,7 @@ void Ops::matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, 
   }
   require(!glu, "the fused SwiGLU needs the texel kernels (" + type_name(wtype) +
                     ", K a multiple of 32, aligned ranges, texel buffers on)");
+  if (layout == WeightLayout::Planar && (M == 0 || T == 0)) return;  // nothing to compute
   require(layout == WeightLayout::AsStored,
           "planar " + type_name(wtype) + " weights need the texel kernels (K a multiple of 32, " +
               "aligned ranges, texel buffers on)");
