@@ -179,6 +179,10 @@ float acc[NR * NT];  // acc[row * NT + t]
 #include "matvec_reduce.glsl"  // declares acc
 #endif
 
+// Independent FMA chains per token and row block: one token's 32 products summed in a single
+// chain are bound by the FMA latency, not its throughput.
+const uint CHAINS = NT >= 4 ? 1 : 4;
+
 uint xrow[NT];  // first vec4 texel of each token's x row (tokens past T re-read token T - 1)
 
 // Adds block b of rows row0..row0 + NR - 1 times the NT tokens' x to acc. The x values of the
@@ -215,10 +219,16 @@ void accumulate_block(uint b, uint row0, uint nb) {
     if (NR % 8 != 0 || r % 8 == 0) sv = texelFetch(wd, int((m / 8) * nb + b));
     const float d = w_scale(sv, NR % 8 == 0 ? r : m);
 #endif
-    float s[NT];
-    [[unroll]] for (uint t = 0; t < NT; ++t) s[t] = 0.0;
+    float c[NT * CHAINS];
+    [[unroll]] for (uint i = 0; i < NT * CHAINS; ++i) c[i] = 0.0;
     [[unroll]] for (uint i = 0; i < 32; ++i) {
-      [[unroll]] for (uint t = 0; t < NT; ++t) s[t] = fma(q[i], xv[t * 32 + i], s[t]);
+      [[unroll]] for (uint t = 0; t < NT; ++t)
+        c[t * CHAINS + i % CHAINS] = fma(q[i], xv[t * 32 + i], c[t * CHAINS + i % CHAINS]);
+    }
+    float s[NT];
+    [[unroll]] for (uint t = 0; t < NT; ++t) {
+      s[t] = c[t * CHAINS];
+      [[unroll]] for (uint j = 1; j < CHAINS; ++j) s[t] += c[t * CHAINS + j];
     }
     [[unroll]] for (uint t = 0; t < NT; ++t) {
 #if defined(WT_Q4_0)
