@@ -224,14 +224,14 @@ LlamaWeights::LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f,
       layout = ops.weight_layout(type, static_cast<uint32_t>(rows), static_cast<uint32_t>(cols));
     rt::Buffer buf;
     if (layout == WeightLayout::Planar) {
-      const uint64_t align = ops.planar_alignment();
-      const PlanarShape ps = planar_shape(type, rows, cols, align);
+      const PlanarParams pp = ops.planar_params(type);
+      const PlanarShape ps = planar_shape(type, rows, cols, pp);
       buf = ctx.create_buffer(ps.total_bytes, ld.name.c_str());
       // Repack straight into the buffer where it is host-visible, else through a host copy.
       std::vector<uint8_t> host(buf.mapped() ? 0 : ps.total_bytes);
       std::span<uint8_t> dst = buf.mapped() ? std::span<uint8_t>(buf.mapped(), ps.total_bytes)
                                             : std::span<uint8_t>(host);
-      repack_planar(type, data, rows, cols, align, dst);
+      repack_planar(type, data, rows, cols, pp, dst);
       if (!host.empty()) ctx.upload(buf, 0, host.data(), host.size());
     } else {
       buf = ctx.create_buffer(data.size(), ld.name.c_str());

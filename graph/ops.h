@@ -132,6 +132,10 @@ class Ops {
   WeightLayout weight_layout(GGMLType wtype, uint32_t M, uint32_t K) const;
   // Alignment of the planar layout's scale plane on this device.
   uint64_t planar_alignment() const;
+  // The planar layout (quant/repack.h) the loader gives `wtype` matrices on this device and the
+  // texel kernels read: tiles of `lanes` = the rows-per-invocation workgroup size, times the rows
+  // per invocation of the decode kernel for `wtype`. Depends on the device only.
+  PlanarParams planar_params(GGMLType wtype) const;
   // Whether matmul uses the texel kernels where it can. Default: on for CPU devices with texel
   // buffers (where storage-buffer loads are slow); VKLLM_TEXEL_KERNELS=0/1 overrides it.
   bool texel_kernels() const { return texel_kernels_; }
@@ -170,6 +174,8 @@ class Ops {
   void matmul_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q, BufferRange w,
                     BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T);
   // Whether the texel kernels can take this product (type, shape, alignment, device limits).
+  // Invocations per workgroup of the rows-per-invocation texel kernels (a power of two).
+  uint32_t texel_lane_width() const;
   bool texel_matmul_ok(GGMLType wtype, WeightLayout layout, const BufferRange& w,
                        const BufferRange& x, uint32_t M, uint32_t K, uint32_t T) const;
   struct RopeKvFusion {

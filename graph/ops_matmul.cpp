@@ -35,11 +35,12 @@ constexpr uint32_t kQuantMatvecRows = 8;
 constexpr uint32_t kQuantMatvecTokens = 4;
 // Texel kernels, K split over the invocations (GPUs): 16 rows x 8 tokens per workgroup for
 // batches, 8 rows for one token (32 for Q8_0). Rows per invocation (CPU devices): 8 rows x 8 tokens
-// per invocation for batches. Measured on lavapipe (2 cores, 110M, docs/perf.md): Q4_0 pp128 ~185
-// tok/s K-split, ~280 rows per invocation (~300 with 16 rows, at a longer LLVM compile).
+// per invocation for batches and quantized decode, 2 rows for F16/F32 decode. Measured on lavapipe
+// (2 cores, 110M, docs/perf.md): Q4_0 pp128 ~185 tok/s K-split, ~280 rows per invocation (~300
+// with 16 rows, at a longer LLVM compile).
 constexpr uint32_t kTexelRowsBatch = 16;
 constexpr uint32_t kTexelRowsOne = 8;
-constexpr uint32_t kTexelRowsOneQ8 = 32;  // Q8_0 decode: ~35 -> ~46 tok/s with 32 rows
+constexpr uint32_t kTexelRowsOneQ8 = 32;
 constexpr uint32_t kTexelTokens = 8;
 constexpr uint32_t kLaneRows = 8;
 constexpr uint32_t kLaneRowsOne = 2;  // F16 decode: ~30 -> ~33 tok/s vs 1 row (4: ~22)
@@ -91,6 +92,17 @@ uint64_t Ops::planar_alignment() const {
   return std::max<uint64_t>(256, ctx_.info().min_texel_offset_alignment);
 }
 
+uint32_t Ops::texel_lane_width() const {
+  const auto& info = ctx_.info();
+  const uint32_t max_wg = std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
+  return pow2_floor(std::clamp(info.subgroup_size, 4u, std::min(64u, max_wg)));
+}
+
+PlanarParams Ops::planar_params(GGMLType wtype) const {
+  return {planar_alignment(), texel_lane_width(),
+          wtype == GGMLType::F16 ? kLaneRowsOne : kLaneRows};
+}
+
 bool Ops::texel_matmul_ok(GGMLType wtype, WeightLayout layout, const BufferRange& w,
                           const BufferRange& x, uint32_t M, uint32_t K, uint32_t T) const {
   const auto& info = ctx_.info();
@@ -101,10 +113,10 @@ bool Ops::texel_matmul_ok(GGMLType wtype, WeightLayout layout, const BufferRange
   const uint64_t align = info.min_texel_offset_alignment;
   if (w.offset % align != 0 || x.offset % align != 0) return false;
   // Largest texel count of any binding: W's plane 0 (16-byte texels) and x (vec4 texels).
-  const uint64_t w_texels = wtype == GGMLType::F32    ? uint64_t{M} * K / 4
-                            : wtype == GGMLType::F16  ? uint64_t{M} * K / 8
-                            : wtype == GGMLType::Q8_0 ? uint64_t{M} * K / 16
-                                                      : uint64_t{M} * K / 32;
+  const uint64_t w_texels = planar
+                                ? planar_shape(wtype, M, K, planar_params(wtype)).quant_bytes / 16
+                            : wtype == GGMLType::F32 ? uint64_t{M} * K / 4
+                                                     : uint64_t{M} * K / 8;
   return std::max(w_texels, uint64_t{T} * K / 4) <= info.max_texel_buffer_elements;
 }
 
@@ -135,14 +147,22 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
   const BufferRange xr(*x.buffer, x.offset, uint64_t{T} * K * 4);
   std::vector<BufferRange> binds;
   std::vector<VkFormat> texel;
+  uint32_t tile_lanes = 0, tile_rows = 1;  // row-major unless planar
   if (layout == WeightLayout::Planar) {
-    const PlanarShape ps = planar_shape(wtype, M, K, planar_alignment());
+    const PlanarParams pp = planar_params(wtype);
+    const PlanarShape ps = planar_shape(wtype, M, K, pp);
     require(range_bytes(w) >= ps.total_bytes,
             "planar weight range smaller than M rows of " + type_name(wtype));
-    binds = {BufferRange(*w.buffer, w.offset, ps.quant_bytes),
-             BufferRange(*w.buffer, w.offset + ps.scale_offset, ps.scale_bytes), xr, y};
-    texel = {VK_FORMAT_R32G32B32A32_UINT, VK_FORMAT_R32G32B32A32_UINT,
-             VK_FORMAT_R32G32B32A32_SFLOAT};
+    tile_lanes = pp.lanes;
+    tile_rows = pp.lane_rows;
+    binds = {BufferRange(*w.buffer, w.offset, ps.quant_bytes)};
+    texel = {VK_FORMAT_R32G32B32A32_UINT};
+    if (ps.scale_bytes) {
+      binds.emplace_back(*w.buffer, w.offset + ps.scale_offset, ps.scale_bytes);
+      texel.push_back(VK_FORMAT_R32G32B32A32_UINT);
+    }
+    binds.insert(binds.end(), {xr, y});
+    texel.push_back(VK_FORMAT_R32G32B32A32_SFLOAT);
   } else {
     const bool f16 = wtype == GGMLType::F16;
     const uint64_t w_bytes = uint64_t{M} * K * (f16 ? 2 : 4);
@@ -169,17 +189,15 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
   const uint32_t push_bytes = static_cast<uint32_t>(push.size() * 4);
   std::string name = std::string("matvec_t_") + weight_format(wtype)->glsl;
   const uint32_t nt = T == 1 ? 1 : kTexelTokens;
-  // One token, quantized weights: the K split measured faster on lavapipe (110M Q4_0 tg ~45 vs
-  // ~39 tok/s; Q8_0 even), F16 the other way (~31 vs ~25): neighbouring invocations then read
-  // neighbouring 16-byte texels of one row.
   const bool quant = wtype == GGMLType::Q4_0 || wtype == GGMLType::Q8_0;
   uint32_t wg, rows, rows_per_group;
-  if (texel_lanes_ && !(T == 1 && quant)) {
-    // Rows per invocation (matvec_t_*_lanes): no cross-invocation reduction. kLaneRowsOne rows
-    // per invocation for one token (even: a GLU's gate/up pair stays in one invocation),
-    // kLaneRows x kTexelTokens for batches.
-    wg = std::clamp(info.subgroup_size, 4u, std::min(64u, max_wg));
-    rows = T == 1 ? kLaneRowsOne : kLaneRows;
+  if (texel_lanes_) {
+    // Rows per invocation (matvec_t_*_lanes): no cross-invocation reduction. For one token the
+    // rows per invocation of the planar layout (kLaneRows quantized, kLaneRowsOne F16 and F32;
+    // even: a GLU's gate/up pair stays in one invocation), so that the workgroup reads its tile
+    // front to back; kLaneRows x kTexelTokens for batches.
+    wg = texel_lane_width();
+    rows = T > 1 || quant ? kLaneRows : kLaneRowsOne;
     rows_per_group = wg * rows;
     name += "_lanes";
   } else {
@@ -190,8 +208,11 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
     if (sg) name += "_subgroup";
   }
   name += suffix;
-  rt::PipelineDesc desc{
-      name, static_cast<uint32_t>(binds.size()), push_bytes, {wg, rows, nt}, texel};
+  rt::PipelineDesc desc{name,
+                        static_cast<uint32_t>(binds.size()),
+                        push_bytes,
+                        {wg, rows, nt, tile_lanes, tile_rows},
+                        texel};
   const auto& p = ctx_.pipeline(desc);
   const uint64_t blocks =
       (uint64_t{M} + rows_per_group - 1) / rows_per_group * ((uint64_t{T} + nt - 1) / nt);

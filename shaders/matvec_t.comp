@@ -4,14 +4,16 @@
 //   y[t, m] = sum_k W[m, k] * x[t, k], f32 accumulation, K a multiple of 32.
 // Bindings: the weight planes (below), x [T x K] f32 as vec4 texels (R32G32B32A32_SFLOAT), y
 // [T x M] f32 (storage buffer).
-// Weight layouts (-D selects one; graph/ops_matmul.cpp binds the planes):
+// Weight formats (-D selects one; graph/ops_matmul.cpp binds the planes):
 //   WT_F32   W row-major f32, vec4 texels (R32G32B32A32_SFLOAT)
-//   WT_F16   W row-major f16, 8 halves per uvec4 texel (R32G32B32A32_UINT)
-//   WT_Q4_0  planar Q4_0 (quant/repack.h): plane 0 the 16 quant bytes of block (m, b) as texel
-//            m * nb + b (uvec4), plane 1 the fp16 scales of block b of rows 8g..8g+7 as texel
-//            g * nb + b (uvec4, 8 halves): one fetch serves 8 rows
-//   WT_Q8_0  planar Q8_0: plane 0 the 32 quant bytes of block (m, b) as texels 2 (m * nb + b)
-//            and + 1, plane 1 the scales as for Q4_0
+//   WT_F16   W f16, 8 halves per uvec4 texel (R32G32B32A32_UINT), row-major or planar
+//   WT_Q4_0  planar Q4_0 (quant/repack.h): plane 0 the 16 quant bytes of a block as one uvec4
+//            texel, plane 1 the fp16 scales of block b of rows 8g..8g+7 in one uvec4 texel (8
+//            halves): one fetch serves 8 rows
+//   WT_Q8_0  planar Q8_0: plane 0 the 32 quant bytes of a block as two texels, plane 1 as Q4_0
+// Where the texel of a row sits: the specialization constants TL and TNR give the planar layout's
+// lanes and rows per lane (quant/repack.h planar_quant_texel / planar_scale_texel); TL = 0 is
+// row-major (F32, and F16 weights kept as stored).
 // Why texel buffers: on CPU Vulkan drivers (lavapipe) a storage-buffer load is a per-lane loop
 // with a branch per lane and component, while a texel fetch is a vector gather, and a uvec4
 // texel brings 32 Q4_0 weights at once. GGUF's 18- and 34-byte blocks are not 16-byte aligned,
@@ -33,7 +35,22 @@
 layout(constant_id = 0) const uint WG = 32;  // power of two
 layout(constant_id = 1) const uint NR = 8;   // rows per workgroup (LANE_ROWS: per invocation)
 layout(constant_id = 2) const uint NT = 1;   // tokens per workgroup
+layout(constant_id = 3) const uint TL = 0;   // planar layout: lanes per tile (0: row-major)
+layout(constant_id = 4) const uint TNR = 8;  // planar layout: rows per lane
 layout(local_size_x_id = 0) in;
+
+// Texel t of row m (rows of J texels) in the weight plane, and the scale texel of block b of row
+// m, as quant/repack.cpp places them.
+uint w_texel(uint m, uint t, uint J) {
+  if (TL == 0) return m * J + t;
+  const uint TR = TL * TNR, i = m % TR;
+  return ((m / TR) * J + t) * TR + (i % TNR) * TL + i / TNR;
+}
+uint s_texel(uint m, uint b, uint nb) {
+  const uint g = m / 8;
+  const uint L = max(TL, 1u);  // TL = 0 (row-major) has no scale plane
+  return ((g / L) * nb + b) * L + g % L;
+}
 
 #if defined(WT_Q4_0) || defined(WT_Q8_0)
 #define HAS_SCALE
@@ -132,7 +149,7 @@ float w_scale(uvec4 sv, uint m) {
 #if defined(WT_Q4_0)
 const float ZERO = 8.0;
 void w_block(uint m, uint nb, uint b, out float q[32]) {
-  const uvec4 v = texelFetch(wq, int(m * nb + b));
+  const uvec4 v = texelFetch(wq, int(w_texel(m, b, nb)));
   [[unroll]] for (uint k = 0; k < 4; ++k) {
     const uint lo = v[k] & 0x0F0F0F0Fu, hi = (v[k] >> 4) & 0x0F0F0F0Fu;
     [[unroll]] for (uint c = 0; c < 4; ++c) {
@@ -144,7 +161,7 @@ void w_block(uint m, uint nb, uint b, out float q[32]) {
 #elif defined(WT_Q8_0)
 void w_block(uint m, uint nb, uint b, out float q[32]) {
   [[unroll]] for (uint h = 0; h < 2; ++h) {
-    const uvec4 v = texelFetch(wq, int(2 * (m * nb + b) + h));
+    const uvec4 v = texelFetch(wq, int(w_texel(m, 2 * b + h, 2 * nb)));
     [[unroll]] for (uint k = 0; k < 4; ++k) {
       [[unroll]] for (uint c = 0; c < 4; ++c)
         q[16 * h + 4 * k + c] = float(int(v[k] << (24 - 8 * c)) >> 24);
@@ -153,9 +170,8 @@ void w_block(uint m, uint nb, uint b, out float q[32]) {
 }
 #elif defined(WT_F16)
 void w_block(uint m, uint nb, uint b, out float q[32]) {
-  const uint t0 = (m * nb + b) * 4;
   [[unroll]] for (uint j = 0; j < 4; ++j) {
-    const uvec4 v = texelFetch(wq, int(t0 + j));
+    const uvec4 v = texelFetch(wq, int(w_texel(m, 4 * b + j, 4 * nb)));
     [[unroll]] for (uint k = 0; k < 4; ++k) {
       const vec2 h = unpackHalf2x16(v[k]);
       q[8 * j + 2 * k] = h.x;
@@ -216,7 +232,7 @@ void accumulate_block(uint b, uint row0, uint nb) {
 #ifdef HAS_SCALE
     // One scale texel per group of 8 rows where NR is a multiple of 8 (row0 then is too, so row
     // r's slot is r % 8; clamped rows past M read a wrong slot but are not written).
-    if (NR % 8 != 0 || r % 8 == 0) sv = texelFetch(wd, int((m / 8) * nb + b));
+    if (NR % 8 != 0 || r % 8 == 0) sv = texelFetch(wd, int(s_texel(m, b, nb)));
     const float d = w_scale(sv, NR % 8 == 0 ? r : m);
 #endif
     float c[NT * CHAINS];

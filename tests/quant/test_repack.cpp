@@ -1,7 +1,8 @@
-// quant/repack.h: the planar layout of Q4_0 and Q8_0 keeps every block's quant bytes and scale,
-// each plane where planar_shape() says, with zeroed padding.
+// quant/repack.h: the planar layout of Q4_0, Q8_0 and F16 keeps every block's quant bytes and
+// scale, each texel where planar_quant_texel() / planar_scale_texel() say, with zeroed padding.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -21,40 +22,81 @@ std::vector<float> ramp(size_t n) {
 
 }  // namespace
 
-TEST_CASE("repack: planar Q4_0 and Q8_0 hold each block's quants and scale") {
-  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0}) {
-    const uint64_t qb = type == GGMLType::Q4_0 ? 16 : 32;
-    for (uint64_t rows : {1u, 3u, 17u}) {
+TEST_CASE("repack: planar texels walk each tile lane by lane, row by row, texel by texel") {
+  // Enumerated in storage order, the quant texels are (tile, texel, row of the lane, lane) and
+  // the scale texels (group tile, block, lane): consecutive indices, no gaps.
+  for (const PlanarParams p : {PlanarParams{16, 8, 8}, PlanarParams{16, 8, 2},
+                               PlanarParams{16, 4, 1}, PlanarParams{256, 16, 4}}) {
+    const uint64_t tr = uint64_t{p.lanes} * p.lane_rows, j_row = 5, tiles = 3;
+    uint64_t want = 0;
+    for (uint64_t tile = 0; tile < tiles; ++tile)
+      for (uint64_t t = 0; t < j_row; ++t)
+        for (uint64_t r = 0; r < p.lane_rows; ++r)
+          for (uint64_t l = 0; l < p.lanes; ++l)
+            CHECK(planar_quant_texel(p, tile * tr + l * p.lane_rows + r, t, j_row) == want++);
+    want = 0;
+    const uint64_t nb = 3;
+    for (uint64_t gt = 0; gt < tiles; ++gt)
+      for (uint64_t b = 0; b < nb; ++b)
+        for (uint64_t l = 0; l < p.lanes; ++l) {
+          const uint64_t g = gt * p.lanes + l;
+          for (uint64_t m = 8 * g; m < 8 * g + 8; ++m)
+            CHECK(planar_scale_texel(p, m, b, nb) == want);
+          ++want;
+        }
+  }
+}
+
+TEST_CASE("repack: planar Q4_0, Q8_0 and F16 hold each block's quants and scale") {
+  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16}) {
+    const bool f16 = type == GGMLType::F16;
+    const uint64_t qb = type == GGMLType::Q4_0 ? 16 : type == GGMLType::Q8_0 ? 32 : 64;
+    const uint64_t sb = f16 ? 0 : 2;  // leading scale bytes of a block
+    for (uint64_t rows : {1u, 3u, 17u, 70u}) {
       for (uint64_t cols : {32u, 96u}) {
         const auto x = ramp(rows * cols);
         const auto gguf = quantize_rows(type, x.data(), int64_t(rows), int64_t(cols));
-        for (uint64_t align : {16u, 256u}) {
-          const PlanarShape s = planar_shape(type, rows, cols, align);
-          const uint64_t blocks = rows * cols / 32;
-          CHECK(s.quant_bytes == blocks * qb);
-          CHECK(s.scale_offset % align == 0);
+        for (const PlanarParams p :
+             {PlanarParams{16, 8, 8}, PlanarParams{256, 8, 2}, PlanarParams{256, 4, 16}}) {
+          const PlanarShape s = planar_shape(type, rows, cols, p);
+          const uint64_t tile = uint64_t{p.lanes} * (f16 ? p.lane_rows : std::max(p.lane_rows, 8u));
+          const uint64_t nb = cols / 32, per_block = qb / 16;
+          CHECK(s.rows % tile == 0);
+          CHECK(s.rows >= rows);
+          CHECK(s.rows < rows + tile);
+          CHECK(s.quant_bytes == s.rows * nb * qb);
+          CHECK(s.scale_offset % p.align == 0);
           CHECK(s.scale_offset >= s.quant_bytes);
-          CHECK(s.scale_bytes == (rows + 7) / 8 * (cols / 32) * 16);
+          CHECK(s.scale_bytes == (f16 ? 0 : s.rows / 8 * nb * 16));
           CHECK(s.total_bytes % 16 == 0);
           CHECK(s.total_bytes >= s.scale_offset + s.scale_bytes);
           std::vector<uint8_t> out(s.total_bytes, 0xAB);
-          repack_planar(type, gguf, rows, cols, align, out);
-          const uint64_t nb = cols / 32;
-          std::vector<bool> scale_byte_used(s.scale_bytes, false);
-          for (uint64_t b = 0; b < blocks; ++b) {
-            const uint8_t* src = gguf.data() + b * (qb + 2);
-            const uint64_t m = b / nb, j = b % nb;
-            const uint64_t at = ((m / 8) * nb + j) * 16 + (m % 8) * 2;
-            CHECK(std::memcmp(out.data() + s.scale_offset + at, src, 2) == 0);
-            scale_byte_used[at] = scale_byte_used[at + 1] = true;
-            CHECK(std::memcmp(out.data() + b * qb, src + 2, qb) == 0);
+          repack_planar(type, gguf, rows, cols, p, out);
+          std::vector<bool> used(s.total_bytes, false);
+          for (uint64_t m = 0; m < rows; ++m) {
+            for (uint64_t b = 0; b < nb; ++b) {
+              const uint8_t* src = gguf.data() + (m * nb + b) * (qb + sb);
+              if (!f16) {
+                const uint64_t at =
+                    s.scale_offset + planar_scale_texel(p, m, b, nb) * 16 + (m % 8) * 2;
+                CHECK(std::memcmp(out.data() + at, src, 2) == 0);
+                used[at] = used[at + 1] = true;
+              }
+              for (uint64_t h = 0; h < per_block; ++h) {
+                const uint64_t at =
+                    planar_quant_texel(p, m, b * per_block + h, nb * per_block) * 16;
+                REQUIRE(at + 16 <= s.quant_bytes);
+                CHECK(std::memcmp(out.data() + at, src + sb + 16 * h, 16) == 0);
+                for (uint64_t i = 0; i < 16; ++i) {
+                  CHECK_FALSE(used[at + i]);  // no two texels in one place
+                  used[at + i] = true;
+                }
+              }
+            }
           }
-          for (uint64_t i = s.quant_bytes; i < s.scale_offset; ++i) CHECK(out[i] == 0);
-          // Scales of rows past the matrix (up to a multiple of 8) and the tail are zero.
-          for (uint64_t i = 0; i < s.scale_bytes; ++i)
-            if (!scale_byte_used[i]) CHECK(out[s.scale_offset + i] == 0);
-          for (uint64_t i = s.scale_offset + s.scale_bytes; i < s.total_bytes; ++i)
-            CHECK(out[i] == 0);
+          // Padding rows, the gap before the scale plane and the tail are zero.
+          for (uint64_t i = 0; i < s.total_bytes; ++i)
+            if (!used[i]) CHECK(out[i] == 0);
         }
       }
     }
@@ -65,16 +107,23 @@ TEST_CASE("repack: bad types, shapes and sizes are refused") {
   CHECK(has_planar_layout(GGMLType::Q4_0));
   CHECK(has_planar_layout(GGMLType::Q8_0));
   CHECK_FALSE(has_planar_layout(GGMLType::Q4_K));
-  CHECK_FALSE(has_planar_layout(GGMLType::F16));
-  CHECK_THROWS_WITH_AS(planar_shape(GGMLType::Q4_K, 1, 256, 16), doctest::Contains("Q4_K"),
+  CHECK(has_planar_layout(GGMLType::F16));
+  CHECK_FALSE(has_planar_layout(GGMLType::F32));
+  const PlanarParams p{16, 8, 8};
+  CHECK_THROWS_WITH_AS(planar_shape(GGMLType::Q4_K, 1, 256, p), doctest::Contains("Q4_K"),
                        std::invalid_argument);
-  CHECK_THROWS_AS(planar_shape(GGMLType::Q4_0, 1, 48, 16), std::invalid_argument);
-  CHECK_THROWS_AS(planar_shape(GGMLType::Q4_0, 1, 0, 16), std::invalid_argument);
-  CHECK_THROWS_AS(planar_shape(GGMLType::Q4_0, 1, 32, 24), std::invalid_argument);
-  std::vector<uint8_t> src(18), dst(planar_shape(GGMLType::Q4_0, 1, 32, 16).total_bytes);
-  CHECK_NOTHROW(repack_planar(GGMLType::Q4_0, src, 1, 32, 16, dst));
+  CHECK_THROWS_AS(planar_shape(GGMLType::Q4_0, 1, 48, p), std::invalid_argument);
+  CHECK_THROWS_AS(planar_shape(GGMLType::Q4_0, 1, 0, p), std::invalid_argument);
+  CHECK_THROWS_AS(planar_shape(GGMLType::Q4_0, 1, 32, PlanarParams{24, 8, 8}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(planar_shape(GGMLType::Q4_0, 1, 32, PlanarParams{16, 6, 8}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(planar_shape(GGMLType::Q4_0, 1, 32, PlanarParams{16, 8, 0}),
+                  std::invalid_argument);
+  std::vector<uint8_t> src(18), dst(planar_shape(GGMLType::Q4_0, 1, 32, p).total_bytes);
+  CHECK_NOTHROW(repack_planar(GGMLType::Q4_0, src, 1, 32, p, dst));
   std::vector<uint8_t> short_src(17);
-  CHECK_THROWS_AS(repack_planar(GGMLType::Q4_0, short_src, 1, 32, 16, dst), std::invalid_argument);
+  CHECK_THROWS_AS(repack_planar(GGMLType::Q4_0, short_src, 1, 32, p, dst), std::invalid_argument);
   std::vector<uint8_t> short_dst(dst.size() - 1);
-  CHECK_THROWS_AS(repack_planar(GGMLType::Q4_0, src, 1, 32, 16, short_dst), std::invalid_argument);
+  CHECK_THROWS_AS(repack_planar(GGMLType::Q4_0, src, 1, 32, p, short_dst), std::invalid_argument);
 }

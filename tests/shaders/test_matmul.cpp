@@ -287,17 +287,25 @@ TEST_CASE("matmul: fused gate/up SwiGLU (texel kernels)") {
                                             (std::fabs(g) + 1.0) * mag[size_t(t) * M + 2 * j + 1];
         }
       }
-      rt::Buffer dw = test::upload(w.bytes), dx = test::upload(x);
-      rt::Buffer dy = test::poisoned(want.size() * 4);
       Ops ops(test::context());
       ops.set_texel_kernels(true);
-      REQUIRE(ops.glu_supported(type, WeightLayout::AsStored, M, K));
-      test::run([&](rt::Sequence& s) {
-        ops.matmul(s, type, dw, dx, dy, M, K, T, WeightLayout::AsStored, true);
-      });
-      check_scaled(test::download<float>(dy, want.size()), want, want_mag, 1e-5,
-                   "glu " + type_name(type) + " M=" + std::to_string(M) +
-                       " K=" + std::to_string(K) + " T=" + std::to_string(T));
+      for (WeightLayout layout : {WeightLayout::AsStored, WeightLayout::Planar}) {
+        if (layout == WeightLayout::Planar && !has_planar_layout(type)) continue;
+        std::vector<uint8_t> bytes = w.bytes;
+        if (layout == WeightLayout::Planar) {
+          const PlanarParams pp = ops.planar_params(type);
+          bytes.assign(planar_shape(type, M, K, pp).total_bytes, 0);
+          repack_planar(type, w.bytes, M, K, pp, bytes);
+        }
+        rt::Buffer dw = test::upload(bytes), dx = test::upload(x);
+        rt::Buffer dy = test::poisoned(want.size() * 4);
+        REQUIRE(ops.glu_supported(type, layout, M, K));
+        test::run([&](rt::Sequence& s) { ops.matmul(s, type, dw, dx, dy, M, K, T, layout, true); });
+        check_scaled(test::download<float>(dy, want.size()), want, want_mag, 1e-5,
+                     "glu " + type_name(type) + (layout == WeightLayout::Planar ? " planar" : "") +
+                         " M=" + std::to_string(M) + " K=" + std::to_string(K) +
+                         " T=" + std::to_string(T));
+      }
     }
   }
   Ops ops(test::context());

@@ -168,8 +168,8 @@ TEST_CASE("matmul: quantized matvec in other workgroup shapes") {
   test::check_no_validation_messages();
 }
 
-// Planar Q4_0/Q8_0 (quant/repack.h) through matvec_t_q4_0 / matvec_t_q8_0, repacked on the CPU as
-// the loader does, at zero and non-zero offsets.
+// Planar Q4_0/Q8_0/F16 (quant/repack.h) through matvec_t_*, repacked on the CPU as the loader
+// does, at zero and non-zero offsets; M = 257 spans several row tiles.
 static void check_planar(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t seed,
                          bool offsets, bool lanes) {
   const QWeights w = make_weights(type, M, K, seed);
@@ -184,9 +184,9 @@ static void check_planar(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint
   const auto& info = test::context().info();
   const uint64_t align =
       std::max<uint64_t>({info.min_storage_offset_alignment, info.min_texel_offset_alignment, 4});
-  const PlanarShape ps = planar_shape(type, M, K, ops.planar_alignment());
+  const PlanarShape ps = planar_shape(type, M, K, ops.planar_params(type));
   std::vector<uint8_t> planar(ps.total_bytes);
-  repack_planar(type, w.bytes, M, K, ops.planar_alignment(), planar);
+  repack_planar(type, w.bytes, M, K, ops.planar_params(type), planar);
   const uint64_t w_off = offsets ? align_up(100, ops.planar_alignment()) : 0;
   const uint64_t x_off = offsets ? align : 0;
   const uint64_t y_off = offsets ? 2 * align : 0;
@@ -205,10 +205,10 @@ static void check_planar(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint
                    " T=" + std::to_string(T) + (offsets ? " (offsets)" : ""));
 }
 
-TEST_CASE("matmul: planar Q4_0 and Q8_0 through the texel kernels") {
+TEST_CASE("matmul: planar Q4_0, Q8_0 and F16 through the texel kernels") {
   if (!test::context().info().texel_buffers) return;
   uint32_t seed = 4000;
-  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0}) {
+  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16}) {
     for (uint32_t M : {1u, 7u, 33u, 257u}) {
       for (uint32_t blocks : {1u, 2u, 3u, 24u}) {
         for (uint32_t T : {1u, 3u, 17u}) {

@@ -120,8 +120,8 @@ void check_fused(GGMLType type, const Case& c, uint32_t K, bool lanes, uint32_t 
     w = dequantize_all(type, q, int64_t{M} * K);
     if (has_planar_layout(type)) {
       layout = WeightLayout::Planar;
-      bytes.resize(planar_shape(type, M, K, ops.planar_alignment()).total_bytes);
-      repack_planar(type, q, M, K, ops.planar_alignment(), bytes);
+      bytes.resize(planar_shape(type, M, K, ops.planar_params(type)).total_bytes);
+      repack_planar(type, q, M, K, ops.planar_params(type), bytes);
     } else {
       bytes = q;
     }
