@@ -54,9 +54,12 @@ void main() {
 
   for (uint j = tid; j < n_keys; j += WG) {
     const uint kb = j * kv_stride + kv_off;
-    vec4 s4 = vec4(0.0);
-    [[unroll]] for (uint d = 0; d < HD4; ++d) s4 = fma(qv[d], texelFetch(k, int(kb + d)), s4);
-    const float s = (s4.x + s4.y) + (s4.z + s4.w);
+    // Four independent FMA chains: one chain of HD / 4 is bound by the FMA latency.
+    vec4 s4[4] = vec4[4](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
+    [[unroll]] for (uint d = 0; d < HD4; ++d)
+      s4[d % 4] = fma(qv[d], texelFetch(k, int(kb + d)), s4[d % 4]);
+    const vec4 s2 = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+    const float s = (s2.x + s2.y) + (s2.z + s2.w);
     const float m_new = max(m, s);
     const float corr = exp(m - m_new), e = exp(s - m_new);
     l = fma(l, corr, e);
