@@ -173,9 +173,9 @@ class Ops {
   // matmul for weights read by the quantized kernels (graph/ops_matmul.cpp).
   void matmul_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q, BufferRange w,
                     BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T);
-  // Whether the texel kernels can take this product (type, shape, alignment, device limits).
   // Invocations per workgroup of the rows-per-invocation texel kernels (a power of two).
   uint32_t texel_lane_width() const;
+  // Whether the texel kernels can take this product (type, shape, alignment, device limits).
   bool texel_matmul_ok(GGMLType wtype, WeightLayout layout, const BufferRange& w,
                        const BufferRange& x, uint32_t M, uint32_t K, uint32_t T) const;
   struct RopeKvFusion {

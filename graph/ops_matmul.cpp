@@ -33,8 +33,9 @@ constexpr uint32_t kRowsTM = 8;
 constexpr uint32_t kRowsBK = 64;
 constexpr uint32_t kQuantMatvecRows = 8;
 constexpr uint32_t kQuantMatvecTokens = 4;
-// Texel kernels, K split over the invocations (GPUs): 16 rows x 8 tokens per workgroup for
-// batches, 8 rows for one token (32 for Q8_0). Rows per invocation (CPU devices): 8 rows x 8 tokens
+// Texel kernels, K split over the invocations (GPUs; shapes tuned on lavapipe before rows per
+// invocation took over there, unmeasured on GPUs): 16 rows x 8 tokens per workgroup for batches,
+// 8 rows for one token (32 for Q8_0). Rows per invocation (CPU devices): 8 rows x 8 tokens
 // per invocation for batches and quantized decode, 2 rows for F16/F32 decode. Measured on lavapipe
 // (2 cores, 110M, docs/perf.md): Q4_0 pp128 ~185 tok/s K-split, ~280 rows per invocation (~300
 // with 16 rows, at a longer LLVM compile).
@@ -189,15 +190,14 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
   const uint32_t push_bytes = static_cast<uint32_t>(push.size() * 4);
   std::string name = std::string("matvec_t_") + weight_format(wtype)->glsl;
   const uint32_t nt = T == 1 ? 1 : kTexelTokens;
-  const bool quant = wtype == GGMLType::Q4_0 || wtype == GGMLType::Q8_0;
   uint32_t wg, rows, rows_per_group;
   if (texel_lanes_) {
     // Rows per invocation (matvec_t_*_lanes): no cross-invocation reduction. For one token the
-    // rows per invocation of the planar layout (kLaneRows quantized, kLaneRowsOne F16 and F32;
-    // even: a GLU's gate/up pair stays in one invocation), so that the workgroup reads its tile
-    // front to back; kLaneRows x kTexelTokens for batches.
+    // planar layout's rows per lane (planar_params: kLaneRows quantized, kLaneRowsOne F16), so
+    // that the workgroup reads its tile front to back, and kLaneRowsOne for row-major weights
+    // (even: a GLU's gate/up pair stays in one invocation); kLaneRows x kTexelTokens for batches.
     wg = texel_lane_width();
-    rows = T > 1 || quant ? kLaneRows : kLaneRowsOne;
+    rows = T > 1 ? kLaneRows : layout == WeightLayout::Planar ? tile_rows : kLaneRowsOne;
     rows_per_group = wg * rows;
     name += "_lanes";
   } else {
