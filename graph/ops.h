@@ -102,12 +102,12 @@ class Ops {
   // multiple of the kernel block (quant_kernel_format). A quantized W range whose byte size is not
   // a multiple of 4 needs 2 bytes of buffer after it (the kernels read 32-bit words). Other types,
   // or a K that is not a multiple of the block, throw std::invalid_argument naming the type.
-  // `layout` Planar (quant/repack.h, Q4_0/Q8_0) is read by the texel kernels only; pass what
+  // `layout` Planar (quant/repack.h, Q4_0/Q8_0/F16) is read by the texel kernels only; pass what
   // weight_layout() returned when the weights were loaded.
   //
   // Texel kernels (matvec_t_<type>): where the device has uniform texel buffers and
-  // texel_kernels() is on, F32/F16 as stored and planar Q4_0/Q8_0 with K a multiple of 32 read W
-  // and x through texel buffers (on lavapipe several times faster than storage-buffer loads).
+  // texel_kernels() is on, F32/F16 as stored and planar Q4_0/Q8_0/F16 with K a multiple of 32 read
+  // W and x through texel buffers (on lavapipe several times faster than storage-buffer loads).
   //
   // `glu` (texel kernels only, see glu_supported): W's rows 2j and 2j + 1 are a gate and an up
   // row, and y [T x M/2] gets silu(gate) * up (the SwiGLU of a fused gate/up product).
