@@ -58,6 +58,10 @@ class Ops {
   // y[r, i] = x[r, i] / sqrt(mean(x[r, :]^2) + eps) * weight[i] for r < rows, i < n.
   void rms_norm(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRange y, uint32_t n,
                 uint32_t rows, float eps);
+  // The start of a deferred RMSNorm (see matmul's NormIn): y = x * weight unscaled, partials[r] =
+  // sum of x[r, :]^2 (one partial per row).
+  void rms_norm_deferred(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRange y,
+                         BufferRange partials, uint32_t n, uint32_t rows);
   // sum = x + b, then y = rms_norm(sum) * weight (residual add and the next norm in one dispatch).
   void add_rms_norm(rt::Sequence& s, BufferRange x, BufferRange b, BufferRange weight,
                     BufferRange sum, BufferRange y, uint32_t n, uint32_t rows, float eps);
@@ -111,9 +115,29 @@ class Ops {
   //
   // `glu` (texel kernels only, see glu_supported): W's rows 2j and 2j + 1 are a gate and an up
   // row, and y [T x M/2] gets silu(gate) * up (the SwiGLU of a fused gate/up product).
+  //
+  // Deferred RMSNorm (texel kernels, see norm_fusable): rms_norm(s) * weight between two products
+  // without a dispatch of its own. The producer of s (a product with NormOut, or
+  // rms_norm_deferred) writes weight * s and, per token, partial sums of s^2; the consumer (a
+  // product with NormIn) reads weight * s as its x and scales each token's sums by
+  // 1 / sqrt(S / K + eps), S = the sum of the token's partials, before its GLU or RoPE epilogue.
+  struct NormIn {
+    BufferRange partials;  // [T x count] f32
+    uint32_t count;        // partials per token
+    float eps;
+  };
+  // The producer's epilogue: sum = residual + W x ([T x M]), y = weight * sum, partials [T x
+  // norm_partials(wtype, layout, M, T)] (no GLU).
+  struct NormOut {
+    BufferRange residual, weight, sum, partials;
+  };
   void matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, BufferRange y,
               uint32_t M, uint32_t K, uint32_t T, WeightLayout layout = WeightLayout::AsStored,
-              bool glu = false);
+              bool glu = false, const NormIn* norm_in = nullptr, const NormOut* norm_out = nullptr);
+  // Whether an M x K product of `wtype` in `layout` can take NormIn and NormOut here.
+  bool norm_fusable(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_t K) const;
+  // Partials per token that a NormOut product of M rows writes for a batch of T tokens.
+  uint32_t norm_partials(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_t T) const;
   // A layer's fused q/k/v product with RoPE and the KV-cache write in its epilogue (texel kernels,
   // adjacent-pair RoPE): W holds the q, k and v rows ([E + 2 KV] x K, E = n_heads * head_dim,
   // KV = n_kv_heads * head_dim), x is [sh.T x K]. q_out [T x E] gets RoPE(q), rows step.pos0 + t
@@ -121,7 +145,8 @@ class Ops {
   // then rope_kv on the product's column slices compute, in one dispatch.
   void matmul_rope_kv(rt::Sequence& s, GGMLType wtype, WeightLayout layout, BufferRange w,
                       BufferRange x, BufferRange q_out, BufferRange k_cache, BufferRange v_cache,
-                      BufferRange step, uint32_t K, const RopeKvShape& sh);
+                      BufferRange step, uint32_t K, const RopeKvShape& sh,
+                      const NormIn* norm_in = nullptr);
   // Whether matmul_rope_kv can run this shape here.
   bool rope_kv_fusable(GGMLType wtype, WeightLayout layout, uint32_t K,
                        const RopeKvShape& sh) const;
@@ -182,9 +207,17 @@ class Ops {
     BufferRange k_cache, v_cache, step;
     RopeKvShape shape;
   };
+  // How matmul_texel spreads an M-row product of T tokens: invocations per workgroup, rows per
+  // invocation (lanes) or per workgroup (K split), tokens per workgroup, the planar tile.
+  struct TexelShape {
+    uint32_t wg, rows, nt, rows_per_group, tile_lanes, tile_rows;
+    bool subgroup;  // K split reduced by subgroupAdd
+  };
+  TexelShape texel_shape(GGMLType wtype, WeightLayout layout, uint32_t T) const;
   void matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, BufferRange w,
                     BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T, bool glu,
-                    const RopeKvFusion* rope = nullptr);
+                    const RopeKvFusion* rope = nullptr, const NormIn* norm_in = nullptr,
+                    const NormOut* norm_out = nullptr);
   // get_rows for tables read by the quantized kernels (graph/ops_elementwise.cpp).
   void get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q,
                       BufferRange table, BufferRange ids, BufferRange out, uint32_t n_cols,

@@ -39,6 +39,19 @@ void Ops::rms_norm(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRan
   s.dispatch(p, {x, weight, y}, push, groups_1d(uint64_t{rows} * wg, wg), "rms_norm");
 }
 
+void Ops::rms_norm_deferred(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRange y,
+                            BufferRange partials, uint32_t n, uint32_t rows) {
+  require(n > 0, "rms_norm_deferred", "n must be positive");
+  if (rows == 0) return;
+  struct {
+    uint32_t n, rows;
+    float eps;  // unused: the consumer adds it
+  } push{n, rows, 0.0f};
+  const uint32_t wg = pow2_workgroup(ctx_.info(), 128);
+  const auto& p = ctx_.pipeline({"rms_norm_deferred", 4, sizeof(push), {wg}});
+  s.dispatch(p, {x, weight, y, partials}, push, groups_1d(uint64_t{rows} * wg, wg), "rms_norm");
+}
+
 void Ops::add_rms_norm(rt::Sequence& s, BufferRange x, BufferRange b, BufferRange weight,
                        BufferRange sum, BufferRange y, uint32_t n, uint32_t rows, float eps) {
   require(n > 0, "add_rms_norm", "n must be positive");

@@ -15,6 +15,7 @@
 //   reached ~12-14 with 8 rows x 32 tokens per thread (~20 with 16 x 64, at a much longer LLVM
 //   compile), against 2-4 GFLOP/s for T matrix-vector products.
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -137,28 +138,55 @@ WeightLayout Ops::weight_layout(GGMLType wtype, uint32_t M, uint32_t K) const {
              : WeightLayout::AsStored;
 }
 
+Ops::TexelShape Ops::texel_shape(GGMLType wtype, WeightLayout layout, uint32_t T) const {
+  const auto& info = ctx_.info();
+  const uint32_t max_wg = std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
+  TexelShape sh{};
+  sh.tile_rows = 1;  // row-major unless planar
+  if (layout == WeightLayout::Planar) {
+    const PlanarParams pp = planar_params(wtype);
+    sh.tile_lanes = pp.lanes;
+    sh.tile_rows = pp.lane_rows;
+  }
+  sh.nt = T == 1 ? 1 : kTexelTokens;
+  if (texel_lanes_) {
+    // Rows per invocation (matvec_t_*_lanes): no cross-invocation reduction. For one token the
+    // planar layout's rows per lane (planar_params: kLaneRows quantized, kLaneRowsOne F16), so
+    // that the workgroup reads its tile front to back, and kLaneRowsOne for row-major weights
+    // (even: a GLU's gate/up pair stays in one invocation); kLaneRows x kTexelTokens for batches.
+    sh.wg = texel_lane_width();
+    sh.rows = T > 1 ? kLaneRows : layout == WeightLayout::Planar ? sh.tile_rows : kLaneRowsOne;
+    sh.rows_per_group = sh.wg * sh.rows;
+  } else {
+    sh.subgroup = info.subgroup_arithmetic && info.subgroup_size <= max_wg;
+    sh.wg = sh.subgroup ? info.subgroup_size
+                        : pow2_floor(std::min(std::max(info.subgroup_size, 32u), max_wg));
+    sh.rows = T > 1 ? kTexelRowsBatch : (wtype == GGMLType::Q8_0 ? kTexelRowsOneQ8 : kTexelRowsOne);
+    sh.rows_per_group = sh.rows;
+  }
+  return sh;
+}
+
 // Texel kernels. Rows per invocation where texel_lanes() (CPU devices), else the K split over
 // one subgroup per workgroup (subgroupAdd) or a shared-memory reduction.
 void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, BufferRange w,
                        BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T, bool glu,
-                       const RopeKvFusion* rope) {
+                       const RopeKvFusion* rope, const NormIn* norm_in, const NormOut* norm_out) {
   require(range_bytes(x) >= uint64_t{T} * K * 4, "x range smaller than T x K");
   require(!glu || M % 2 == 0, "the fused SwiGLU needs an even M (gate/up row pairs)");
+  require(!norm_out || (!glu && !rope), "a NormOut product has no GLU or RoPE epilogue");
+  require(!(norm_in || norm_out) || norm_fusable(wtype, layout, M, K),
+          "the deferred norm needs the rows-per-invocation or subgroup texel kernels");
   const uint64_t y_cols = rope ? rope->shape.n_heads * rope->shape.head_dim : glu ? M / 2 : M;
   require(range_bytes(y) >= uint64_t{T} * y_cols * 4, "output range smaller than T rows");
-  const auto& info = ctx_.info();
-  const uint32_t max_wg = std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
+  const TexelShape sh = texel_shape(wtype, layout, T);
   const BufferRange xr(*x.buffer, x.offset, uint64_t{T} * K * 4);
   std::vector<BufferRange> binds;
   std::vector<VkFormat> texel;
-  uint32_t tile_lanes = 0, tile_rows = 1;  // row-major unless planar
   if (layout == WeightLayout::Planar) {
-    const PlanarParams pp = planar_params(wtype);
-    const PlanarShape ps = planar_shape(wtype, M, K, pp);
+    const PlanarShape ps = planar_shape(wtype, M, K, planar_params(wtype));
     require(range_bytes(w) >= ps.total_bytes,
             "planar weight range smaller than M rows of " + type_name(wtype));
-    tile_lanes = pp.lanes;
-    tile_rows = pp.lane_rows;
     binds = {BufferRange(*w.buffer, w.offset, ps.quant_bytes)};
     texel = {VK_FORMAT_R32G32B32A32_UINT};
     if (ps.scale_bytes) {
@@ -175,51 +203,69 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
     texel = {f16 ? VK_FORMAT_R32G32B32A32_UINT : VK_FORMAT_R32G32B32A32_SFLOAT,
              VK_FORMAT_R32G32B32A32_SFLOAT};
   }
-  // M, K, T, glu, then for the RoPE fusion E, KV, head_dim, n_rot, ctx_len.
+  // M, K, T, glu, then for the RoPE fusion E, KV, head_dim, n_rot, ctx_len, then for NormIn the
+  // partials per token and eps.
   std::vector<uint32_t> push = {M, K, T, glu ? 1u : 0u};
   std::string suffix;
   if (rope) {
-    const RopeKvShape& sh = rope->shape;
-    const uint32_t E = sh.n_heads * sh.head_dim, KV = sh.n_kv_heads * sh.head_dim;
+    const RopeKvShape& rs = rope->shape;
+    const uint32_t E = rs.n_heads * rs.head_dim, KV = rs.n_kv_heads * rs.head_dim;
     require(M == E + 2 * KV, "the fused q/k/v product needs M = E + 2 KV rows");
-    const uint64_t kv_bytes = uint64_t{sh.ctx_len} * KV * 4;
+    const uint64_t kv_bytes = uint64_t{rs.ctx_len} * KV * 4;
     require(range_bytes(rope->k_cache) >= kv_bytes && range_bytes(rope->v_cache) >= kv_bytes,
             "cache ranges smaller than ctx_len rows");
     binds.insert(binds.end(),
-                 {rope->k_cache, rope->v_cache, rope->step, rope_inv_freq(sh.n_rot, sh.freq_base)});
-    push.insert(push.end(), {E, KV, sh.head_dim, sh.n_rot, sh.ctx_len});
+                 {rope->k_cache, rope->v_cache, rope->step, rope_inv_freq(rs.n_rot, rs.freq_base)});
+    push.insert(push.end(), {E, KV, rs.head_dim, rs.n_rot, rs.ctx_len});
     suffix = "_qkv";
   }
-  const uint32_t push_bytes = static_cast<uint32_t>(push.size() * 4);
-  std::string name = std::string("matvec_t_") + weight_format(wtype)->glsl;
-  const uint32_t nt = T == 1 ? 1 : kTexelTokens;
-  uint32_t wg, rows, rows_per_group;
-  if (texel_lanes_) {
-    // Rows per invocation (matvec_t_*_lanes): no cross-invocation reduction. For one token the
-    // planar layout's rows per lane (planar_params: kLaneRows quantized, kLaneRowsOne F16), so
-    // that the workgroup reads its tile front to back, and kLaneRowsOne for row-major weights
-    // (even: a GLU's gate/up pair stays in one invocation); kLaneRows x kTexelTokens for batches.
-    wg = texel_lane_width();
-    rows = T > 1 ? kLaneRows : layout == WeightLayout::Planar ? tile_rows : kLaneRowsOne;
-    rows_per_group = wg * rows;
-    name += "_lanes";
-  } else {
-    const bool sg = info.subgroup_arithmetic && info.subgroup_size <= max_wg;
-    wg = sg ? info.subgroup_size : pow2_floor(std::min(std::max(info.subgroup_size, 32u), max_wg));
-    rows = T > 1 ? kTexelRowsBatch : (wtype == GGMLType::Q8_0 ? kTexelRowsOneQ8 : kTexelRowsOne);
-    rows_per_group = rows;
-    if (sg) name += "_subgroup";
+  if (norm_in) {
+    require(norm_in->count > 0, "NormIn needs at least one partial per token");
+    require(range_bytes(norm_in->partials) >= uint64_t{T} * norm_in->count * 4,
+            "NormIn partials range smaller than T x count");
+    binds.push_back(norm_in->partials);
+    uint32_t eps_bits;
+    std::memcpy(&eps_bits, &norm_in->eps, 4);
+    push.insert(push.end(), {norm_in->count, eps_bits});
+    suffix += "_normin";
   }
-  name += suffix;
+  if (norm_out) {
+    const uint64_t tm = uint64_t{T} * M * 4;
+    require(range_bytes(norm_out->residual) >= tm && range_bytes(norm_out->sum) >= tm,
+            "NormOut residual or sum range smaller than T x M");
+    require(range_bytes(norm_out->weight) >= uint64_t{M} * 4, "NormOut weight smaller than M");
+    require(range_bytes(norm_out->partials) >= uint64_t{T} * norm_partials(wtype, layout, M, T) * 4,
+            "NormOut partials range smaller than T x norm_partials");
+    binds.insert(binds.end(),
+                 {norm_out->residual, norm_out->weight, norm_out->sum, norm_out->partials});
+    suffix += "_normout";
+  }
+  const uint32_t push_bytes = static_cast<uint32_t>(push.size() * 4);
+  std::string name = std::string("matvec_t_") + weight_format(wtype)->glsl +
+                     (texel_lanes_  ? "_lanes"
+                      : sh.subgroup ? "_subgroup"
+                                    : "") +
+                     suffix;
   rt::PipelineDesc desc{name,
                         static_cast<uint32_t>(binds.size()),
                         push_bytes,
-                        {wg, rows, nt, tile_lanes, tile_rows},
+                        {sh.wg, sh.rows, sh.nt, sh.tile_lanes, sh.tile_rows},
                         texel};
   const auto& p = ctx_.pipeline(desc);
-  const uint64_t blocks =
-      (uint64_t{M} + rows_per_group - 1) / rows_per_group * ((uint64_t{T} + nt - 1) / nt);
-  s.dispatch(p, binds, push.data(), push_bytes, groups_1d(blocks * wg, wg), name.c_str());
+  const uint64_t blocks = (uint64_t{M} + sh.rows_per_group - 1) / sh.rows_per_group *
+                          ((uint64_t{T} + sh.nt - 1) / sh.nt);
+  s.dispatch(p, binds, push.data(), push_bytes, groups_1d(blocks * sh.wg, sh.wg), name.c_str());
+}
+
+bool Ops::norm_fusable(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_t K) const {
+  BufferRange aligned;
+  return M > 0 && texel_matmul_ok(wtype, layout, aligned, aligned, M, K, 1) &&
+         (texel_lanes_ || texel_shape(wtype, layout, 1).subgroup);
+}
+
+uint32_t Ops::norm_partials(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_t T) const {
+  const TexelShape sh = texel_shape(wtype, layout, T);
+  return (M + sh.rows_per_group - 1) / sh.rows_per_group;
 }
 
 bool Ops::rope_kv_fusable(GGMLType wtype, WeightLayout layout, uint32_t K,
@@ -233,7 +279,8 @@ bool Ops::rope_kv_fusable(GGMLType wtype, WeightLayout layout, uint32_t K,
 
 void Ops::matmul_rope_kv(rt::Sequence& s, GGMLType wtype, WeightLayout layout, BufferRange w,
                          BufferRange x, BufferRange q_out, BufferRange k_cache, BufferRange v_cache,
-                         BufferRange step, uint32_t K, const RopeKvShape& sh) {
+                         BufferRange step, uint32_t K, const RopeKvShape& sh,
+                         const NormIn* norm_in) {
   require(rope_kv_fusable(wtype, layout, K, sh),
           "the fused q/k/v + RoPE product needs the texel kernels, " + type_name(wtype) +
               " weights with K a multiple of 32, even head_dim and n_rot, adjacent-pair RoPE");
@@ -242,15 +289,18 @@ void Ops::matmul_rope_kv(rt::Sequence& s, GGMLType wtype, WeightLayout layout, B
           "fused q/k/v + RoPE product: misaligned ranges or over the texel limits");
   if (sh.T == 0) return;
   const RopeKvFusion rope{k_cache, v_cache, step, sh};
-  matmul_texel(s, wtype, layout, w, x, q_out, M, K, sh.T, false, &rope);
+  matmul_texel(s, wtype, layout, w, x, q_out, M, K, sh.T, false, &rope, norm_in);
 }
 
 void Ops::matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, BufferRange y,
-                 uint32_t M, uint32_t K, uint32_t T, WeightLayout layout, bool glu) {
+                 uint32_t M, uint32_t K, uint32_t T, WeightLayout layout, bool glu,
+                 const NormIn* norm_in, const NormOut* norm_out) {
   if (M > 0 && T > 0 && texel_matmul_ok(wtype, layout, w, x, M, K, T)) {
-    matmul_texel(s, wtype, layout, w, x, y, M, K, T, glu);
+    matmul_texel(s, wtype, layout, w, x, y, M, K, T, glu, nullptr, norm_in, norm_out);
     return;
   }
+  require(!norm_in && !norm_out, "the deferred norm needs the texel kernels (" + type_name(wtype) +
+                                     ", K a multiple of 32, aligned ranges, texel buffers on)");
   require(!glu, "the fused SwiGLU needs the texel kernels (" + type_name(wtype) +
                     ", K a multiple of 32, aligned ranges, texel buffers on)");
   if (layout == WeightLayout::Planar && (M == 0 || T == 0)) return;  // nothing to compute

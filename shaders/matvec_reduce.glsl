@@ -29,12 +29,34 @@ float acc[NR * NT];
     if (row_ < p.M && t_ < p.T) y[t_ * p.M + row_] = sum(o);                                  \
   }
 
+#ifdef NORM_OUT
+// The deferred-norm epilogue (matvec_t.comp NORM_OUT) by one invocation: the rows' residual sums
+// and the workgroup's sum of s^2 per token (the workgroup is row block row0 / NR).
+#define MATVEC_NORM_OUT(sum)                                                                  \
+  {                                                                                           \
+    const uint blocks_ = (p.M + NR - 1) / NR;                                                 \
+    [[unroll]] for (uint t_ = 0; t_ < NT; ++t_) {                                             \
+      if (t0 + t_ < p.T) {                                                                    \
+        float ss_ = 0.0;                                                                      \
+        [[unroll]] for (uint r_ = 0; r_ < NR; ++r_) {                                         \
+          if (row0 + r_ < p.M) ss_ += norm_out_store(row0 + r_, t0 + t_, sum(r_ * NT + t_));  \
+        }                                                                                     \
+        norm_partials[(t0 + t_) * blocks_ + row0 / NR] = ss_;                                 \
+      }                                                                                       \
+    }                                                                                         \
+  }
+#endif
+
 void matvec_store(uint row0, uint t0, uint tid) {
 #ifdef USE_SUBGROUP
   [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = subgroupAdd(acc[i]);
   if (gl_NumSubgroups == 1) {
     if (subgroupElect()) {
 #define ACC_SUM(i) acc[i]
+#ifdef NORM_OUT
+      MATVEC_NORM_OUT(ACC_SUM)
+      return;
+#endif
       if (PAIRS) {
         [[unroll]] for (uint o = 0; o < NR * NT / 2; ++o) MATVEC_WRITE_PAIR(o, ACC_SUM)
       } else {
@@ -65,6 +87,10 @@ void matvec_store(uint row0, uint t0, uint tid) {
   }
 #endif
 #define RED_SUM(i) red[(i) * WG]
+#ifdef NORM_OUT
+  if (tid == 0) MATVEC_NORM_OUT(RED_SUM)
+  return;
+#endif
   if (PAIRS) {
     for (uint o = tid; o < NR * NT / 2; o += WG) MATVEC_WRITE_PAIR(o, RED_SUM)
   } else {

@@ -81,6 +81,27 @@ layout(std430, binding = B_AFTER_Y) writeonly buffer KC { float k_cache[]; };
 layout(std430, binding = B_AFTER_Y + 1) writeonly buffer VC { float v_cache[]; };
 layout(std430, binding = B_AFTER_Y + 2) readonly buffer Step { uint pos0; uint n_past; } st;
 layout(std430, binding = B_AFTER_Y + 3) readonly buffer F { float inv_freq[]; };
+#define B_AFTER_EPILOGUE (B_AFTER_Y + 4)
+#else
+#define B_AFTER_EPILOGUE B_AFTER_Y
+#endif
+
+// Deferred RMSNorm (graph/ops.h Ops::NormIn / NormOut): the norm between two products without a
+// dispatch of its own.
+#ifdef NORM_IN
+// x is weight * s for an un-normed s; token t's sums are scaled by 1 / sqrt(S_t / K + eps), S_t =
+// the sum of norm_partials[t * n_partials ..][0 .. n_partials - 1] (the sum of s^2), before the
+// epilogue (GLU, RoPE).
+layout(std430, binding = B_AFTER_EPILOGUE) readonly buffer NP { float norm_partials[]; };
+#endif
+#ifdef NORM_OUT
+// The epilogue adds the residual and starts the next norm: s = residual + W x to sum_out, y gets
+// norm_w * s, and norm_partials[t * (row blocks) + row block] the sum of s^2 over the rows of this
+// workgroup (no GLU or RoPE).
+layout(std430, binding = B_AFTER_EPILOGUE) readonly buffer R { float residual[]; };
+layout(std430, binding = B_AFTER_EPILOGUE + 1) readonly buffer G { float norm_w[]; };
+layout(std430, binding = B_AFTER_EPILOGUE + 2) writeonly buffer S { float sum_out[]; };
+layout(std430, binding = B_AFTER_EPILOGUE + 3) writeonly buffer NP { float norm_partials[]; };
 #endif
 
 layout(push_constant) uniform P {
@@ -90,6 +111,10 @@ layout(push_constant) uniform P {
   uint glu;  // rows 2j, 2j + 1 are gate and up rows: write silu(gate) * up (matvec_reduce.glsl)
 #ifdef QKV_ROPE
   uint E, KV, head_dim, n_rot, ctx_len;
+#endif
+#ifdef NORM_IN
+  uint n_partials;
+  float eps;
 #endif
 } p;
 // A push constant rather than a specialization constant: one pipeline (one LLVM compile) serves
@@ -189,10 +214,38 @@ void w_block(uint m, uint nb, uint b, out float q[32]) {
 }
 #endif
 
+#ifdef NORM_OUT
+// Row `row` < M of token t < T: s = residual + v to sum_out, norm_w * s to y; returns s^2.
+float norm_out_store(uint row, uint t, float v) {
+  const uint i = t * p.M + row;
+  const float s = residual[i] + v;
+  sum_out[i] = s;
+  y[i] = norm_w[row] * s;
+  return s * s;
+}
+#endif
+
 #ifdef LANE_ROWS
 float acc[NR * NT];  // acc[row * NT + t]
+#ifdef NORM_OUT
+shared float norm_red[NT * WG];
+#endif
 #else
 #include "matvec_reduce.glsl"  // declares acc
+#endif
+
+#ifdef NORM_IN
+// Scales this invocation's sums of tokens t0.. by their norm factors (before any reduction: the
+// scale is per token, the same for every row).
+void norm_in_scale(uint t0) {
+  [[unroll]] for (uint t = 0; t < NT; ++t) {
+    const uint base = min(t0 + t, p.T - 1) * p.n_partials;
+    float ss = 0.0;
+    for (uint i = 0; i < p.n_partials; ++i) ss += norm_partials[base + i];
+    const float r = inversesqrt(ss / float(p.K) + p.eps);
+    [[unroll]] for (uint row = 0; row < NR; ++row) acc[row * NT + t] *= r;
+  }
+}
 #endif
 
 // Independent FMA chains per token and row block: one token's 32 products summed in a single
@@ -275,6 +328,31 @@ void main() {
   [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = 0.0;
 
   for (uint b = 0; b < nb; ++b) accumulate_block(b, row0, nb);
+#ifdef NORM_IN
+  norm_in_scale(t0);
+#endif
+
+#ifdef NORM_OUT
+  // Each invocation's sum of s^2 over its rows, per token, then one invocation per token sums the
+  // workgroup's.
+  const uint lid = gl_LocalInvocationID.x;
+  [[unroll]] for (uint t = 0; t < NT; ++t) {
+    float ss = 0.0;
+    if (t0 + t < p.T) {
+      [[unroll]] for (uint r = 0; r < NR; ++r) {
+        if (row0 + r < p.M) ss += norm_out_store(row0 + r, t0 + t, acc[r * NT + t]);
+      }
+    }
+    norm_red[t * WG + lid] = ss;
+  }
+  barrier();
+  for (uint t = lid; t < NT && t0 + t < p.T; t += WG) {
+    float ss = 0.0;
+    for (uint i = 0; i < WG; ++i) ss += norm_red[t * WG + i];
+    norm_partials[(t0 + t) * m_blocks + block % m_blocks] = ss;
+  }
+  return;
+#endif
 
 #ifdef QKV_ROPE
   // The RoPE epilogue (with its sin and cos) in a loop over the tokens rather than NT unrolled
@@ -320,6 +398,9 @@ void main() {
   [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = 0.0;
 
   for (uint b = tid; b < nb; b += WG) accumulate_block(b, row0, nb);
+#ifdef NORM_IN
+  norm_in_scale(t0);
+#endif
 
   matvec_store(row0, t0, tid);
 }

@@ -2,6 +2,8 @@
 // RMSNorm: y[r, i] = x[r, i] / sqrt(mean_i(x[r, :]^2) + eps) * w[i].
 // With ADD_RESIDUAL (variant add_rms_norm), x is first replaced by s = x + b, which is also
 // written to `sum`: the residual add and the next norm of a transformer block in one dispatch.
+// With DEFERRED (variant rms_norm_deferred) the norm is finished by the product that reads y
+// (graph/ops.h Ops::NormIn): y = x * w unscaled, and partials[r] gets the row's sum of squares.
 // One workgroup per row; each thread sums the squares of a strided slice of the row, then a
 // shared-memory tree reduction gives the row's sum. Works for any n (including n < workgroup size).
 #extension GL_GOOGLE_include_directive : require
@@ -18,6 +20,9 @@ layout(std430, binding = 4) writeonly buffer S { float sum_out[]; };
 #define LOAD(i) (x[i] + b[i])
 #else
 #define LOAD(i) x[i]
+#endif
+#ifdef DEFERRED
+layout(std430, binding = 3) writeonly buffer NP { float partials[]; };
 #endif
 layout(push_constant) uniform P {
   uint n;
@@ -47,6 +52,11 @@ void main() {
     if (tid < s) red[tid] += red[tid + s];
     barrier();
   }
+#ifdef DEFERRED
+  if (tid == 0) partials[row] = red[0];
+  const float r = 1.0;
+#else
   const float r = inversesqrt(red[0] / float(p.n) + p.eps);
+#endif
   for (uint i = tid; i < p.n; i += WG) y[base + i] = LOAD(base + i) * r * w[i];
 }

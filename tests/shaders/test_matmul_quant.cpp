@@ -264,3 +264,178 @@ TEST_CASE("matmul: quantized weights need K a multiple of the block; range check
   seq.end();
   test::check_no_validation_messages();
 }
+
+// The deferred RMSNorm of the texel kernels (Ops::NormIn / NormOut), planar Q4_0/Q8_0/F16 and
+// row-major F32, rows per invocation and the K split.
+namespace {
+
+struct DeviceWeights {
+  QWeights w;
+  rt::Buffer buffer;
+  WeightLayout layout;
+};
+
+DeviceWeights device_weights(const Ops& ops, GGMLType type, uint32_t M, uint32_t K, uint32_t seed) {
+  QWeights w = make_weights(type, M, K, seed);
+  const WeightLayout layout =
+      has_planar_layout(type) ? WeightLayout::Planar : WeightLayout::AsStored;
+  std::vector<uint8_t> bytes = w.bytes;
+  if (layout == WeightLayout::Planar) {
+    const PlanarParams pp = ops.planar_params(type);
+    bytes.assign(planar_shape(type, M, K, pp).total_bytes, 0);
+    repack_planar(type, w.bytes, M, K, pp, bytes);
+  }
+  rt::Buffer b = test::upload(bytes);
+  return {std::move(w), std::move(b), layout};
+}
+
+std::string shape_name(GGMLType type, uint32_t M, uint32_t K, uint32_t T, bool lanes) {
+  return type_name(type) + " M=" + std::to_string(M) + " K=" + std::to_string(K) +
+         " T=" + std::to_string(T) + (lanes ? " (rows per invocation)" : " (K split)");
+}
+
+// NormOut: sum = residual + W x, y = weight * sum, and per token partials adding up to the sum of
+// sum^2 (every partial written: the buffer is poisoned).
+void check_norm_out(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t seed, bool lanes) {
+  Ops ops(test::context());
+  ops.set_texel_kernels(true);
+  ops.set_texel_lanes(lanes);
+  const std::string what = shape_name(type, M, K, T, lanes);
+  REQUIRE_MESSAGE(
+      ops.norm_fusable(
+          type, has_planar_layout(type) ? WeightLayout::Planar : WeightLayout::AsStored, M, K),
+      what);
+  const DeviceWeights dw = device_weights(ops, type, M, K, seed);
+  const auto x = test::random_floats(size_t(T) * K, seed + 1);
+  const auto res = test::random_floats(size_t(T) * M, seed + 2, -4.0f, 4.0f);
+  const auto g = test::random_floats(M, seed + 3, 0.5f, 1.5f);
+  std::vector<float> dots;
+  std::vector<double> mag;
+  reference(dw.w.values, x, M, K, T, dots, mag);
+  std::vector<float> sum(dots.size()), normed(dots.size());
+  std::vector<double> sum_mag(dots.size()), normed_mag(dots.size()), ss(T, 0.0), ss_mag(T, 0.0);
+  for (uint32_t t = 0; t < T; ++t) {
+    for (uint32_t m = 0; m < M; ++m) {
+      const size_t i = size_t(t) * M + m;
+      const double s = double(res[i]) + dots[i];
+      sum[i] = float(s);
+      normed[i] = float(s * g[m]);
+      sum_mag[i] = mag[i] + std::fabs(res[i]);
+      normed_mag[i] = sum_mag[i] * g[m];
+      ss[t] += s * s;
+      ss_mag[t] += 2.0 * std::fabs(s) * sum_mag[i];
+    }
+  }
+  const uint32_t P = ops.norm_partials(type, dw.layout, M, T);
+  REQUIRE(P >= 1);
+  rt::Buffer dx = test::upload(x), dres = test::upload(res), dg = test::upload(g);
+  rt::Buffer dy = test::poisoned(sum.size() * 4), dsum = test::poisoned(sum.size() * 4);
+  rt::Buffer dpart = test::poisoned(size_t(T) * P * 4);
+  const Ops::NormOut no{dres, dg, dsum, dpart};
+  test::run([&](rt::Sequence& s) {
+    ops.matmul(s, type, dw.buffer, dx, dy, M, K, T, dw.layout, false, nullptr, &no);
+  });
+  check_scaled(test::download<float>(dsum, sum.size()), sum, sum_mag, 1e-5, "NormOut sum " + what);
+  check_scaled(test::download<float>(dy, sum.size()), normed, normed_mag, 1e-5,
+               "NormOut weight * sum " + what);
+  const auto part = test::download<float>(dpart, size_t(T) * P);
+  std::vector<float> got_ss(T, 0.0f), want_ss(T);
+  for (uint32_t t = 0; t < T; ++t) {
+    for (uint32_t i = 0; i < P; ++i) got_ss[t] += part[size_t(t) * P + i];
+    want_ss[t] = float(ss[t]);
+  }
+  check_scaled(got_ss, want_ss, ss_mag, 1e-5, "NormOut partials " + what);
+}
+
+// NormIn: x is weight * s given with `count` partials per token adding up to S; each token's sums
+// are scaled by 1 / sqrt(S / K + eps) before the GLU (glu: rows are gate/up pairs).
+void check_norm_in(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t seed, bool lanes,
+                   bool glu) {
+  Ops ops(test::context());
+  ops.set_texel_kernels(true);
+  ops.set_texel_lanes(lanes);
+  const std::string what = shape_name(type, M, K, T, lanes) + (glu ? " glu" : "");
+  const DeviceWeights dw = device_weights(ops, type, M, K, seed);
+  const auto x = test::random_floats(size_t(T) * K, seed + 1);
+  const uint32_t count = 3;
+  const auto part = test::random_floats(size_t(T) * count, seed + 2, 1.0f, float(K));
+  const float eps = 1e-5f;
+  std::vector<float> dots;
+  std::vector<double> mag;
+  reference(dw.w.values, x, M, K, T, dots, mag);
+  const uint32_t out_cols = glu ? M / 2 : M;
+  std::vector<float> want(size_t(T) * out_cols);
+  std::vector<double> want_mag(want.size());
+  for (uint32_t t = 0; t < T; ++t) {
+    double S = 0.0;
+    for (uint32_t i = 0; i < count; ++i) S += part[size_t(t) * count + i];
+    const double r = 1.0 / std::sqrt(S / K + eps);
+    for (uint32_t j = 0; j < out_cols; ++j) {
+      if (!glu) {
+        want[size_t(t) * M + j] = float(dots[size_t(t) * M + j] * r);
+        want_mag[size_t(t) * M + j] = mag[size_t(t) * M + j] * r;
+        continue;
+      }
+      const double gt = dots[size_t(t) * M + 2 * j] * r, u = dots[size_t(t) * M + 2 * j + 1] * r;
+      want[size_t(t) * out_cols + j] = float(gt / (1.0 + std::exp(-gt)) * u);
+      want_mag[size_t(t) * out_cols + j] =
+          1.1 * std::fabs(u) * mag[size_t(t) * M + 2 * j] * r +
+          (std::fabs(gt) + 1.0) * mag[size_t(t) * M + 2 * j + 1] * r;
+    }
+  }
+  rt::Buffer dx = test::upload(x), dpart = test::upload(part);
+  rt::Buffer dy = test::poisoned(want.size() * 4);
+  const Ops::NormIn ni{dpart, count, eps};
+  test::run([&](rt::Sequence& s) {
+    ops.matmul(s, type, dw.buffer, dx, dy, M, K, T, dw.layout, glu, &ni, nullptr);
+  });
+  check_scaled(test::download<float>(dy, want.size()), want, want_mag, 1e-5, "NormIn " + what);
+}
+
+}  // namespace
+
+TEST_CASE("matmul: deferred RMSNorm epilogue (NormOut) and prologue (NormIn)") {
+  if (!test::context().info().texel_buffers) return;
+  uint32_t seed = 6000;
+  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::F32}) {
+    for (bool lanes : {true, false}) {
+      // The epilogue and prologue do not depend on the weight type: the K split (each variant one
+      // more LLVM compile on lavapipe) is checked with one planar and one row-major type.
+      if (!lanes && type != GGMLType::Q4_0 && type != GGMLType::F32) continue;
+      {
+        Ops ops(test::context());
+        ops.set_texel_kernels(true);
+        ops.set_texel_lanes(lanes);
+        const WeightLayout layout =
+            has_planar_layout(type) ? WeightLayout::Planar : WeightLayout::AsStored;
+        if (!ops.norm_fusable(type, layout, 64, 64)) continue;  // K split without subgroups
+      }
+      for (const auto& [M, K, T] : {std::array<uint32_t, 3>{1, 32, 1},
+                                    {37, 64, 1},
+                                    {257, 96, 1},
+                                    {70, 32, 5},
+                                    {130, 64, 9},
+                                    {768, 64, 2}}) {
+        check_norm_out(type, M, K, T, seed += 10, lanes);
+        check_norm_in(type, M, K, T, seed += 10, lanes, false);
+        if (M % 2 == 0) check_norm_in(type, M, K, T, seed += 10, lanes, true);
+      }
+    }
+    test::check_no_validation_messages();
+  }
+}
+
+TEST_CASE("matmul: the deferred norm is refused where it cannot run") {
+  Ops ops(test::context());
+  ops.set_texel_kernels(false);
+  CHECK_FALSE(ops.norm_fusable(GGMLType::Q4_0, WeightLayout::AsStored, 64, 64));
+  rt::Buffer b = test::upload(std::vector<float>(256, 1.0f));
+  const Ops::NormIn ni{b, 1, 1e-5f};
+  rt::Sequence seq(test::context());
+  seq.begin();
+  CHECK_THROWS_WITH_AS(
+      ops.matmul(seq, GGMLType::F32, b, b, b, 2, 32, 1, WeightLayout::AsStored, false, &ni),
+      doctest::Contains("deferred norm"), std::invalid_argument);
+  seq.end();
+  test::check_no_validation_messages();
+}

@@ -104,7 +104,10 @@ namespace {
 // matmul_rope_kv: the q/k/v product with RoPE and the KV write in its epilogue, against the
 // double-precision product of the (dequantized) weights followed by the RoPE and KV-write
 // references. `lanes` picks the texel kernels' mapping (rows per invocation or the K split).
-void check_fused(GGMLType type, const Case& c, uint32_t K, bool lanes, uint32_t seed) {
+// `norm`: x is the input of a deferred RMSNorm (Ops::NormIn), two partials per token, and each
+// token's products are scaled by its norm factor before the RoPE.
+void check_fused(GGMLType type, const Case& c, uint32_t K, bool lanes, uint32_t seed,
+                 bool norm = false) {
   const uint32_t E = c.n_heads * c.head_dim, KV = c.n_kv * c.head_dim, M = E + 2 * KV;
   auto w = test::random_floats(size_t{M} * K, seed, -1.0f, 1.0f);
   std::vector<uint8_t> bytes;
@@ -127,13 +130,18 @@ void check_fused(GGMLType type, const Case& c, uint32_t K, bool lanes, uint32_t 
     }
   }
   const auto x = test::random_floats(size_t{c.T} * K, seed + 1);
+  const auto partials = test::random_floats(size_t{c.T} * 2, seed + 3, 1.0f, float(K));
+  const float eps = 1e-5f;
   std::vector<float> q, k, v;
-  for (uint32_t t = 0; t < c.T; ++t)
+  for (uint32_t t = 0; t < c.T; ++t) {
+    const double S = double(partials[2 * t]) + partials[2 * t + 1];
+    const double r = norm ? 1.0 / std::sqrt(S / K + eps) : 1.0;
     for (uint32_t m = 0; m < M; ++m) {
       double sum = 0;
       for (uint32_t i = 0; i < K; ++i) sum += double(w[size_t{m} * K + i]) * x[size_t{t} * K + i];
-      (m < E ? q : m < E + KV ? k : v).push_back(float(sum));
+      (m < E ? q : m < E + KV ? k : v).push_back(float(sum * r));
     }
+  }
   const float base = 10000.0f;
   const Expected e = expected(c, q, k, v, seed + 2);
   const auto &want_q = e.q, &k_cache = e.k_cache, &v_cache = e.v_cache;
@@ -144,11 +152,15 @@ void check_fused(GGMLType type, const Case& c, uint32_t K, bool lanes, uint32_t 
   rt::Buffer dw = test::upload(bytes), dx = test::upload(x);
   rt::Buffer dk = test::upload(k_cache), dv = test::upload(v_cache);
   rt::Buffer dq = test::poisoned(size_t{c.T} * E * 4), step = attn_ref::step_buffer(c.pos0);
+  rt::Buffer dp = test::upload(partials);
+  const Ops::NormIn ni{dp, 2, eps};
+  if (norm) REQUIRE(ops.norm_fusable(type, layout, M, K));
   test::run([&](rt::Sequence& s) {
-    ops.matmul_rope_kv(s, type, layout, dw, dx, dq, dk, dv, step, K, sh);
+    ops.matmul_rope_kv(s, type, layout, dw, dx, dq, dk, dv, step, K, sh, norm ? &ni : nullptr);
   });
   const std::string what = type_name(type) + (lanes ? " rows per invocation" : " K split") +
-                           " T=" + std::to_string(c.T) + " pos0=" + std::to_string(c.pos0);
+                           (norm ? " NormIn" : "") + " T=" + std::to_string(c.T) +
+                           " pos0=" + std::to_string(c.pos0);
   // Outputs are dot products of K terms in [-1, 1]: a 1e-5 relative bound with floor 1.
   test::check_close(test::download<float>(dq, want_q.size()), want_q, 1e-5, 1.0, what + " q");
   test::check_close(test::download<float>(dk, want_k.size()), want_k, 1e-5, 1.0, what + " k");
@@ -167,6 +179,17 @@ TEST_CASE("matmul_rope_kv: fused q/k/v product, RoPE and KV write (texel kernels
       check_fused(type, {16, 4, 4, 5, 16, 3, 40, RopeMode::Normal, true}, 32, lanes, seed++);
       // Partial rotation, GQA, the last rows of the cache: tokens past ctx are not written.
       check_fused(type, {12, 6, 2, 6, 8, 13, 16, RopeMode::Normal, true}, 96, lanes, seed++);
+    }
+  }
+}
+
+TEST_CASE("matmul_rope_kv: with the deferred RMSNorm of its input (NormIn)") {
+  if (!test::context().info().texel_buffers) return;
+  uint32_t seed = 600;
+  for (GGMLType type : {GGMLType::F32, GGMLType::Q4_0}) {
+    for (bool lanes : {true, false}) {
+      check_fused(type, {8, 4, 2, 1, 8, 0, 16, RopeMode::Normal, true}, 64, lanes, seed++, true);
+      check_fused(type, {12, 6, 2, 6, 8, 13, 16, RopeMode::Normal, true}, 96, lanes, seed++, true);
     }
   }
 }
