@@ -32,7 +32,7 @@ NodeCost node_cost(const Graph& g, const Node& node, uint32_t pos0) {
           },
           [&](const RmsNormOp& o) {
             const uint64_t n = uint64_t{o.n} * o.rows;
-            return NodeCost{2 * n * kF32 + o.n * kF32, 4.0 * n};
+            return NodeCost{2 * n * kF32 + o.n * kF32 + (o.deferred ? o.rows * kF32 : 0), 4.0 * n};
           },
           [&](const AddRmsNormOp& o) {
             const uint64_t n = uint64_t{o.n} * o.rows;
@@ -40,15 +40,22 @@ NodeCost node_cost(const Graph& g, const Node& node, uint32_t pos0) {
           },
           [&](const MatMulOp& o) {
             const uint64_t out = o.glu ? o.M / 2 : o.M;
-            const uint64_t bytes =
-                src_bytes(0) + uint64_t{o.T} * o.K * kF32 + uint64_t{o.T} * out * kF32;
-            return NodeCost{bytes, 2.0 * o.M * o.K * o.T};
+            uint64_t bytes = src_bytes(0) + uint64_t{o.T} * o.K * kF32 + uint64_t{o.T} * out * kF32;
+            double flops = 2.0 * o.M * o.K * o.T;
+            if (o.norm_in.partials) bytes += uint64_t{o.T} * o.norm_in.partials * kF32;
+            if (o.norm_out) {
+              // Residual in, the sum out, the norm weight and the partials (a few per token).
+              bytes += 2ull * o.T * o.M * kF32 + o.M * kF32 + uint64_t{o.T} * 4 * kF32;
+              flops += 3.0 * o.T * o.M;
+            }
+            return NodeCost{bytes, flops};
           },
           [&](const MatMulRopeKvOp& o) {
             // The product (weights once, x in, q out) plus the k and v rows into the cache.
             const auto& sh = o.shape;
             const uint64_t M = uint64_t{sh.n_heads + 2 * sh.n_kv_heads} * sh.head_dim;
-            const uint64_t bytes = src_bytes(0) + uint64_t{sh.T} * o.K * kF32 + sh.T * M * kF32;
+            const uint64_t bytes = src_bytes(0) + uint64_t{sh.T} * o.K * kF32 + sh.T * M * kF32 +
+                                   uint64_t{sh.T} * o.norm_in.partials * kF32;
             return NodeCost{
                 bytes, 2.0 * M * o.K * sh.T + 3.0 * sh.T * (sh.n_heads + sh.n_kv_heads) * sh.n_rot};
           },

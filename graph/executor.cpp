@@ -1,5 +1,6 @@
 #include "graph/executor.h"
 
+#include <optional>
 #include <stdexcept>
 
 namespace vkllm {
@@ -27,23 +28,37 @@ bool any_overlap(const rt::BufferRange& r, const std::vector<rt::BufferRange>& s
 void dispatch(const Graph& g, const Node& node, Ops& ops, rt::Sequence& s) {
   auto in = [&](size_t i) { return g.tensor(node.src.at(i)).range; };
   const rt::BufferRange out = g.tensor(node.dst).range;
+  auto extra = [&](size_t i) { return g.tensor(node.extra_dst.at(i)).range; };
+  // A deferred norm's partials are the node's last src.
+  auto norm_in = [&](const NormInput& n) -> std::optional<Ops::NormIn> {
+    if (!n.partials) return std::nullopt;
+    return Ops::NormIn{in(node.src.size() - 1), n.partials, n.eps};
+  };
   std::visit(
       Overloaded{
           [&](const GetRowsOp& o) {
             ops.get_rows(s, o.type, in(0), in(1), out, o.n_cols, o.n_rows);
           },
-          [&](const RmsNormOp& o) { ops.rms_norm(s, in(0), in(1), out, o.n, o.rows, o.eps); },
+          [&](const RmsNormOp& o) {
+            if (o.deferred)
+              ops.rms_norm_deferred(s, in(0), in(1), out, extra(0), o.n, o.rows);
+            else
+              ops.rms_norm(s, in(0), in(1), out, o.n, o.rows, o.eps);
+          },
           [&](const AddRmsNormOp& o) {
-            ops.add_rms_norm(s, in(0), in(1), in(2), g.tensor(node.extra_dst.at(0)).range, out, o.n,
-                             o.rows, o.eps);
+            ops.add_rms_norm(s, in(0), in(1), in(2), extra(0), out, o.n, o.rows, o.eps);
           },
           [&](const MatMulOp& o) {
-            ops.matmul(s, o.type, in(0), in(1), out, o.M, o.K, o.T, o.layout, o.glu);
+            const auto ni = norm_in(o.norm_in);
+            std::optional<Ops::NormOut> no;
+            if (o.norm_out) no = Ops::NormOut{in(2), in(3), extra(0), extra(1)};
+            ops.matmul(s, o.type, in(0), in(1), out, o.M, o.K, o.T, o.layout, o.glu,
+                       ni ? &*ni : nullptr, no ? &*no : nullptr);
           },
           [&](const MatMulRopeKvOp& o) {
-            ops.matmul_rope_kv(s, o.type, o.layout, in(0), in(1), out,
-                               g.tensor(node.extra_dst.at(0)).range,
-                               g.tensor(node.extra_dst.at(1)).range, in(2), o.K, o.shape);
+            const auto ni = norm_in(o.norm_in);
+            ops.matmul_rope_kv(s, o.type, o.layout, in(0), in(1), out, extra(0), extra(1), in(2),
+                               o.K, o.shape, ni ? &*ni : nullptr);
           },
           [&](const RopeOp& o) {
             ops.rope(s, in(0), out, in(1), o.head_dim, o.n_heads, o.T, o.n_rot, o.freq_base,
@@ -51,8 +66,7 @@ void dispatch(const Graph& g, const Node& node, Ops& ops, rt::Sequence& s) {
           },
           [&](const KvWriteOp& o) { ops.kv_write(s, in(0), out, in(1), o.width, o.T, o.ctx); },
           [&](const RopeKvOp& o) {
-            ops.rope_kv(s, in(0), in(1), in(2), out, g.tensor(node.extra_dst.at(0)).range,
-                        g.tensor(node.extra_dst.at(1)).range, in(3), o.shape, o.layout);
+            ops.rope_kv(s, in(0), in(1), in(2), out, extra(0), extra(1), in(3), o.shape, o.layout);
           },
           [&](const AttentionOp& o) {
             ops.attention(s, in(0), in(1), in(2), out, in(3), o.head_dim, o.n_heads, o.n_kv_heads,

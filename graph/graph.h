@@ -35,6 +35,15 @@ struct GetRowsOp {
 struct RmsNormOp {
   uint32_t n, rows;
   float eps;
+  // Ops::rms_norm_deferred: dst x * weight, extra_dst {partials} (one per row); a NormIn product
+  // finishes the norm.
+  bool deferred = false;
+};
+// The deferred RMSNorm of a product's input (Ops::NormIn): x is weight * s and the product's last
+// src the partial sums of s^2, `partials` per token; 0 = x is used as it is.
+struct NormInput {
+  uint32_t partials = 0;
+  float eps = 0.0f;
 };
 struct AddRmsNormOp {  // src {x, b, weight}; dst rms_norm(x + b); extra_dst {x + b}
   uint32_t n, rows;
@@ -45,14 +54,19 @@ struct MatMulOp {
   uint32_t M, K, T;
   WeightLayout layout = WeightLayout::AsStored;
   bool glu = false;  // rows are gate/up pairs; dst [T x M/2] = silu(gate) * up (Ops::matmul)
+  NormInput norm_in = {};
+  // Ops::NormOut: src {W, x, residual, norm weight}; dst norm weight * s; extra_dst {s = residual
+  // + W x, partials}.
+  bool norm_out = false;
 };
 // A layer's q/k/v product with RoPE and the KV-cache write fused (Ops::matmul_rope_kv):
-// src {W, x, step}; dst q_out [T x E]; extra_dst {k_cache, v_cache}.
+// src {W, x, step (, partials)}; dst q_out [T x E]; extra_dst {k_cache, v_cache}.
 struct MatMulRopeKvOp {
   GGMLType type;
   WeightLayout layout;
   uint32_t K;
   Ops::RopeKvShape shape;
+  NormInput norm_in = {};
 };
 struct RopeOp {
   uint32_t head_dim, n_heads, T, n_rot;

@@ -279,16 +279,57 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
 
   int x = g.add("embed", GetRowsOp{w.get("token_embd.weight").type, E, T}, {emb_w, ids},
                 act("x.embed", uint64_t{T} * E));
-  // Each residual add is fused with the norm that follows it (the next block's attention norm,
-  // or the output norm after the last block): x stays the residual stream, h the normed input.
-  auto add_norm = [&](const std::string& name, int x_in, int delta, const std::string& norm_w) {
-    const int sum = act(name + ".x", uint64_t{T} * E);
-    const int normed = g.add(name, AddRmsNormOp{E, T, p.rms_eps}, {x_in, delta, W(norm_w)},
-                             act(name, uint64_t{T} * E), {sum});
-    return std::pair{sum, normed};
+
+  // The normed input of the products after a norm: h, and for a deferred norm (below) the
+  // partial sums of squares the products finish it with.
+  struct Normed {
+    int h = -1;
+    int partials = -1;  // -1: h is normed
+    NormInput in;
   };
-  int h = g.add("blk.0.attn_norm", RmsNormOp{E, T, p.rms_eps}, {x, W("blk.0.attn_norm.weight")},
+  // Deferred norms (Ops::NormIn / NormOut), where the model has the fused q/k/v and gate/up
+  // matrices and every product around a norm can take them: the product before a norm (attention
+  // output, FFN down) adds the residual and writes weight * sum with partial sums of squares, the
+  // products after it (q/k/v, gate/up, output) scale their sums by the norm factor; no norm
+  // dispatches. Otherwise each residual add is fused with the norm after it (add_rms_norm).
+  const std::string out_name = p.tied_output ? "token_embd.weight" : "output.weight";
+  const Ops::RopeKvShape rs0{p.head_dim, p.n_head, p.n_head_kv,      T,
+                             p.n_rot,    st.n_ctx, p.rope_freq_base, RopeMode::Normal};
+  bool defer = ops != nullptr;
+  auto fusable = [&](const std::string& name, uint32_t M, uint32_t K) {
+    if (!w.has(name)) return false;
+    const auto& e = w.get(name);
+    return ops->norm_fusable(e.type, e.layout, M, K);
+  };
+  for (uint32_t l = 0; defer && l < p.n_layer; ++l) {
+    const std::string b = fmt::format("blk.{}.", l);
+    const std::string qkv = b + "attn_qkv.weight";
+    defer = fusable(qkv, E + 2 * KV, E) &&
+            ops->rope_kv_fusable(w.get(qkv).type, w.get(qkv).layout, E, rs0) &&
+            fusable(b + "attn_output.weight", E, E) &&
+            fusable(b + "ffn_gate_up.weight", 2 * F, E) && fusable(b + "ffn_down.weight", E, F);
+  }
+  defer = defer && fusable(out_name, V, E);
+  auto deferred_partials = [&](const std::string& name, uint32_t n) {
+    return act(name + ".partials", uint64_t{T} * n);
+  };
+
+  Normed h;
+  if (defer) {
+    h.partials = deferred_partials("blk.0.attn_norm", 1);
+    h.in = {1, p.rms_eps};
+    h.h =
+        g.add("blk.0.attn_norm", RmsNormOp{E, T, p.rms_eps, true}, {x, W("blk.0.attn_norm.weight")},
+              act("blk.0.attn_norm", uint64_t{T} * E), {h.partials});
+  } else {
+    h.h = g.add("blk.0.attn_norm", RmsNormOp{E, T, p.rms_eps}, {x, W("blk.0.attn_norm.weight")},
                 act("blk.0.attn_norm", uint64_t{T} * E));
+  }
+  // The src list of a product reading h: the partials last where the norm is deferred.
+  auto with_norm = [](std::vector<int> src, const Normed& n) {
+    if (n.partials >= 0) src.push_back(n.partials);
+    return src;
+  };
   const float scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
   for (uint32_t l = 0; l < p.n_layer; ++l) {
     const std::string b = fmt::format("blk.{}.", l);
@@ -298,29 +339,51 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
       return g.add(b + out, MatMulOp{e.type, M, K, T, e.layout}, {W(b + wname), in},
                    act(b + out, uint64_t{T} * M));
     };
+    // The product before a norm (output rows E) and the norm: the new residual x and the normed h.
+    auto residual_norm = [&](const std::string& wname, int in, uint32_t K, const std::string& out,
+                             const std::string& norm, const std::string& norm_w) {
+      if (!defer) {
+        const int d = mm(wname, in, E, K, out);
+        const int sum = act(norm + ".x", uint64_t{T} * E);
+        Normed n;
+        n.h = g.add(norm, AddRmsNormOp{E, T, p.rms_eps}, {x, d, W(norm_w)},
+                    act(norm, uint64_t{T} * E), {sum});
+        return std::pair{sum, n};
+      }
+      const auto& e = w.get(b + wname);
+      const uint32_t np = ops->norm_partials(e.type, e.layout, E, T);
+      MatMulOp op{e.type, E, K, T, e.layout};
+      op.norm_out = true;
+      const int sum = act(norm + ".x", uint64_t{T} * E);
+      Normed n;
+      n.partials = deferred_partials(norm, np);
+      n.in = {np, p.rms_eps};
+      n.h = g.add(b + out + "+" + norm, op, {W(b + wname), in, x, W(norm_w)},
+                  act(norm, uint64_t{T} * E), {sum, n.partials});
+      return std::pair{sum, n};
+    };
     const int kc = ext(b + "k_cache", st.k_cache[l]);
     const int vc = ext(b + "v_cache", st.v_cache[l]);
-    const Ops::RopeKvShape rs{p.head_dim, p.n_head, p.n_head_kv,      T,
-                              p.n_rot,    st.n_ctx, p.rope_freq_base, RopeMode::Normal};
+    const Ops::RopeKvShape& rs = rs0;
     int q;
     if (w.has(b + "attn_qkv.weight")) {
       const auto& e = w.get(b + "attn_qkv.weight");
       if (ops && ops->rope_kv_fusable(e.type, e.layout, E, rs)) {
         // One dispatch: the q/k/v product, RoPE on q and k, k and v into the cache.
-        q = g.add(b + "qkv_rope_kv", MatMulRopeKvOp{e.type, e.layout, E, rs},
-                  {W(b + "attn_qkv.weight"), h, step}, act(b + "q_rope", uint64_t{T} * E),
-                  {kc, vc});
+        q = g.add(b + "qkv_rope_kv", MatMulRopeKvOp{e.type, e.layout, E, rs, h.in},
+                  with_norm({W(b + "attn_qkv.weight"), h.h, step}, h),
+                  act(b + "q_rope", uint64_t{T} * E), {kc, vc});
       } else {
         // One product for q, k and v; rope_kv reads the three column slices of each token's row.
         const uint32_t QKV = E + 2 * KV;
-        const int qkv = mm("attn_qkv.weight", h, QKV, E, "qkv");
+        const int qkv = mm("attn_qkv.weight", h.h, QKV, E, "qkv");
         q = g.add(b + "rope_kv", RopeKvOp{rs, {QKV, 0, QKV, E, QKV, E + KV}}, {qkv, qkv, qkv, step},
                   act(b + "q_rope", uint64_t{T} * E), {kc, vc});
       }
     } else {
-      q = mm("attn_q.weight", h, E, E, "q");
-      int k = mm("attn_k.weight", h, KV, E, "k");
-      int v = mm("attn_v.weight", h, KV, E, "v");
+      q = mm("attn_q.weight", h.h, E, E, "q");
+      int k = mm("attn_k.weight", h.h, KV, E, "k");
+      int v = mm("attn_v.weight", h.h, KV, E, "v");
       // RoPE on q and k, k and v into the cache rows of this batch: one fused dispatch.
       q = g.add(b + "rope_kv", RopeKvOp{rs, {E, 0, KV, 0, KV, 0}}, {q, k, v, step},
                 act(b + "q_rope", uint64_t{T} * E), {kc, vc});
@@ -328,38 +391,45 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
     int a =
         g.add(b + "attention", AttentionOp{p.head_dim, p.n_head, p.n_head_kv, T, st.n_ctx, scale},
               {q, kc, vc, step}, act(b + "attn", uint64_t{T} * E));
-    int o = mm("attn_output.weight", a, E, E, "attn_out");
-    std::tie(x, h) = add_norm(b + "ffn_norm", x, o, b + "ffn_norm.weight");
+    std::tie(x, h) = residual_norm("attn_output.weight", a, E, "attn_out", b + "ffn_norm",
+                                   b + "ffn_norm.weight");
     int s;
     if (w.has(b + "ffn_gate_up.weight")) {
       // Gate and up rows interleaved in one matrix; the product writes silu(gate) * up.
       const auto& e = w.get(b + "ffn_gate_up.weight");
-      MatMulOp op{e.type, 2 * F, E, T, e.layout, true};
-      s = g.add(b + "gate_up_swiglu", op, {W(b + "ffn_gate_up.weight"), h},
+      MatMulOp op{e.type, 2 * F, E, T, e.layout, true, h.in};
+      s = g.add(b + "gate_up_swiglu", op, with_norm({W(b + "ffn_gate_up.weight"), h.h}, h),
                 act(b + "swiglu", uint64_t{T} * F));
     } else {
-      int gate = mm("ffn_gate.weight", h, F, E, "gate");
-      int up = mm("ffn_up.weight", h, F, E, "up");
+      int gate = mm("ffn_gate.weight", h.h, F, E, "gate");
+      int up = mm("ffn_up.weight", h.h, F, E, "up");
       s = g.add(b + "swiglu", SwiGluOp{T * F}, {gate, up}, act(b + "swiglu", uint64_t{T} * F));
     }
-    int d = mm("ffn_down.weight", s, E, F, "ffn_out");
     const bool last = l + 1 == p.n_layer;
     std::tie(x, h) =
-        add_norm(last ? "output_norm" : fmt::format("blk.{}.attn_norm", l + 1), x, d,
-                 last ? "output_norm.weight" : fmt::format("blk.{}.attn_norm.weight", l + 1));
+        residual_norm("ffn_down.weight", s, F, "ffn_out",
+                      last ? "output_norm" : fmt::format("blk.{}.attn_norm", l + 1),
+                      last ? "output_norm.weight" : fmt::format("blk.{}.attn_norm.weight", l + 1));
   }
   uint32_t rows = T;
   if (!all_logits && T > 1) {
-    // Only the last token's logits are needed: take its normed row.
-    h = g.add("last_row", CopyBytesOp{uint64_t{T - 1} * E * 4, uint64_t{E} * 4}, {h},
-              act("h.last", E));
+    // Only the last token's logits are needed: take its normed row (and its partials).
+    h.h = g.add("last_row", CopyBytesOp{uint64_t{T - 1} * E * 4, uint64_t{E} * 4}, {h.h},
+                act("h.last", E));
+    if (h.partials >= 0) {
+      const uint32_t np = h.in.partials;
+      h.partials =
+          g.add("last_row.partials", CopyBytesOp{uint64_t{T - 1} * np * 4, uint64_t{np} * 4},
+                {h.partials}, act("h.last.partials", np));
+    }
     rows = 1;
   }
-  const std::string out_name = p.tied_output ? "token_embd.weight" : "output.weight";
   const int logits = g.external("logits", uint64_t{rows} * V * 4,
                                 rt::BufferRange(*st.logits, 0, uint64_t{rows} * V * 4));
   const auto& out_w = w.get(out_name);
-  g.add("output", MatMulOp{out_w.type, V, E, rows, out_w.layout}, {W(out_name), h}, logits);
+  MatMulOp out_op{out_w.type, V, E, rows, out_w.layout};
+  out_op.norm_in = h.in;
+  g.add("output", out_op, with_norm({W(out_name), h.h}, h), logits);
   return g;
 }
 

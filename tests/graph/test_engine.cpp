@@ -167,6 +167,44 @@ TEST_CASE("engine: a replayed decode step gives the same logits as a freshly rec
   test::check_no_validation_messages();
 }
 
+// On a device with the texel kernels (lavapipe), a model whose widths are multiples of 32 defers
+// every norm into the products around it: per layer the q/k/v product, attention, the attention
+// output, gate/up and down, plus the embedding gather, the first norm and the output product.
+// With the storage kernels each residual add keeps its add_rms_norm dispatch. A prompt batch
+// without all logits takes the last token's normed row and partials to the output product.
+TEST_CASE("engine: deferred norms leave five dispatches per layer; last-token logits") {
+  test::RandomLlamaConfig cfg;
+  cfg.n_embd = 64;
+  cfg.n_head = 4;
+  cfg.n_head_kv = 2;
+  cfg.n_ff = 96;
+  cfg.type = GGMLType::Q4_0;
+  cfg.seed = 77;
+  GGUFFile f = GGUFFile::open(random_model("deferred_q4_0", cfg));
+  test::CpuLlama ref(f);
+  const bool texel = test::context().info().texel_buffers;
+  const auto toks = some_tokens(10, ref.n_vocab(), 31);
+  const std::span<const int32_t> prompt(toks.data(), 9), next(&toks[9], 1);
+  const auto want_prompt = ref.forward(prompt, false);
+  const auto want_next = ref.forward(next, false);
+  for (const char* kernels : {"1", "0"}) {
+    INFO("VKLLM_TEXEL_KERNELS=" << kernels);
+    ::setenv("VKLLM_TEXEL_KERNELS", kernels, 1);
+    EngineOptions o;
+    o.n_ctx = 64;
+    Engine eng(test::context(), f, o);
+    test::check_close(eng.eval(prompt), want_prompt, kLogitTol, 1.0, "last prompt logits");
+    test::check_close(eng.eval(next), want_next, kLogitTol, 1.0, "decode logits");
+    const uint32_t layers = eng.params().n_layer;
+    if (kernels[0] == '1' && texel)
+      CHECK(eng.stats().decode_dispatches == 5 * layers + 3);
+    else
+      CHECK(eng.stats().decode_dispatches >= 7 * layers);
+  }
+  ::unsetenv("VKLLM_TEXEL_KERNELS");
+  test::check_no_validation_messages();
+}
+
 TEST_CASE("engine: context overflow and bad token ids are errors, not crashes") {
   GGUFFile f = GGUFFile::open(stories());
   EngineOptions o;
