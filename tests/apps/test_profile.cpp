@@ -330,8 +330,8 @@ TEST_CASE("profile: --json prints one valid record per line") {
       CHECK(j.get("M")->num == 512);
       CHECK(j.get("K")->num == 64);
       CHECK(!j.get("kernel")->str.empty());
-      for (const char* f :
-           {"ms", "gbps", "gflops", "decode_untimed_ms", "decode_gbps", "decode_pct"}) {
+      for (const char* f : {"ms", "gbps", "gflops", "decode_untimed_ms", "decode_gbps",
+                            "decode_pct", "decode_untimed_mean_ms", "decode_pct_mean"}) {
         REQUIRE_MESSAGE(j.get(f), f);
         CHECK_MESSAGE(j.get(f)->num > 0, f);
       }
