@@ -287,15 +287,17 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
     int partials = -1;  // -1: h is normed
     NormInput in;
   };
-  // Deferred norms (Ops::NormIn / NormOut), where the model has the fused q/k/v and gate/up
-  // matrices and every product around a norm can take them: the product before a norm (attention
-  // output, FFN down) adds the residual and writes weight * sum with partial sums of squares, the
-  // products after it (q/k/v, gate/up, output) scale their sums by the norm factor; no norm
-  // dispatches. Otherwise each residual add is fused with the norm after it (add_rms_norm).
+  // Deferred norms (Ops::NormIn / NormOut) in the decode step (T = 1), where the model has the
+  // fused q/k/v and gate/up matrices and every product around a norm can take them: the product
+  // before a norm (attention output, FFN down) adds the residual and writes weight * sum with
+  // partial sums of squares, the products after it (q/k/v, gate/up, output) scale their sums by
+  // the norm factor; no norm dispatches. Otherwise (and for prompt batches, whose kernels would
+  // compile twice as long with the norm code) each residual add is fused with the norm after it
+  // (add_rms_norm).
   const std::string out_name = p.tied_output ? "token_embd.weight" : "output.weight";
-  const Ops::RopeKvShape rs0{p.head_dim, p.n_head, p.n_head_kv,      T,
-                             p.n_rot,    st.n_ctx, p.rope_freq_base, RopeMode::Normal};
-  bool defer = ops != nullptr;
+  const Ops::RopeKvShape rs{p.head_dim, p.n_head, p.n_head_kv,      T,
+                            p.n_rot,    st.n_ctx, p.rope_freq_base, RopeMode::Normal};
+  bool defer = ops != nullptr && T == 1;
   auto fusable = [&](const std::string& name, uint32_t M, uint32_t K) {
     if (!w.has(name)) return false;
     const auto& e = w.get(name);
@@ -305,7 +307,7 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
     const std::string b = fmt::format("blk.{}.", l);
     const std::string qkv = b + "attn_qkv.weight";
     defer = fusable(qkv, E + 2 * KV, E) &&
-            ops->rope_kv_fusable(w.get(qkv).type, w.get(qkv).layout, E, rs0) &&
+            ops->rope_kv_fusable(w.get(qkv).type, w.get(qkv).layout, E, rs) &&
             fusable(b + "attn_output.weight", E, E) &&
             fusable(b + "ffn_gate_up.weight", 2 * F, E) && fusable(b + "ffn_down.weight", E, F);
   }
@@ -316,8 +318,8 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
 
   Normed h;
   if (defer) {
-    h.partials = deferred_partials("blk.0.attn_norm", 1);
-    h.in = {1, p.rms_eps};
+    h.partials = deferred_partials("blk.0.attn_norm", 4);
+    h.in = {4, p.rms_eps};
     h.h =
         g.add("blk.0.attn_norm", RmsNormOp{E, T, p.rms_eps, true}, {x, W("blk.0.attn_norm.weight")},
               act("blk.0.attn_norm", uint64_t{T} * E), {h.partials});
@@ -342,10 +344,10 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
     // The product before a norm (output rows E) and the norm: the new residual x and the normed h.
     auto residual_norm = [&](const std::string& wname, int in, uint32_t K, const std::string& out,
                              const std::string& norm, const std::string& norm_w) {
+      const int sum = act(norm + ".x", uint64_t{T} * E);
+      Normed n;
       if (!defer) {
         const int d = mm(wname, in, E, K, out);
-        const int sum = act(norm + ".x", uint64_t{T} * E);
-        Normed n;
         n.h = g.add(norm, AddRmsNormOp{E, T, p.rms_eps}, {x, d, W(norm_w)},
                     act(norm, uint64_t{T} * E), {sum});
         return std::pair{sum, n};
@@ -354,8 +356,6 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
       const uint32_t np = ops->norm_partials(e.type, e.layout, E, T);
       MatMulOp op{e.type, E, K, T, e.layout};
       op.norm_out = true;
-      const int sum = act(norm + ".x", uint64_t{T} * E);
-      Normed n;
       n.partials = deferred_partials(norm, np);
       n.in = {np, p.rms_eps};
       n.h = g.add(b + out + "+" + norm, op, {W(b + wname), in, x, W(norm_w)},
@@ -364,7 +364,6 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
     };
     const int kc = ext(b + "k_cache", st.k_cache[l]);
     const int vc = ext(b + "v_cache", st.v_cache[l]);
-    const Ops::RopeKvShape& rs = rs0;
     int q;
     if (w.has(b + "attn_qkv.weight")) {
       const auto& e = w.get(b + "attn_qkv.weight");
@@ -413,15 +412,9 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
   }
   uint32_t rows = T;
   if (!all_logits && T > 1) {
-    // Only the last token's logits are needed: take its normed row (and its partials).
+    // Only the last token's logits are needed: take its normed row.
     h.h = g.add("last_row", CopyBytesOp{uint64_t{T - 1} * E * 4, uint64_t{E} * 4}, {h.h},
                 act("h.last", E));
-    if (h.partials >= 0) {
-      const uint32_t np = h.in.partials;
-      h.partials =
-          g.add("last_row.partials", CopyBytesOp{uint64_t{T - 1} * np * 4, uint64_t{np} * 4},
-                {h.partials}, act("h.last.partials", np));
-    }
     rows = 1;
   }
   const int logits = g.external("logits", uint64_t{rows} * V * 4,

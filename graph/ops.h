@@ -58,8 +58,8 @@ class Ops {
   // y[r, i] = x[r, i] / sqrt(mean(x[r, :]^2) + eps) * weight[i] for r < rows, i < n.
   void rms_norm(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRange y, uint32_t n,
                 uint32_t rows, float eps);
-  // The start of a deferred RMSNorm (see matmul's NormIn): y = x * weight unscaled, partials[r] =
-  // sum of x[r, :]^2 (one partial per row).
+  // The start of a deferred RMSNorm (see matmul's NormIn): y = x * weight unscaled, partials
+  // [rows x 4]: the row's sum of x^2, then three zeros (NormIn reads partials as vec4s).
   void rms_norm_deferred(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRange y,
                          BufferRange partials, uint32_t n, uint32_t rows);
   // sum = x + b, then y = rms_norm(sum) * weight (residual add and the next norm in one dispatch).
@@ -116,14 +116,14 @@ class Ops {
   // `glu` (texel kernels only, see glu_supported): W's rows 2j and 2j + 1 are a gate and an up
   // row, and y [T x M/2] gets silu(gate) * up (the SwiGLU of a fused gate/up product).
   //
-  // Deferred RMSNorm (texel kernels, see norm_fusable): rms_norm(s) * weight between two products
-  // without a dispatch of its own. The producer of s (a product with NormOut, or
+  // Deferred RMSNorm (texel kernels, one token, see norm_fusable): rms_norm(s) * weight between
+  // two products without a dispatch of its own. The producer of s (a product with NormOut, or
   // rms_norm_deferred) writes weight * s and, per token, partial sums of s^2; the consumer (a
   // product with NormIn) reads weight * s as its x and scales each token's sums by
   // 1 / sqrt(S / K + eps), S = the sum of the token's partials, before its GLU or RoPE epilogue.
   struct NormIn {
     BufferRange partials;  // [T x count] f32
-    uint32_t count;        // partials per token
+    uint32_t count;        // partials per token, a multiple of 4
     float eps;
   };
   // The producer's epilogue: sum = residual + W x ([T x M]), y = weight * sum, partials [T x
@@ -134,7 +134,7 @@ class Ops {
   void matmul(rt::Sequence& s, GGMLType wtype, BufferRange w, BufferRange x, BufferRange y,
               uint32_t M, uint32_t K, uint32_t T, WeightLayout layout = WeightLayout::AsStored,
               bool glu = false, const NormIn* norm_in = nullptr, const NormOut* norm_out = nullptr);
-  // Whether an M x K product of `wtype` in `layout` can take NormIn and NormOut here.
+  // Whether an M x K product of `wtype` in `layout` can take NormIn and NormOut here (T = 1).
   bool norm_fusable(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_t K) const;
   // Partials per token that a NormOut product of M rows writes for a batch of T tokens.
   uint32_t norm_partials(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_t T) const;

@@ -175,8 +175,9 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
   require(range_bytes(x) >= uint64_t{T} * K * 4, "x range smaller than T x K");
   require(!glu || M % 2 == 0, "the fused SwiGLU needs an even M (gate/up row pairs)");
   require(!norm_out || (!glu && !rope), "a NormOut product has no GLU or RoPE epilogue");
-  require(!(norm_in || norm_out) || norm_fusable(wtype, layout, M, K),
-          "the deferred norm needs the rows-per-invocation or subgroup texel kernels");
+  require(!(norm_in || norm_out) || (T == 1 && norm_fusable(wtype, layout, M, K)),
+          "the deferred norm needs one token and the rows-per-invocation or subgroup texel "
+          "kernels");
   const uint64_t y_cols = rope ? rope->shape.n_heads * rope->shape.head_dim : glu ? M / 2 : M;
   require(range_bytes(y) >= uint64_t{T} * y_cols * 4, "output range smaller than T rows");
   const TexelShape sh = texel_shape(wtype, layout, T);
@@ -203,8 +204,8 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
     texel = {f16 ? VK_FORMAT_R32G32B32A32_UINT : VK_FORMAT_R32G32B32A32_SFLOAT,
              VK_FORMAT_R32G32B32A32_SFLOAT};
   }
-  // M, K, T, glu, then for the RoPE fusion E, KV, head_dim, n_rot, ctx_len, then for NormIn the
-  // partials per token and eps.
+  // M, K, T, glu, then for the RoPE fusion E, KV, head_dim, n_rot, ctx_len, then for the norm
+  // variants the mode (0 none, 1 NormIn, 2 NormOut), the partials per token and eps.
   std::vector<uint32_t> push = {M, K, T, glu ? 1u : 0u};
   std::string suffix;
   if (rope) {
@@ -219,15 +220,15 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
     push.insert(push.end(), {E, KV, rs.head_dim, rs.n_rot, rs.ctx_len});
     suffix = "_qkv";
   }
+  // The rows-per-invocation and subgroup variants take the deferred norm (p.norm, its partials,
+  // residual, weight and sum; unused bindings alias y), so plain and norm products share one
+  // pipeline.
+  const bool norm_variant = texel_lanes_ || sh.subgroup;
   if (norm_in) {
-    require(norm_in->count > 0, "NormIn needs at least one partial per token");
+    require(norm_in->count > 0 && norm_in->count % 4 == 0,
+            "NormIn needs a positive multiple of 4 partials per token");
     require(range_bytes(norm_in->partials) >= uint64_t{T} * norm_in->count * 4,
             "NormIn partials range smaller than T x count");
-    binds.push_back(norm_in->partials);
-    uint32_t eps_bits;
-    std::memcpy(&eps_bits, &norm_in->eps, 4);
-    push.insert(push.end(), {norm_in->count, eps_bits});
-    suffix += "_normin";
   }
   if (norm_out) {
     const uint64_t tm = uint64_t{T} * M * 4;
@@ -236,9 +237,28 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
     require(range_bytes(norm_out->weight) >= uint64_t{M} * 4, "NormOut weight smaller than M");
     require(range_bytes(norm_out->partials) >= uint64_t{T} * norm_partials(wtype, layout, M, T) * 4,
             "NormOut partials range smaller than T x norm_partials");
-    binds.insert(binds.end(),
-                 {norm_out->residual, norm_out->weight, norm_out->sum, norm_out->partials});
-    suffix += "_normout";
+  }
+  if (norm_variant) {
+    const BufferRange partials = norm_in ? norm_in->partials : norm_out ? norm_out->partials : y;
+    // NormIn reads its partials through a texel view (the last binding); plain products bind x.
+    const BufferRange partials_t =
+        norm_in ? BufferRange(*norm_in->partials.buffer, norm_in->partials.offset,
+                              uint64_t{T} * norm_in->count * 4)
+                : xr;
+    if (norm_out)
+      binds.insert(binds.end(),
+                   {partials, norm_out->residual, norm_out->weight, norm_out->sum, partials_t});
+    else
+      binds.insert(binds.end(), {partials, y, y, y, partials_t});
+    texel.resize(binds.size(), VK_FORMAT_UNDEFINED);
+    texel.back() = VK_FORMAT_R32G32B32A32_SFLOAT;
+    const float eps = norm_in ? norm_in->eps : 0.0f;
+    uint32_t eps_bits;
+    std::memcpy(&eps_bits, &eps, 4);
+    push.insert(push.end(), {norm_in    ? 1u
+                             : norm_out ? 2u
+                                        : 0u,
+                             norm_in ? norm_in->count : 0u, eps_bits});
   }
   const uint32_t push_bytes = static_cast<uint32_t>(push.size() * 4);
   std::string name = std::string("matvec_t_") + weight_format(wtype)->glsl +
@@ -264,8 +284,10 @@ bool Ops::norm_fusable(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_t
 }
 
 uint32_t Ops::norm_partials(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_t T) const {
+  // Rows per invocation: one per invocation; the K split: one per workgroup, padded to 4.
   const TexelShape sh = texel_shape(wtype, layout, T);
-  return (M + sh.rows_per_group - 1) / sh.rows_per_group;
+  const uint32_t blocks = (M + sh.rows_per_group - 1) / sh.rows_per_group;
+  return texel_lanes_ ? blocks * sh.wg : (blocks + 3) / 4 * 4;
 }
 
 bool Ops::rope_kv_fusable(GGMLType wtype, WeightLayout layout, uint32_t K,

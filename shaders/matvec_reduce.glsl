@@ -29,19 +29,24 @@ float acc[NR * NT];
     if (row_ < p.M && t_ < p.T) y[t_ * p.M + row_] = sum(o);                                  \
   }
 
-#ifdef NORM_OUT
+#if defined(HAS_NORM) && !defined(QKV_ROPE)
+#define MATVEC_NORM_EPILOGUE
 // The deferred-norm epilogue (matvec_t.comp NORM_OUT) by one invocation: the rows' residual sums
-// and the workgroup's sum of s^2 per token (the workgroup is row block row0 / NR).
+// and the workgroup's sum of s^2 per token (the workgroup is row block row0 / NR; row block 0 also
+// zeroes the padding to a multiple of 4).
 #define MATVEC_NORM_OUT(sum)                                                                  \
   {                                                                                           \
-    const uint blocks_ = (p.M + NR - 1) / NR;                                                 \
+    const uint blocks_ = (p.M + NR - 1) / NR, padded_ = (blocks_ + 3u) / 4u * 4u;             \
     [[unroll]] for (uint t_ = 0; t_ < NT; ++t_) {                                             \
       if (t0 + t_ < p.T) {                                                                    \
         float ss_ = 0.0;                                                                      \
         [[unroll]] for (uint r_ = 0; r_ < NR; ++r_) {                                         \
           if (row0 + r_ < p.M) ss_ += norm_out_store(row0 + r_, t0 + t_, sum(r_ * NT + t_));  \
         }                                                                                     \
-        norm_partials[(t0 + t_) * blocks_ + row0 / NR] = ss_;                                 \
+        norm_partials[(t0 + t_) * padded_ + row0 / NR] = ss_;                                 \
+        if (row0 == 0u) {                                                                     \
+          for (uint i_ = blocks_; i_ < padded_; ++i_) norm_partials[(t0 + t_) * padded_ + i_] = 0.0; \
+        }                                                                                     \
       }                                                                                       \
     }                                                                                         \
   }
@@ -53,9 +58,11 @@ void matvec_store(uint row0, uint t0, uint tid) {
   if (gl_NumSubgroups == 1) {
     if (subgroupElect()) {
 #define ACC_SUM(i) acc[i]
-#ifdef NORM_OUT
-      MATVEC_NORM_OUT(ACC_SUM)
-      return;
+#ifdef MATVEC_NORM_EPILOGUE
+      if (NT == 1u && p.norm == NORM_OUT) {
+        MATVEC_NORM_OUT(ACC_SUM)
+        return;
+      }
 #endif
       if (PAIRS) {
         [[unroll]] for (uint o = 0; o < NR * NT / 2; ++o) MATVEC_WRITE_PAIR(o, ACC_SUM)
@@ -87,9 +94,11 @@ void matvec_store(uint row0, uint t0, uint tid) {
   }
 #endif
 #define RED_SUM(i) red[(i) * WG]
-#ifdef NORM_OUT
-  if (tid == 0) MATVEC_NORM_OUT(RED_SUM)
-  return;
+#ifdef MATVEC_NORM_EPILOGUE
+  if (NT == 1u && p.norm == NORM_OUT) {
+    if (tid == 0) MATVEC_NORM_OUT(RED_SUM)
+    return;
+  }
 #endif
   if (PAIRS) {
     for (uint o = tid; o < NR * NT / 2; o += WG) MATVEC_WRITE_PAIR(o, RED_SUM)

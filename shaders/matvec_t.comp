@@ -25,6 +25,9 @@
 //   LANE_ROWS  rows per invocation: each invocation owns NR rows x NT tokens over all of K
 // Either way the NT tokens' x values of a block are loaded once for all NR rows and each row's
 // block is decoded once for all NT tokens (accumulate_block).
+// Fused ends: QKV_ROPE (-D; RoPE and the KV-cache write) and, where rows per invocation or
+// subgroups, the deferred RMSNorm (p.norm: scale by the norm factor / add the residual and write
+// the norm's partial sums).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef USE_SUBGROUP
@@ -86,22 +89,26 @@ layout(std430, binding = B_AFTER_Y + 3) readonly buffer F { float inv_freq[]; };
 #define B_AFTER_EPILOGUE B_AFTER_Y
 #endif
 
-// Deferred RMSNorm (graph/ops.h Ops::NormIn / NormOut): the norm between two products without a
-// dispatch of its own.
-#ifdef NORM_IN
-// x is weight * s for an un-normed s; token t's sums are scaled by 1 / sqrt(S_t / K + eps), S_t =
-// the sum of norm_partials[t * n_partials ..][0 .. n_partials - 1] (the sum of s^2), before the
-// epilogue (GLU, RoPE).
-layout(std430, binding = B_AFTER_EPILOGUE) readonly buffer NP { float norm_partials[]; };
-#endif
-#ifdef NORM_OUT
-// The epilogue adds the residual and starts the next norm: s = residual + W x to sum_out, y gets
-// norm_w * s, and norm_partials[t * (row blocks) + row block] the sum of s^2 over the rows of this
-// workgroup (no GLU or RoPE).
-layout(std430, binding = B_AFTER_EPILOGUE) readonly buffer R { float residual[]; };
-layout(std430, binding = B_AFTER_EPILOGUE + 1) readonly buffer G { float norm_w[]; };
-layout(std430, binding = B_AFTER_EPILOGUE + 2) writeonly buffer S { float sum_out[]; };
-layout(std430, binding = B_AFTER_EPILOGUE + 3) writeonly buffer NP { float norm_partials[]; };
+// Deferred RMSNorm (graph/ops.h Ops::NormIn / NormOut), in the rows-per-invocation and subgroup
+// variants for one token (NT = 1; the code is specialized away for batches, whose LLVM compile it
+// would double): the norm between two products without a dispatch of its own; p.norm picks it
+// (one pipeline for plain and norm products: one LLVM compile). Unused bindings alias y.
+//   NORM_NONE  plain product
+//   NORM_IN    x is weight * s for an un-normed s; the token's sums are scaled by
+//              1 / sqrt(S / K + eps), S = the sum of its n_partials partials (the sum of s^2, a
+//              multiple of 4 read as vec4 texels from partials_t), before the epilogue (GLU, RoPE)
+//   NORM_OUT   the epilogue adds the residual and starts the next norm: s = residual + W x to
+//              sum_out, y gets norm_w * s, norm_partials the sums of s^2: one per invocation with
+//              rows per invocation, one per workgroup (zero-padded to a multiple of 4) with the K
+//              split (no GLU or RoPE)
+#if defined(LANE_ROWS) || defined(USE_SUBGROUP)
+#define HAS_NORM
+const uint NORM_NONE = 0u, NORM_IN = 1u, NORM_OUT = 2u;
+layout(std430, binding = B_AFTER_EPILOGUE) writeonly buffer NP { float norm_partials[]; };
+layout(std430, binding = B_AFTER_EPILOGUE + 1) readonly buffer R { float residual[]; };
+layout(std430, binding = B_AFTER_EPILOGUE + 2) readonly buffer G { float norm_w[]; };
+layout(std430, binding = B_AFTER_EPILOGUE + 3) writeonly buffer S { float sum_out[]; };
+layout(binding = B_AFTER_EPILOGUE + 4) uniform samplerBuffer partials_t;
 #endif
 
 layout(push_constant) uniform P {
@@ -112,7 +119,8 @@ layout(push_constant) uniform P {
 #ifdef QKV_ROPE
   uint E, KV, head_dim, n_rot, ctx_len;
 #endif
-#ifdef NORM_IN
+#ifdef HAS_NORM
+  uint norm;  // NORM_NONE, NORM_IN or NORM_OUT
   uint n_partials;
   float eps;
 #endif
@@ -214,8 +222,8 @@ void w_block(uint m, uint nb, uint b, out float q[32]) {
 }
 #endif
 
-#ifdef NORM_OUT
-// Row `row` < M of token t < T: s = residual + v to sum_out, norm_w * s to y; returns s^2.
+#ifdef HAS_NORM
+// NORM_OUT: row `row` < M of token t < T: s = residual + v to sum_out, norm_w * s to y; returns s^2.
 float norm_out_store(uint row, uint t, float v) {
   const uint i = t * p.M + row;
   const float s = residual[i] + v;
@@ -227,24 +235,19 @@ float norm_out_store(uint row, uint t, float v) {
 
 #ifdef LANE_ROWS
 float acc[NR * NT];  // acc[row * NT + t]
-#ifdef NORM_OUT
-shared float norm_red[NT * WG];
-#endif
 #else
 #include "matvec_reduce.glsl"  // declares acc
 #endif
 
-#ifdef NORM_IN
-// Scales this invocation's sums of tokens t0.. by their norm factors (before any reduction: the
-// scale is per token, the same for every row).
-void norm_in_scale(uint t0) {
-  [[unroll]] for (uint t = 0; t < NT; ++t) {
-    const uint base = min(t0 + t, p.T - 1) * p.n_partials;
-    float ss = 0.0;
-    for (uint i = 0; i < p.n_partials; ++i) ss += norm_partials[base + i];
-    const float r = inversesqrt(ss / float(p.K) + p.eps);
-    [[unroll]] for (uint row = 0; row < NR; ++row) acc[row * NT + t] *= r;
-  }
+#ifdef HAS_NORM
+// NORM_IN (one token, t): scales this invocation's sums by the token's norm factor (before any
+// reduction: the factor is the same for every row).
+void norm_in_scale(uint t) {
+  const uint n4 = p.n_partials / 4u, base = t * n4;
+  vec4 s4 = vec4(0.0);
+  for (uint i = 0; i < n4; ++i) s4 += texelFetch(partials_t, int(base + i));
+  const float r = inversesqrt(((s4.x + s4.y) + (s4.z + s4.w)) / float(p.K) + p.eps);
+  [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] *= r;
 }
 #endif
 
@@ -328,30 +331,19 @@ void main() {
   [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = 0.0;
 
   for (uint b = 0; b < nb; ++b) accumulate_block(b, row0, nb);
-#ifdef NORM_IN
-  norm_in_scale(t0);
-#endif
+  if (NT == 1u && p.norm == NORM_IN) norm_in_scale(t0);
 
-#ifdef NORM_OUT
-  // Each invocation's sum of s^2 over its rows, per token, then one invocation per token sums the
-  // workgroup's.
-  const uint lid = gl_LocalInvocationID.x;
-  [[unroll]] for (uint t = 0; t < NT; ++t) {
+#ifndef QKV_ROPE
+  if (NT == 1u && p.norm == NORM_OUT) {
+    // One partial per invocation (its rows' sum of s^2; 0 past M): no cross-invocation reduction,
+    // which on llvmpipe would need a barrier (a coroutine split of the whole kernel).
     float ss = 0.0;
-    if (t0 + t < p.T) {
-      [[unroll]] for (uint r = 0; r < NR; ++r) {
-        if (row0 + r < p.M) ss += norm_out_store(row0 + r, t0 + t, acc[r * NT + t]);
-      }
+    [[unroll]] for (uint r = 0; r < NR; ++r) {
+      if (row0 + r < p.M) ss += norm_out_store(row0 + r, t0, acc[r]);
     }
-    norm_red[t * WG + lid] = ss;
+    norm_partials[block * WG + gl_LocalInvocationID.x] = ss;
+    return;
   }
-  barrier();
-  for (uint t = lid; t < NT && t0 + t < p.T; t += WG) {
-    float ss = 0.0;
-    for (uint i = 0; i < WG; ++i) ss += norm_red[t * WG + i];
-    norm_partials[(t0 + t) * m_blocks + block % m_blocks] = ss;
-  }
-  return;
 #endif
 
 #ifdef QKV_ROPE
@@ -398,8 +390,8 @@ void main() {
   [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = 0.0;
 
   for (uint b = tid; b < nb; b += WG) accumulate_block(b, row0, nb);
-#ifdef NORM_IN
-  norm_in_scale(t0);
+#ifdef HAS_NORM
+  if (NT == 1u && p.norm == NORM_IN) norm_in_scale(t0);
 #endif
 
   matvec_store(row0, t0, tid);

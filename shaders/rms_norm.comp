@@ -3,7 +3,8 @@
 // With ADD_RESIDUAL (variant add_rms_norm), x is first replaced by s = x + b, which is also
 // written to `sum`: the residual add and the next norm of a transformer block in one dispatch.
 // With DEFERRED (variant rms_norm_deferred) the norm is finished by the product that reads y
-// (graph/ops.h Ops::NormIn): y = x * w unscaled, and partials[r] gets the row's sum of squares.
+// (graph/ops.h Ops::NormIn): y = x * w unscaled, and partials[4 r] gets the row's sum of squares
+// (partials[4 r + 1 .. 4 r + 3] = 0: the products read partials as vec4s).
 // One workgroup per row; each thread sums the squares of a strided slice of the row, then a
 // shared-memory tree reduction gives the row's sum. Works for any n (including n < workgroup size).
 #extension GL_GOOGLE_include_directive : require
@@ -53,7 +54,10 @@ void main() {
     barrier();
   }
 #ifdef DEFERRED
-  if (tid == 0) partials[row] = red[0];
+  if (tid == 0) {
+    partials[4 * row] = red[0];
+    for (uint i = 1; i < 4; ++i) partials[4 * row + i] = 0.0;
+  }
   const float r = 1.0;
 #else
   const float r = inversesqrt(red[0] / float(p.n) + p.eps);

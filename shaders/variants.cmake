@@ -32,16 +32,6 @@ foreach(wt f32 f16 q4_0 q8_0)
   vkllm_shader(matvec_t_${wt}_qkv matvec_t.comp DEFINES WT_${WT} QKV_ROPE)
   vkllm_shader(matvec_t_${wt}_subgroup_qkv matvec_t.comp DEFINES WT_${WT} USE_SUBGROUP QKV_ROPE)
   vkllm_shader(matvec_t_${wt}_lanes_qkv matvec_t.comp DEFINES WT_${WT} LANE_ROWS QKV_ROPE)
-  # ..._normin / _normout: the deferred RMSNorm between two products (Ops::NormIn / NormOut);
-  # rows per invocation and the subgroup K split only (elsewhere the graph keeps add_rms_norm)
-  vkllm_shader(matvec_t_${wt}_subgroup_normin matvec_t.comp DEFINES WT_${WT} USE_SUBGROUP NORM_IN)
-  vkllm_shader(matvec_t_${wt}_subgroup_normout matvec_t.comp DEFINES WT_${WT} USE_SUBGROUP NORM_OUT)
-  vkllm_shader(matvec_t_${wt}_subgroup_qkv_normin matvec_t.comp
-               DEFINES WT_${WT} USE_SUBGROUP QKV_ROPE NORM_IN)
-  vkllm_shader(matvec_t_${wt}_lanes_normin matvec_t.comp DEFINES WT_${WT} LANE_ROWS NORM_IN)
-  vkllm_shader(matvec_t_${wt}_lanes_normout matvec_t.comp DEFINES WT_${WT} LANE_ROWS NORM_OUT)
-  vkllm_shader(matvec_t_${wt}_lanes_qkv_normin matvec_t.comp
-               DEFINES WT_${WT} LANE_ROWS QKV_ROPE NORM_IN)
 endforeach()
 
 # GGUF block formats read as stored: one header per format, shaders/formats/<glsl>.glsl, selected

@@ -168,11 +168,11 @@ TEST_CASE("engine: a replayed decode step gives the same logits as a freshly rec
 }
 
 // On a device with the texel kernels (lavapipe), a model whose widths are multiples of 32 defers
-// every norm into the products around it: per layer the q/k/v product, attention, the attention
-// output, gate/up and down, plus the embedding gather, the first norm and the output product.
-// With the storage kernels each residual add keeps its add_rms_norm dispatch. A prompt batch
-// without all logits takes the last token's normed row and partials to the output product.
-TEST_CASE("engine: deferred norms leave five dispatches per layer; last-token logits") {
+// every norm of the decode step into the products around it: per layer the q/k/v product,
+// attention, the attention output, gate/up and down, plus the embedding gather, the first norm
+// and the output product. With the storage kernels each residual add keeps its add_rms_norm
+// dispatch. The prompt batch before it (last token's logits only) keeps add_rms_norm.
+TEST_CASE("engine: deferred norms leave five decode dispatches per layer") {
   test::RandomLlamaConfig cfg;
   cfg.n_embd = 64;
   cfg.n_head = 4;

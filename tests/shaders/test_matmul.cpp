@@ -353,14 +353,27 @@ TEST_CASE("matvec_t: reductions and rows per invocation in several shapes, with 
                         (std::fabs(g) + 1.0) * mag[t * M + 2 * j + 1];
         }
         rt::Buffer dy = test::poisoned(n_out * 4);
+        // The rows-per-invocation and subgroup variants also take the deferred norm: mode 0
+        // (plain), its four storage bindings aliasing y and its texel binding x.
+        const bool norm = name != "matvec_t_f32";
         struct {
-          uint32_t M, K, T, glu;
-        } push{M, K, T, glu};
-        rt::PipelineDesc desc{name, 3, sizeof(push), {wg, rows, nt}, {}};
+          uint32_t M, K, T, glu, norm_mode, n_partials;
+          float eps;
+        } push{M, K, T, glu, 0, 0, 0.0f};
+        const uint32_t push_bytes = norm ? 28 : 16;
+        rt::PipelineDesc desc{name, norm ? 8u : 3u, push_bytes, {wg, rows, nt}, {}};
         desc.texel = {VK_FORMAT_R32G32B32A32_SFLOAT, VK_FORMAT_R32G32B32A32_SFLOAT};
+        std::vector<rt::BufferRange> binds = {dw, dx, dy};
+        if (norm) {
+          binds.insert(binds.end(), {dy, dy, dy, dy, dx});
+          desc.texel.resize(8, VK_FORMAT_UNDEFINED);
+          desc.texel[7] = VK_FORMAT_R32G32B32A32_SFLOAT;
+        }
         const auto& p = ctx.pipeline(desc);
         const uint32_t groups = (M + rows_wg - 1) / rows_wg * ((T + nt - 1) / nt);
-        test::run([&](rt::Sequence& s) { s.dispatch(p, {dw, dx, dy}, push, {groups, 1, 1}); });
+        test::run([&](rt::Sequence& s) {
+          s.dispatch(p, binds, &push, push_bytes, {groups, 1, 1});
+        });
         check_scaled(test::download<float>(dy, n_out), want, want_mag, 1e-5,
                      name + " wg=" + std::to_string(wg) + " rows=" + std::to_string(rows) +
                          " NT=" + std::to_string(nt) + " glu=" + std::to_string(glu));

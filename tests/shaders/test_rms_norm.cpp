@@ -39,13 +39,13 @@ TEST_CASE("rms_norm: in place") {
   test::check_no_validation_messages();
 }
 
-// rms_norm_deferred: y = x * w unscaled and the row's sum of squares, which a NormIn product
-// turns into the norm factor.
+// rms_norm_deferred: y = x * w unscaled and the row's sum of squares, then three zeros (4
+// partials per row), which a NormIn product turns into the norm factor.
 TEST_CASE("rms_norm_deferred: weighted input and one sum of squares per row") {
   for (const auto& [n, rows] : {std::pair<uint32_t, uint32_t>{1, 1}, {7, 3}, {300, 5}, {4097, 2}}) {
     auto x = test::random_floats(size_t(n) * rows, n + rows, -2.0f, 2.0f);
     auto w = test::random_floats(n, n + 1, 0.5f, 1.5f);
-    std::vector<float> want(x.size()), want_ss(rows, 0.0f);
+    std::vector<float> want(x.size()), want_ss(4 * rows, 0.0f);
     for (uint32_t r = 0; r < rows; ++r) {
       double ss = 0.0;
       for (uint32_t i = 0; i < n; ++i) {
@@ -53,15 +53,15 @@ TEST_CASE("rms_norm_deferred: weighted input and one sum of squares per row") {
         want[size_t(r) * n + i] = v * w[i];
         ss += double(v) * v;
       }
-      want_ss[r] = float(ss);
+      want_ss[4 * r] = float(ss);
     }
     Ops ops(test::context());
     rt::Buffer dx = test::upload(x), dw = test::upload(w), dy = test::poisoned(x.size() * 4);
-    rt::Buffer dp = test::poisoned(rows * 4);
+    rt::Buffer dp = test::poisoned(4 * rows * 4);
     test::run([&](rt::Sequence& s) { ops.rms_norm_deferred(s, dx, dw, dy, dp, n, rows); });
     const std::string what = "n=" + std::to_string(n) + " rows=" + std::to_string(rows);
     test::check_close(test::download<float>(dy, x.size()), want, 0.0, 1.0, "x * w " + what);
-    test::check_close(test::download<float>(dp, rows), want_ss, 1e-5, 1.0,
+    test::check_close(test::download<float>(dp, 4 * rows), want_ss, 1e-5, 1.0,
                       "sum of squares " + what);
   }
   test::check_no_validation_messages();

@@ -104,8 +104,8 @@ namespace {
 // matmul_rope_kv: the q/k/v product with RoPE and the KV write in its epilogue, against the
 // double-precision product of the (dequantized) weights followed by the RoPE and KV-write
 // references. `lanes` picks the texel kernels' mapping (rows per invocation or the K split).
-// `norm`: x is the input of a deferred RMSNorm (Ops::NormIn), two partials per token, and each
-// token's products are scaled by its norm factor before the RoPE.
+// `norm`: x is the input of a deferred RMSNorm (Ops::NormIn, one token), four partials per token,
+// and the products are scaled by the norm factor before the RoPE.
 void check_fused(GGMLType type, const Case& c, uint32_t K, bool lanes, uint32_t seed,
                  bool norm = false) {
   const uint32_t E = c.n_heads * c.head_dim, KV = c.n_kv * c.head_dim, M = E + 2 * KV;
@@ -130,11 +130,12 @@ void check_fused(GGMLType type, const Case& c, uint32_t K, bool lanes, uint32_t 
     }
   }
   const auto x = test::random_floats(size_t{c.T} * K, seed + 1);
-  const auto partials = test::random_floats(size_t{c.T} * 2, seed + 3, 1.0f, float(K));
+  const auto partials = test::random_floats(size_t{c.T} * 4, seed + 3, 1.0f, float(K));
   const float eps = 1e-5f;
   std::vector<float> q, k, v;
   for (uint32_t t = 0; t < c.T; ++t) {
-    const double S = double(partials[2 * t]) + partials[2 * t + 1];
+    double S = 0.0;
+    for (uint32_t i = 0; i < 4; ++i) S += partials[4 * t + i];
     const double r = norm ? 1.0 / std::sqrt(S / K + eps) : 1.0;
     for (uint32_t m = 0; m < M; ++m) {
       double sum = 0;
@@ -153,7 +154,7 @@ void check_fused(GGMLType type, const Case& c, uint32_t K, bool lanes, uint32_t 
   rt::Buffer dk = test::upload(k_cache), dv = test::upload(v_cache);
   rt::Buffer dq = test::poisoned(size_t{c.T} * E * 4), step = attn_ref::step_buffer(c.pos0);
   rt::Buffer dp = test::upload(partials);
-  const Ops::NormIn ni{dp, 2, eps};
+  const Ops::NormIn ni{dp, 4, eps};
   if (norm) REQUIRE(ops.norm_fusable(type, layout, M, K));
   test::run([&](rt::Sequence& s) {
     ops.matmul_rope_kv(s, type, layout, dw, dx, dq, dk, dv, step, K, sh, norm ? &ni : nullptr);
@@ -189,7 +190,7 @@ TEST_CASE("matmul_rope_kv: with the deferred RMSNorm of its input (NormIn)") {
   for (GGMLType type : {GGMLType::F32, GGMLType::Q4_0}) {
     for (bool lanes : {true, false}) {
       check_fused(type, {8, 4, 2, 1, 8, 0, 16, RopeMode::Normal, true}, 64, lanes, seed++, true);
-      check_fused(type, {12, 6, 2, 6, 8, 13, 16, RopeMode::Normal, true}, 96, lanes, seed++, true);
+      check_fused(type, {12, 6, 2, 1, 8, 13, 16, RopeMode::Normal, true}, 96, lanes, seed++, true);
     }
   }
 }
