@@ -32,7 +32,8 @@ NodeCost node_cost(const Graph& g, const Node& node, uint32_t pos0) {
           },
           [&](const RmsNormOp& o) {
             const uint64_t n = uint64_t{o.n} * o.rows;
-            return NodeCost{2 * n * kF32 + o.n * kF32 + (o.deferred ? o.rows * kF32 : 0), 4.0 * n};
+            const uint64_t partials = o.deferred ? g.tensor(node.extra_dst.at(0)).bytes : 0;
+            return NodeCost{2 * n * kF32 + o.n * kF32 + partials, 4.0 * n};
           },
           [&](const AddRmsNormOp& o) {
             const uint64_t n = uint64_t{o.n} * o.rows;
@@ -44,8 +45,8 @@ NodeCost node_cost(const Graph& g, const Node& node, uint32_t pos0) {
             double flops = 2.0 * o.M * o.K * o.T;
             if (o.norm_in.partials) bytes += uint64_t{o.T} * o.norm_in.partials * kF32;
             if (o.norm_out) {
-              // Residual in, the sum out, the norm weight and the partials (a few per token).
-              bytes += 2ull * o.T * o.M * kF32 + o.M * kF32 + uint64_t{o.T} * 4 * kF32;
+              // Residual in, the sum out, the norm weight and the partials.
+              bytes += 2ull * o.T * o.M * kF32 + o.M * kF32 + g.tensor(node.extra_dst.at(1)).bytes;
               flops += 3.0 * o.T * o.M;
             }
             return NodeCost{bytes, flops};

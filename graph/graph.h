@@ -35,8 +35,8 @@ struct GetRowsOp {
 struct RmsNormOp {
   uint32_t n, rows;
   float eps;
-  // Ops::rms_norm_deferred: dst x * weight, extra_dst {partials} (one per row); a NormIn product
-  // finishes the norm.
+  // Ops::rms_norm_deferred: dst x * weight, extra_dst {partials} (Ops::kRmsNormDeferredPartials
+  // per row); a NormIn product finishes the norm.
   bool deferred = false;
 };
 // The deferred RMSNorm of a product's input (Ops::NormIn): x is weight * s and the product's last

@@ -318,8 +318,8 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
 
   Normed h;
   if (defer) {
-    h.partials = deferred_partials("blk.0.attn_norm", 4);
-    h.in = {4, p.rms_eps};
+    h.partials = deferred_partials("blk.0.attn_norm", Ops::kRmsNormDeferredPartials);
+    h.in = {Ops::kRmsNormDeferredPartials, p.rms_eps};
     h.h =
         g.add("blk.0.attn_norm", RmsNormOp{E, T, p.rms_eps, true}, {x, W("blk.0.attn_norm.weight")},
               act("blk.0.attn_norm", uint64_t{T} * E), {h.partials});

@@ -59,7 +59,9 @@ class Ops {
   void rms_norm(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRange y, uint32_t n,
                 uint32_t rows, float eps);
   // The start of a deferred RMSNorm (see matmul's NormIn): y = x * weight unscaled, partials
-  // [rows x 4]: the row's sum of x^2, then three zeros (NormIn reads partials as vec4s).
+  // [rows x kRmsNormDeferredPartials]: the row's sum of x^2, then zeros (NormIn reads partials as
+  // vec4s).
+  static constexpr uint32_t kRmsNormDeferredPartials = 4;
   void rms_norm_deferred(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRange y,
                          BufferRange partials, uint32_t n, uint32_t rows);
   // sum = x + b, then y = rms_norm(sum) * weight (residual add and the next norm in one dispatch).

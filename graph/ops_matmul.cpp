@@ -174,7 +174,7 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
                        const RopeKvFusion* rope, const NormIn* norm_in, const NormOut* norm_out) {
   require(range_bytes(x) >= uint64_t{T} * K * 4, "x range smaller than T x K");
   require(!glu || M % 2 == 0, "the fused SwiGLU needs an even M (gate/up row pairs)");
-  require(!norm_out || (!glu && !rope), "a NormOut product has no GLU or RoPE epilogue");
+  require(!norm_out || (!glu && !rope && !norm_in), "a NormOut product has no GLU, RoPE or NormIn");
   require(!(norm_in || norm_out) || (T == 1 && norm_fusable(wtype, layout, M, K)),
           "the deferred norm needs one token and the rows-per-invocation or subgroup texel "
           "kernels");
@@ -239,8 +239,9 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
             "NormOut partials range smaller than T x norm_partials");
   }
   if (norm_variant) {
-    const BufferRange partials = norm_in ? norm_in->partials : norm_out ? norm_out->partials : y;
-    // NormIn reads its partials through a texel view (the last binding); plain products bind x.
+    // NormOut writes its partials to a storage binding; NormIn reads them through a texel view
+    // (the last binding; plain products bind x there).
+    const BufferRange partials = norm_out ? norm_out->partials : y;
     const BufferRange partials_t =
         norm_in ? BufferRange(*norm_in->partials.buffer, norm_in->partials.offset,
                               uint64_t{T} * norm_in->count * 4)

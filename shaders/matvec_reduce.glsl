@@ -31,23 +31,19 @@ float acc[NR * NT];
 
 #if defined(HAS_NORM) && !defined(QKV_ROPE)
 #define MATVEC_NORM_EPILOGUE
-// The deferred-norm epilogue (matvec_t.comp NORM_OUT) by one invocation: the rows' residual sums
-// and the workgroup's sum of s^2 per token (the workgroup is row block row0 / NR; row block 0 also
-// zeroes the padding to a multiple of 4).
+// The deferred-norm epilogue (matvec_t.comp NORM_OUT, one token) by one invocation: the rows'
+// residual sums and the workgroup's sum of s^2 (the workgroup is row block row0 / NR; row block 0
+// also zeroes the padding to a multiple of 4).
 #define MATVEC_NORM_OUT(sum)                                                                  \
   {                                                                                           \
     const uint blocks_ = (p.M + NR - 1) / NR, padded_ = (blocks_ + 3u) / 4u * 4u;             \
-    [[unroll]] for (uint t_ = 0; t_ < NT; ++t_) {                                             \
-      if (t0 + t_ < p.T) {                                                                    \
-        float ss_ = 0.0;                                                                      \
-        [[unroll]] for (uint r_ = 0; r_ < NR; ++r_) {                                         \
-          if (row0 + r_ < p.M) ss_ += norm_out_store(row0 + r_, t0 + t_, sum(r_ * NT + t_));  \
-        }                                                                                     \
-        norm_partials[(t0 + t_) * padded_ + row0 / NR] = ss_;                                 \
-        if (row0 == 0u) {                                                                     \
-          for (uint i_ = blocks_; i_ < padded_; ++i_) norm_partials[(t0 + t_) * padded_ + i_] = 0.0; \
-        }                                                                                     \
-      }                                                                                       \
+    float ss_ = 0.0;                                                                          \
+    [[unroll]] for (uint r_ = 0; r_ < NR; ++r_) {                                             \
+      if (row0 + r_ < p.M) ss_ += norm_out_store(row0 + r_, t0, sum(r_));                     \
+    }                                                                                         \
+    norm_partials[t0 * padded_ + row0 / NR] = ss_;                                            \
+    if (row0 == 0u) {                                                                         \
+      for (uint i_ = blocks_; i_ < padded_; ++i_) norm_partials[t0 * padded_ + i_] = 0.0;     \
     }                                                                                         \
   }
 #endif

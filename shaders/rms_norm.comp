@@ -4,7 +4,8 @@
 // written to `sum`: the residual add and the next norm of a transformer block in one dispatch.
 // With DEFERRED (variant rms_norm_deferred) the norm is finished by the product that reads y
 // (graph/ops.h Ops::NormIn): y = x * w unscaled, and partials[4 r] gets the row's sum of squares
-// (partials[4 r + 1 .. 4 r + 3] = 0: the products read partials as vec4s).
+// (partials[4 r + 1 .. 4 r + 3] = 0: the products read partials as vec4s; 4 =
+// Ops::kRmsNormDeferredPartials).
 // One workgroup per row; each thread sums the squares of a strided slice of the row, then a
 // shared-memory tree reduction gives the row's sum. Works for any n (including n < workgroup size).
 #extension GL_GOOGLE_include_directive : require
