@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/common.h"
+#include "graph/tuning.h"
 #include "runtime/context.h"
 
 namespace vkllm::app {
@@ -25,6 +26,9 @@ void print_devices() {
   if (devices.empty())
     throw rt::DeviceError("no Vulkan device found (is a Vulkan driver installed?)");
   const uint32_t chosen = rt::choose_device(devices, -1);
+  // The kernel settings first: a bad device profile is an error before anything is printed.
+  std::vector<KernelTuning> tunings;
+  for (const auto& d : devices) tunings.push_back(kernel_tuning(d));
   fmt::print("Vulkan devices ({} found; * = chosen when no --device or VKLLM_DEVICE is given):\n",
              devices.size());
   for (const auto& d : devices) {
@@ -50,13 +54,28 @@ void print_devices() {
       heaps += fmt::format("{}{}: {}{}", i ? ", " : "", i, bytes_str(d.heaps[i].size),
                            d.heaps[i].device_local ? " device-local" : "");
     fmt::print("     memory heaps: {}\n", heaps);
+    // The kernel settings vkllm would use here, and which of them a profile or variable set.
+    const KernelTuning& t = tunings[&d - devices.data()];
+    fmt::print(
+        "     kernels: texel_kernels={} texel_lanes={} lane_width={} lane_rows={} "
+        "lane_rows_one={} batch_tokens={} elementwise_wg={}\n",
+        t.texel_kernels, t.texel_lanes, t.lane_width, t.lane_rows, t.lane_rows_one, t.batch_tokens,
+        t.elementwise_wg);
+    std::string set_by;
+    for (const auto& [name, origin] : t.origin)
+      if (origin != "default")
+        set_by += fmt::format("{}{} ({})", set_by.empty() ? "" : ", ", name, origin);
+    fmt::print("     set by: {}\n", set_by.empty() ? "defaults only" : set_by);
   }
 }
 
 }  // namespace
 
 void register_devices(CLI::App& app) {
-  auto* cmd = app.add_subcommand("devices", "list Vulkan devices with their features and limits");
+  auto* cmd = app.add_subcommand(
+      "devices",
+      "list Vulkan devices with their features and limits, and the kernel settings vkllm uses on "
+      "each (from its features and the device profiles; VKLLM_DEVICE_PROFILE=FILE adds one)");
   cmd->callback([] { print_devices(); });
 }
 

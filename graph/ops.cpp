@@ -1,21 +1,15 @@
 #include "graph/ops.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 
 namespace vkllm {
 
-Ops::Ops(rt::Context& ctx) : ctx_(ctx) {
-  const auto& info = ctx.info();
-  elementwise_wg_ = std::clamp<uint32_t>(info.subgroup_size * 8, 32, 256);
-  elementwise_wg_ = std::min(elementwise_wg_, info.max_workgroup_size[0]);
-  // Texel kernels by default where storage-buffer loads are known to be slow (CPU drivers);
-  // GPUs keep the storage-buffer kernels until measured there.
-  bool texel = info.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
-  if (const char* e = std::getenv("VKLLM_TEXEL_KERNELS"); e && *e) texel = std::strcmp(e, "0") != 0;
-  set_texel_kernels(texel);
-  texel_lanes_ = info.type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+Ops::Ops(rt::Context& ctx) : Ops(ctx, kernel_tuning(ctx.info())) {}
+
+Ops::Ops(rt::Context& ctx, const KernelTuning& tuning) : ctx_(ctx), tuning_(tuning) {
+  elementwise_wg_ = tuning_.elementwise_wg;
+  set_texel_kernels(tuning_.texel_kernels);
+  texel_lanes_ = tuning_.texel_lanes;
 }
 
 std::array<uint32_t, 3> Ops::groups_1d(uint64_t n, uint32_t local) const {

@@ -14,6 +14,7 @@
 #include <optional>
 #include <utility>
 
+#include "graph/tuning.h"
 #include "quant/repack.h"
 #include "quant/types.h"
 #include "runtime/context.h"
@@ -48,8 +49,12 @@ std::optional<QuantKernelFormat> quant_kernel_format(GGMLType type);
 
 class Ops {
  public:
+  // Kernel settings from kernel_tuning(ctx.info()) (device profiles; throws rt::ProfileError
+  // for a bad one), or given.
   explicit Ops(rt::Context& ctx);
+  Ops(rt::Context& ctx, const KernelTuning& tuning);
   rt::Context& context() { return ctx_; }
+  const KernelTuning& tuning() const { return tuning_; }
 
   // c[i] = a[i] + b[i % nb] for i < n.
   void add(rt::Sequence& s, BufferRange a, BufferRange b, BufferRange c, uint32_t n, uint32_t nb);
@@ -161,10 +166,10 @@ class Ops {
   uint64_t planar_alignment() const;
   // The planar layout (quant/repack.h) the loader gives `wtype` matrices on this device and the
   // texel kernels read: tiles of `lanes` = the rows-per-invocation workgroup size, times the rows
-  // per invocation of the decode kernel for `wtype`. Depends on the device only.
+  // per invocation of the decode kernel for `wtype`. Depends on the device (and its tuning) only.
   PlanarParams planar_params(GGMLType wtype) const;
-  // Whether matmul uses the texel kernels where it can. Default: on for CPU devices with texel
-  // buffers (where storage-buffer loads are slow); VKLLM_TEXEL_KERNELS=0/1 overrides it.
+  // Whether matmul uses the texel kernels where it can (KernelTuning::texel_kernels: on for CPU
+  // devices with texel buffers, where storage-buffer loads are slow).
   bool texel_kernels() const { return texel_kernels_; }
   void set_texel_kernels(bool on) { texel_kernels_ = on && ctx_.info().texel_buffers; }
   // How the texel matrix kernels spread a row over invocations: true = each invocation owns
@@ -227,6 +232,7 @@ class Ops {
   std::map<std::pair<uint32_t, float>, rt::Buffer> rope_tables_;
 
   rt::Context& ctx_;
+  KernelTuning tuning_;
   uint32_t elementwise_wg_ = 64;
   bool texel_kernels_ = false;
   bool texel_lanes_ = false;

@@ -40,15 +40,14 @@ constexpr uint32_t kQuantMatvecTokens = 4;
 // per invocation for batches and quantized decode, 2 rows for F16/F32 decode. Measured on lavapipe
 // (2 cores, 110M, docs/perf.md): Q4_0 pp128 ~185 tok/s K-split, ~280 rows per invocation (~300
 // with 16 rows, at a longer LLVM compile).
+// The rows-per-invocation shapes are device settings (graph/tuning.h: lane_rows, lane_rows_one,
+// batch_tokens, lane_width). Their defaults: 8 rows x 8 tokens per invocation for batches and
+// quantized decode, and 2 rows for F16/F32 decode: row-major that gave ~30 -> ~33 tok/s vs 1 row
+// (4: ~22); over row tiles (a probe, weights from DRAM) the lone 32000 x 768 F16 product took
+// 3.7 ms with 2 rows per invocation and 16-row tiles, 4.0 ms with 4 rows and 32-row tiles.
 constexpr uint32_t kTexelRowsBatch = 16;
 constexpr uint32_t kTexelRowsOne = 8;
 constexpr uint32_t kTexelRowsOneQ8 = 32;
-constexpr uint32_t kTexelTokens = 8;
-constexpr uint32_t kLaneRows = 8;
-// F16/F32 decode: 2 rows per invocation (16-row tiles). Row-major it gave ~30 -> ~33 tok/s vs 1
-// row (4: ~22); over row tiles (a probe, weights from DRAM) the lone 32000 x 768 F16 product took
-// 3.7 ms with 2 rows per invocation and 16-row tiles, 4.0 ms with 4 rows and 32-row tiles.
-constexpr uint32_t kLaneRowsOne = 2;
 
 uint32_t pow2_floor(uint32_t v) {
   uint32_t p = 1;
@@ -98,14 +97,12 @@ uint64_t Ops::planar_alignment() const {
 }
 
 uint32_t Ops::texel_lane_width() const {
-  const auto& info = ctx_.info();
-  const uint32_t max_wg = std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
-  return pow2_floor(std::clamp(info.subgroup_size, 4u, std::min(64u, max_wg)));
+  return tuning_.lane_width;
 }
 
 PlanarParams Ops::planar_params(GGMLType wtype) const {
   return {planar_alignment(), texel_lane_width(),
-          wtype == GGMLType::F16 ? kLaneRowsOne : kLaneRows};
+          wtype == GGMLType::F16 ? tuning_.lane_rows_one : tuning_.lane_rows};
 }
 
 bool Ops::texel_matmul_ok(GGMLType wtype, WeightLayout layout, const BufferRange& w,
@@ -148,14 +145,16 @@ Ops::TexelShape Ops::texel_shape(GGMLType wtype, WeightLayout layout, uint32_t T
     sh.tile_lanes = pp.lanes;
     sh.tile_rows = pp.lane_rows;
   }
-  sh.nt = T == 1 ? 1 : kTexelTokens;
+  sh.nt = T == 1 ? 1 : tuning_.batch_tokens;
   if (texel_lanes_) {
     // Rows per invocation (matvec_t_*_lanes): no cross-invocation reduction. For one token the
-    // planar layout's rows per lane (planar_params: kLaneRows quantized, kLaneRowsOne F16), so
-    // that the workgroup reads its tile front to back, and kLaneRowsOne for row-major weights
-    // (even: a GLU's gate/up pair stays in one invocation); kLaneRows x kTexelTokens for batches.
+    // planar layout's rows per lane (planar_params: lane_rows quantized, lane_rows_one F16), so
+    // that the workgroup reads its tile front to back, and lane_rows_one for row-major weights
+    // (even: a GLU's gate/up pair stays in one invocation); lane_rows x batch_tokens for batches.
     sh.wg = texel_lane_width();
-    sh.rows = T > 1 ? kLaneRows : layout == WeightLayout::Planar ? sh.tile_rows : kLaneRowsOne;
+    sh.rows = T > 1                            ? tuning_.lane_rows
+              : layout == WeightLayout::Planar ? sh.tile_rows
+                                               : tuning_.lane_rows_one;
     sh.rows_per_group = sh.wg * sh.rows;
   } else {
     sh.subgroup = info.subgroup_arithmetic && info.subgroup_size <= max_wg;

@@ -45,12 +45,14 @@ fs::path scratch() {
 }
 
 // Runs `vkllm <args>` with validation on; captures stdout, stderr and the exit code.
-Result run_vkllm(const std::string& args) {
+// `env` ("NAME=value ...", shell-quoted) is set for this command only.
+Result run_vkllm(const std::string& args, const std::string& env = "") {
   const char* bin = std::getenv("VKLLM_BINARY");
   REQUIRE_MESSAGE(bin, "VKLLM_BINARY is not set (run through ctest)");
   const fs::path out = scratch() / "stdout", err = scratch() / "stderr";
-  const std::string cmd = std::string(quote(bin)) + " " + args + " >" + quote(out.string()) +
-                          " 2>" + quote(err.string()) + " </dev/null";
+  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(quote(bin)) + " " +
+                          args + " >" + quote(out.string()) + " 2>" + quote(err.string()) +
+                          " </dev/null";
   const int status = std::system(cmd.c_str());
   Result r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -94,10 +96,27 @@ TEST_CASE("cli: --help describes every subcommand") {
 TEST_CASE("cli: devices lists a device with its features and limits") {
   Result r = run_vkllm("devices");
   REQUIRE(r.code == 0);
-  for (const char* field :
-       {"type", "driver", "Vulkan", "subgroup size", "fp16", "int8", "16-bit storage",
-        "8-bit storage", "maxStorageBufferRange", "shared memory", "memory heaps"})
+  for (const char* field : {"type", "driver", "Vulkan", "subgroup size", "fp16", "int8",
+                            "16-bit storage", "8-bit storage", "maxStorageBufferRange",
+                            "shared memory", "memory heaps", "kernels: texel_kernels=", "set by: "})
     CHECK_MESSAGE(r.out.find(field) != std::string::npos, field);
+}
+
+TEST_CASE("cli: devices shows a device profile's settings; a bad profile is a one-line error") {
+  const fs::path good = scratch() / "good.ini", bad = scratch() / "bad.ini";
+  std::ofstream(good) << "# a user profile\n[all]\nlane_rows = 4\n";
+  std::ofstream(bad) << "[all]\nlane_rows = 3\n";
+  Result r = run_vkllm("devices");
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("lane_rows=8") != std::string::npos);
+  r = run_vkllm("devices", "VKLLM_DEVICE_PROFILE=" + quote(good.string()));
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("lane_rows=4") != std::string::npos);
+  CHECK(r.out.find("lane_rows (" + good.string() + ":3)") != std::string::npos);
+  check_one_line_error(run_vkllm("devices", "VKLLM_DEVICE_PROFILE=" + quote(bad.string())),
+                       bad.string() + ":2: lane_rows = 3 is out of range");
+  check_one_line_error(run_vkllm("devices", "VKLLM_DEVICE_PROFILE=/nonexistent.ini"),
+                       "VKLLM_DEVICE_PROFILE: cannot open /nonexistent.ini");
 }
 
 TEST_CASE("cli: greedy run of the default model prints the published story") {

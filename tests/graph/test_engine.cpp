@@ -2,8 +2,10 @@
 // stories260K model and on random llama-shaped models written by the tests.
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "graph/engine.h"
+#include "graph/ops.h"
 #include "support/cpu_llama.h"
 #include "support/random_model.h"
 #include "support/vk_test.h"
@@ -116,6 +118,34 @@ TEST_CASE("engine: random llama models match the CPU reference") {
     INFO("model: " << k.name);
     compare_with_reference(random_model(k.name, k.cfg), 9, 4, 64);
   }
+}
+
+// Kernel shapes set by a device profile (graph/tuning.h) other than the defaults: narrower
+// workgroups, fewer rows per invocation and a batch width that does not divide the prompt give
+// the same logits (and the loader repacks the planar weights to the profile's tiles).
+TEST_CASE("engine: kernel settings from a device profile match the CPU reference") {
+  const fs::path profile =
+      fs::temp_directory_path() / ("vkllm-engine-profile-" + std::to_string(::getpid()) + ".ini");
+  {
+    std::ofstream f(profile);
+    f << "[all]\nlane_width = 4\nlane_rows = 4\nlane_rows_one = 4\nbatch_tokens = 3\n"
+         "elementwise_wg = 32\n";
+  }
+  ::setenv("VKLLM_DEVICE_PROFILE", profile.c_str(), 1);
+  CHECK(Ops(test::context()).tuning().lane_rows == 4);
+  for (GGMLType type : {GGMLType::F32, GGMLType::F16, GGMLType::Q4_0, GGMLType::Q8_0}) {
+    test::RandomLlamaConfig c;
+    c.n_embd = 64;
+    c.n_head = 4;
+    c.n_head_kv = 2;
+    c.n_ff = 96;
+    c.type = type;
+    c.seed = 40 + static_cast<uint32_t>(type);
+    INFO("type: " << type_name(type));
+    compare_with_reference(random_model(std::string("profile_") + type_name(type), c), 9, 3, 64);
+  }
+  ::unsetenv("VKLLM_DEVICE_PROFILE");
+  fs::remove(profile);
 }
 
 // The same models through the storage-buffer kernels (what GPUs run today): VKLLM_TEXEL_KERNELS=0

@@ -1,0 +1,173 @@
+#include "graph/tuning.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <vector>
+
+#include "runtime/device_profile.h"
+
+namespace vkllm {
+
+extern const char* const kBuiltinDeviceProfile;  // generated from graph/device_profiles.ini
+
+namespace {
+
+uint32_t pow2_floor(uint32_t v) {
+  uint32_t p = 1;
+  while (p * 2 <= v) p *= 2;
+  return p;
+}
+
+bool is_pow2(uint32_t v) {
+  return v != 0 && (v & (v - 1)) == 0;
+}
+
+bool parse_bool(const std::string& v, bool& out) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") return out = true, true;
+  if (v == "false" || v == "0" || v == "no" || v == "off") return out = false, true;
+  return false;
+}
+
+bool parse_uint(const std::string& v, uint32_t& out) {
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  return ec == std::errc() && end == v.data() + v.size() && !v.empty();
+}
+
+// One setting: its name, what its values may be (for errors), and how to set it (false: out of
+// range for this device).
+struct Setting {
+  const char* name;
+  std::string allowed;
+  std::function<bool(const std::string&, KernelTuning&)> set;
+};
+
+std::vector<Setting> settings(const rt::DeviceInfo& info) {
+  const uint32_t max_wg = std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
+  const uint32_t max_lanes = std::min(64u, max_wg);
+  auto flag = [](bool KernelTuning::*field) {
+    return [field](const std::string& v, KernelTuning& t) { return parse_bool(v, t.*field); };
+  };
+  auto uint_in = [](uint32_t KernelTuning::*field, std::function<bool(uint32_t)> ok) {
+    return [field, ok](const std::string& v, KernelTuning& t) {
+      uint32_t x = 0;
+      if (!parse_uint(v, x) || !ok(x)) return false;
+      t.*field = x;
+      return true;
+    };
+  };
+  return {
+      {"texel_kernels", "true or false", flag(&KernelTuning::texel_kernels)},
+      {"texel_lanes", "true or false", flag(&KernelTuning::texel_lanes)},
+      {"lane_width", fmt::format("a power of two, 4..{}", max_lanes),
+       uint_in(&KernelTuning::lane_width,
+               [=](uint32_t x) { return is_pow2(x) && x >= 4 && x <= max_lanes; })},
+      {"lane_rows", "2, 4, 8 or 16",
+       uint_in(&KernelTuning::lane_rows,
+               [](uint32_t x) { return x == 2 || x == 4 || x == 8 || x == 16; })},
+      {"lane_rows_one", "2, 4 or 8",
+       uint_in(&KernelTuning::lane_rows_one,
+               [](uint32_t x) { return x == 2 || x == 4 || x == 8; })},
+      {"batch_tokens", "1..8",
+       uint_in(&KernelTuning::batch_tokens, [](uint32_t x) { return x >= 1 && x <= 8; })},
+      {"elementwise_wg", fmt::format("a power of two, 1..{}", info.max_workgroup_size[0]),
+       uint_in(&KernelTuning::elementwise_wg,
+               [&info](uint32_t x) { return is_pow2(x) && x <= info.max_workgroup_size[0]; })},
+  };
+}
+
+KernelTuning defaults(const rt::DeviceInfo& info) {
+  KernelTuning t;
+  const uint32_t max_wg = std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
+  t.lane_width =
+      pow2_floor(std::clamp(info.subgroup_size, 4u, std::max(4u, std::min(64u, max_wg))));
+  t.elementwise_wg = std::min(pow2_floor(std::clamp<uint32_t>(info.subgroup_size * 8, 32, 256)),
+                              pow2_floor(std::max(info.max_workgroup_size[0], 1u)));
+  for (const auto& s : settings(info)) t.origin[s.name] = "default";
+  return t;
+}
+
+// Sets the matched settings `found`; every setting named anywhere (`every`) must exist.
+void apply(const rt::DeviceInfo& info, const rt::ProfileSettings& found,
+           const rt::ProfileSettings& every, KernelTuning& t) {
+  const auto table = settings(info);
+  auto lookup = [&](const std::string& key) {
+    return std::find_if(table.begin(), table.end(),
+                        [&](const Setting& s) { return key == s.name; });
+  };
+  for (const auto& [key, v] : every) {
+    if (lookup(key) != table.end()) continue;
+    std::string names;
+    for (const auto& s : table) names += std::string(names.empty() ? "" : ", ") + s.name;
+    throw rt::ProfileError(fmt::format("{}: unknown setting '{}' ({})", v.origin, key, names));
+  }
+  for (const auto& [key, v] : found) {
+    auto it = lookup(key);
+    if (!it->set(v.value, t))
+      throw rt::ProfileError(fmt::format("{}: {} = {} is out of range here (allowed: {})", v.origin,
+                                         key, v.value, it->allowed));
+    t.origin[key] = v.origin;
+  }
+}
+
+KernelTuning tuning_from(const rt::DeviceInfo& info, const std::string& user_profile,
+                         const std::string& origin) {
+  KernelTuning t = defaults(info);
+  rt::ProfileSettings found, every;
+  rt::apply_device_profile(builtin_device_profile(), "built-in device profile", info, found,
+                           &every);
+  if (!user_profile.empty()) rt::apply_device_profile(user_profile, origin, info, found, &every);
+  apply(info, found, every, t);
+  return t;
+}
+
+void finish(const rt::DeviceInfo& info, KernelTuning& t) {
+  if (t.texel_kernels && !info.texel_buffers) {
+    t.texel_kernels = false;
+    t.origin["texel_kernels"] += " (no texel buffers here: off)";
+  }
+}
+
+}  // namespace
+
+const std::string& builtin_device_profile() {
+  static const std::string text = kBuiltinDeviceProfile;
+  return text;
+}
+
+KernelTuning kernel_tuning(const rt::DeviceInfo& info, const std::string& user_profile,
+                           const std::string& origin) {
+  KernelTuning t = tuning_from(info, user_profile, origin);
+  finish(info, t);
+  return t;
+}
+
+KernelTuning kernel_tuning(const rt::DeviceInfo& info) {
+  std::string text, origin;
+  if (const char* path = std::getenv("VKLLM_DEVICE_PROFILE"); path && *path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f)
+      throw rt::ProfileError(
+          fmt::format("VKLLM_DEVICE_PROFILE: cannot open {}: {}", path, std::strerror(errno)));
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    text = ss.str();
+    origin = path;
+  }
+  KernelTuning t = tuning_from(info, text, origin);
+  if (const char* e = std::getenv("VKLLM_TEXEL_KERNELS"); e && *e) {
+    t.texel_kernels = std::strcmp(e, "0") != 0;
+    t.origin["texel_kernels"] = "VKLLM_TEXEL_KERNELS";
+  }
+  finish(info, t);
+  return t;
+}
+
+}  // namespace vkllm

@@ -1,0 +1,49 @@
+// Kernel settings that depend on the device (which matrix kernels, workgroup shapes), kept out of
+// the code paths: each starts from a default derived from the device's reported features, then
+// the built-in device profile (graph/device_profiles.ini) and the file named by
+// VKLLM_DEVICE_PROFILE override it (format: runtime/device_profile.h), then VKLLM_TEXEL_KERNELS.
+// Ops reads them once; `vkllm devices` prints them with where each value came from.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "runtime/device.h"
+
+namespace vkllm {
+
+struct KernelTuning {
+  // Matrix products and attention through uniform texel buffers (the texel kernels; off where
+  // the device has no texel buffers of the needed formats, whatever the profile says).
+  bool texel_kernels = false;
+  // The texel matrix kernels give each invocation whole rows (no cross-invocation reduction)
+  // rather than splitting a row's blocks over a subgroup.
+  bool texel_lanes = false;
+  // Invocations per workgroup of the rows-per-invocation kernels: a power of two, 4..64.
+  uint32_t lane_width = 0;
+  // Rows per invocation of those kernels for batches and for quantized decode (the planar tiles
+  // the loader repacks to): 2, 4, 8 or 16.
+  uint32_t lane_rows = 8;
+  // Rows per invocation for F16/F32 decode: 2, 4 or 8.
+  uint32_t lane_rows_one = 2;
+  // Tokens per workgroup of the texel kernels for batches: 1..8.
+  uint32_t batch_tokens = 8;
+  // Workgroup size of the element-wise kernels: a power of two up to the device's limit.
+  uint32_t elementwise_wg = 0;
+  // Where each setting's value came from: "default", "<profile>:<line>" or an environment variable.
+  std::map<std::string, std::string> origin;
+};
+
+// The settings for `info`: defaults, the built-in profile, VKLLM_DEVICE_PROFILE, then
+// VKLLM_TEXEL_KERNELS. Throws rt::ProfileError for a malformed profile, an unknown setting or a
+// value out of range (naming the file and line), or an unreadable VKLLM_DEVICE_PROFILE file.
+KernelTuning kernel_tuning(const rt::DeviceInfo& info);
+// The same with the user profile given as text (`origin` names it; empty text: none), and
+// without reading the environment: for tests.
+KernelTuning kernel_tuning(const rt::DeviceInfo& info, const std::string& user_profile,
+                           const std::string& origin);
+
+// The built-in profile's text (graph/device_profiles.ini).
+const std::string& builtin_device_profile();
+
+}  // namespace vkllm

@@ -1,0 +1,139 @@
+// Kernel settings: defaults from the device's features, the built-in profile, a user profile and
+// VKLLM_TEXEL_KERNELS, with errors naming the file and line.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "graph/tuning.h"
+#include "runtime/device_profile.h"
+
+using namespace vkllm;
+
+namespace {
+
+rt::DeviceInfo device(VkPhysicalDeviceType type, uint32_t subgroup) {
+  rt::DeviceInfo d;
+  d.name = "test device";
+  d.type = type;
+  d.subgroup_size = subgroup;
+  d.texel_buffers = true;
+  d.max_workgroup_size = {1024, 1024, 64};
+  d.max_workgroup_invocations = 1024;
+  return d;
+}
+
+std::string error_of(const rt::DeviceInfo& d, const std::string& profile) {
+  try {
+    kernel_tuning(d, profile, "u.ini");
+  } catch (const rt::ProfileError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("tuning: defaults from the features; the built-in profile picks the CPU kernels") {
+  const auto cpu = kernel_tuning(device(VK_PHYSICAL_DEVICE_TYPE_CPU, 8), "", "");
+  CHECK(cpu.texel_kernels);
+  CHECK(cpu.texel_lanes);
+  CHECK(cpu.lane_width == 8);
+  CHECK(cpu.lane_rows == 8);
+  CHECK(cpu.lane_rows_one == 2);
+  CHECK(cpu.batch_tokens == 8);
+  CHECK(cpu.elementwise_wg == 64);
+  CHECK(cpu.origin.at("texel_kernels").rfind("built-in device profile:", 0) == 0);
+  CHECK(cpu.origin.at("lane_rows") == "default");
+
+  const auto gpu = kernel_tuning(device(VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, 32), "", "");
+  CHECK_FALSE(gpu.texel_kernels);
+  CHECK_FALSE(gpu.texel_lanes);
+  CHECK(gpu.lane_width == 32);
+  CHECK(gpu.elementwise_wg == 256);
+  CHECK(gpu.origin.at("texel_kernels") == "default");
+
+  // A subgroup of 64+ and a small workgroup limit clamp the lane width.
+  auto small = device(VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU, 64);
+  small.max_workgroup_size = {32, 32, 32};
+  small.max_workgroup_invocations = 32;
+  const auto s = kernel_tuning(small, "", "");
+  CHECK(s.lane_width == 32);
+  CHECK(s.elementwise_wg == 32);
+}
+
+TEST_CASE("tuning: a user profile overrides the built-in one, setting by setting") {
+  const auto d = device(VK_PHYSICAL_DEVICE_TYPE_CPU, 8);
+  const auto t = kernel_tuning(d,
+                               "[match type=cpu]\n"
+                               "lane_rows = 4\n"
+                               "batch_tokens = 3\n"
+                               "[match type=discrete]\n"
+                               "lane_rows = 16\n"
+                               "[all]\n"
+                               "texel_lanes = off\n",
+                               "u.ini");
+  CHECK(t.lane_rows == 4);
+  CHECK(t.origin.at("lane_rows") == "u.ini:2");
+  CHECK(t.batch_tokens == 3);
+  CHECK_FALSE(t.texel_lanes);
+  CHECK(t.origin.at("texel_lanes") == "u.ini:7");
+  CHECK(t.texel_kernels);  // still the built-in profile's
+
+  // Texel kernels asked for where the device has no texel buffers stay off, and say so.
+  auto no_texel = d;
+  no_texel.texel_buffers = false;
+  const auto n = kernel_tuning(no_texel, "", "");
+  CHECK_FALSE(n.texel_kernels);
+  CHECK(n.origin.at("texel_kernels").find("no texel buffers here: off") != std::string::npos);
+}
+
+TEST_CASE("tuning: unknown settings and values out of range are errors naming the line") {
+  const auto d = device(VK_PHYSICAL_DEVICE_TYPE_CPU, 8);
+  CHECK(error_of(d, "[all]\nlane_rowz = 4\n").rfind("u.ini:2: unknown setting 'lane_rowz' (", 0) ==
+        0);
+  CHECK(error_of(d, "[all]\nlane_rows = 5\n") ==
+        "u.ini:2: lane_rows = 5 is out of range here (allowed: 2, 4, 8 or 16)");
+  CHECK(error_of(d, "[all]\nlane_width = 128\n") ==
+        "u.ini:2: lane_width = 128 is out of range here (allowed: a power of two, 4..64)");
+  CHECK(error_of(d, "[all]\nlane_width = 12\n").find("out of range") != std::string::npos);
+  CHECK(error_of(d, "[all]\nbatch_tokens = 0\n").find("allowed: 1..8") != std::string::npos);
+  CHECK(error_of(d, "[all]\ntexel_lanes = maybe\n").find("allowed: true or false") !=
+        std::string::npos);
+  CHECK(error_of(d, "[all]\nelementwise_wg = 2048\n").find("1..1024") != std::string::npos);
+  CHECK(error_of(d, "[all]\nlane_rows_one = -2\n").find("out of range") != std::string::npos);
+  // An unknown setting in a section for other devices is an error too.
+  CHECK(error_of(d, "[match type=discrete]\nfoo = 1\n").find("unknown setting 'foo'") !=
+        std::string::npos);
+}
+
+TEST_CASE("tuning: VKLLM_DEVICE_PROFILE and VKLLM_TEXEL_KERNELS") {
+  const auto d = device(VK_PHYSICAL_DEVICE_TYPE_CPU, 8);
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("vkllm-tuning-" + std::to_string(::getpid()) + ".ini"))
+                               .string();
+  {
+    std::ofstream f(path);
+    f << "[match type=cpu]\nlane_width = 16\n";
+  }
+  ::setenv("VKLLM_DEVICE_PROFILE", path.c_str(), 1);
+  ::setenv("VKLLM_TEXEL_KERNELS", "0", 1);
+  const auto t = kernel_tuning(d);
+  CHECK(t.lane_width == 16);
+  CHECK(t.origin.at("lane_width") == path + ":2");
+  CHECK_FALSE(t.texel_kernels);
+  CHECK(t.origin.at("texel_kernels") == "VKLLM_TEXEL_KERNELS");
+  ::unsetenv("VKLLM_TEXEL_KERNELS");
+  std::filesystem::remove(path);
+  std::string err;
+  try {
+    kernel_tuning(d);
+  } catch (const rt::ProfileError& e) {
+    err = e.what();
+  }
+  CHECK(err.rfind("VKLLM_DEVICE_PROFILE: cannot open " + path, 0) == 0);
+  ::unsetenv("VKLLM_DEVICE_PROFILE");
+}
