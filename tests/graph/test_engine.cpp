@@ -61,6 +61,20 @@ void compare_with_reference(const std::string& path, uint32_t prompt_len, uint32
   test::check_no_validation_messages();
 }
 
+// A model whose widths are multiples of 32 (dim 64, 4 heads over 2 kv heads, FFN 96): on devices
+// with texel kernels it runs matvec_t (planar Q4_0/Q8_0, the fused gate/up SwiGLU), attention_t
+// and, for one token, the deferred norms.
+test::RandomLlamaConfig w64_config(GGMLType type, uint32_t seed) {
+  test::RandomLlamaConfig c;
+  c.n_embd = 64;
+  c.n_head = 4;
+  c.n_head_kv = 2;
+  c.n_ff = 96;
+  c.type = type;
+  c.seed = seed;
+  return c;
+}
+
 }  // namespace
 
 TEST_CASE("engine: stories260K logits match the CPU reference (prompt batch and decode)") {
@@ -98,21 +112,13 @@ TEST_CASE("engine: random llama models match the CPU reference") {
   c.n_rot = 6;  // head_dim 12: only the first 6 dims rotate
   c.seed = 5;
   cases.push_back({"partial_rope", c});
-  // Widths that are multiples of 32: on devices with texel kernels these run matvec_t (planar
-  // Q4_0/Q8_0, the fused gate/up SwiGLU) and attention_t; q/k/v are one fused product anywhere.
+  // Widths that are multiples of 32 (w64_config); q/k/v are one fused product anywhere.
   for (GGMLType type : {GGMLType::F32, GGMLType::F16, GGMLType::Q4_0, GGMLType::Q8_0}) {
-    c = base;
-    c.n_embd = 64;
-    c.n_head = 4;
-    c.n_head_kv = 2;
-    c.n_ff = 96;
-    c.type = type;
-    c.seed = 10 + static_cast<uint32_t>(type);
     cases.push_back({type == GGMLType::F32    ? "w64_f32"
                      : type == GGMLType::F16  ? "w64_f16"
                      : type == GGMLType::Q4_0 ? "w64_q4_0"
                                               : "w64_q8_0",
-                     c});
+                     w64_config(type, 10 + static_cast<uint32_t>(type))});
   }
   for (const auto& k : cases) {
     INFO("model: " << k.name);
@@ -134,15 +140,10 @@ TEST_CASE("engine: kernel settings from a device profile match the CPU reference
   ::setenv("VKLLM_DEVICE_PROFILE", profile.c_str(), 1);
   CHECK(Ops(test::context()).tuning().lane_rows == 4);
   for (GGMLType type : {GGMLType::F32, GGMLType::F16, GGMLType::Q4_0, GGMLType::Q8_0}) {
-    test::RandomLlamaConfig c;
-    c.n_embd = 64;
-    c.n_head = 4;
-    c.n_head_kv = 2;
-    c.n_ff = 96;
-    c.type = type;
-    c.seed = 40 + static_cast<uint32_t>(type);
     INFO("type: " << type_name(type));
-    compare_with_reference(random_model(std::string("profile_") + type_name(type), c), 9, 3, 64);
+    compare_with_reference(random_model(std::string("profile_") + type_name(type),
+                                        w64_config(type, 40 + static_cast<uint32_t>(type))),
+                           9, 3, 64);
   }
   ::unsetenv("VKLLM_DEVICE_PROFILE");
   fs::remove(profile);
@@ -203,14 +204,7 @@ TEST_CASE("engine: a replayed decode step gives the same logits as a freshly rec
 // and the output product. With the storage kernels each residual add keeps its add_rms_norm
 // dispatch. The prompt batch before it (last token's logits only) keeps add_rms_norm.
 TEST_CASE("engine: deferred norms leave five decode dispatches per layer") {
-  test::RandomLlamaConfig cfg;
-  cfg.n_embd = 64;
-  cfg.n_head = 4;
-  cfg.n_head_kv = 2;
-  cfg.n_ff = 96;
-  cfg.type = GGMLType::Q4_0;
-  cfg.seed = 77;
-  GGUFFile f = GGUFFile::open(random_model("deferred_q4_0", cfg));
+  GGUFFile f = GGUFFile::open(random_model("deferred_q4_0", w64_config(GGMLType::Q4_0, 77)));
   test::CpuLlama ref(f);
   const bool texel = test::context().info().texel_buffers;
   const auto toks = some_tokens(10, ref.n_vocab(), 31);

@@ -9,23 +9,25 @@ using namespace vkllm;
 
 namespace {
 
-rt::DeviceInfo gpu() {
+rt::DeviceInfo device(const char* name, VkPhysicalDeviceType type, const char* driver,
+                      uint32_t vendor, uint32_t id) {
   rt::DeviceInfo d;
-  d.name = "Example GPU 7000";
-  d.type = VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU;
-  d.driver_name = "exampledrv";
-  d.vendor_id = 0x1002;
-  d.device_id = 0x73bf;
+  d.name = name;
+  d.type = type;
+  d.driver_name = driver;
+  d.vendor_id = vendor;
+  d.device_id = id;
   return d;
 }
 
+rt::DeviceInfo gpu() {
+  return device("Example GPU 7000", VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, "exampledrv", 0x1002,
+                0x73bf);
+}
+
 rt::DeviceInfo cpu() {
-  rt::DeviceInfo d;
-  d.name = "llvmpipe (LLVM 15.0.6, 256 bits)";
-  d.type = VK_PHYSICAL_DEVICE_TYPE_CPU;
-  d.driver_name = "llvmpipe";
-  d.vendor_id = 0x10005;
-  return d;
+  return device("llvmpipe (LLVM 15.0.6, 256 bits)", VK_PHYSICAL_DEVICE_TYPE_CPU, "llvmpipe",
+                0x10005, 0);
 }
 
 rt::ProfileSettings apply_text(const std::string& text, const rt::DeviceInfo& d) {
