@@ -35,16 +35,15 @@ constexpr uint32_t kRowsBK = 64;
 constexpr uint32_t kQuantMatvecRows = 8;
 constexpr uint32_t kQuantMatvecTokens = 4;
 // Texel kernels, K split over the invocations (GPUs; shapes tuned on lavapipe before rows per
-// invocation took over there, unmeasured on GPUs): 16 rows x 8 tokens per workgroup for batches,
-// 8 rows for one token (32 for Q8_0). Rows per invocation (CPU devices): 8 rows x 8 tokens
-// per invocation for batches and quantized decode, 2 rows for F16/F32 decode. Measured on lavapipe
-// (2 cores, 110M, docs/perf.md): Q4_0 pp128 ~185 tok/s K-split, ~280 rows per invocation (~300
-// with 16 rows, at a longer LLVM compile).
+// invocation took over there, unmeasured on GPUs): 16 rows x batch_tokens tokens per workgroup
+// for batches, 8 rows for one token (32 for Q8_0). Measured on lavapipe (2 cores, 110M,
+// docs/perf.md): Q4_0 pp128 ~185 tok/s K-split, ~280 rows per invocation.
 // The rows-per-invocation shapes are device settings (graph/tuning.h: lane_rows, lane_rows_one,
-// batch_tokens, lane_width). Their defaults: 8 rows x 8 tokens per invocation for batches and
-// quantized decode, and 2 rows for F16/F32 decode: row-major that gave ~30 -> ~33 tok/s vs 1 row
-// (4: ~22); over row tiles (a probe, weights from DRAM) the lone 32000 x 768 F16 product took
-// 3.7 ms with 2 rows per invocation and 16-row tiles, 4.0 ms with 4 rows and 32-row tiles.
+// batch_tokens, lane_width; graph/device_profiles.ini). Defaults: 8 rows x batch_tokens tokens per
+// invocation for batches and quantized decode (16 rows: prompts +16-22% but ~2 s more cold
+// start), and 2 rows for F16/F32 decode: row-major that gave ~30 -> ~33 tok/s vs 1 row (4: ~22);
+// over row tiles (a probe, weights from DRAM) the lone 32000 x 768 F16 product took 3.7 ms with
+// 2 rows per invocation and 16-row tiles, 4.0 ms with 4 rows and 32-row tiles.
 constexpr uint32_t kTexelRowsBatch = 16;
 constexpr uint32_t kTexelRowsOne = 8;
 constexpr uint32_t kTexelRowsOneQ8 = 32;

@@ -44,7 +44,8 @@ TEST_CASE("tuning: defaults from the features; the built-in profile picks the CP
   CHECK(cpu.lane_width == 8);
   CHECK(cpu.lane_rows == 8);
   CHECK(cpu.lane_rows_one == 2);
-  CHECK(cpu.batch_tokens == 8);
+  CHECK(cpu.batch_tokens == 4);  // the built-in profile's, for shorter compiles
+  CHECK(cpu.origin.at("batch_tokens").rfind("built-in device profile:", 0) == 0);
   CHECK(cpu.elementwise_wg == 64);
   CHECK(cpu.origin.at("texel_kernels").rfind("built-in device profile:", 0) == 0);
   CHECK(cpu.origin.at("lane_rows") == "default");
@@ -54,6 +55,7 @@ TEST_CASE("tuning: defaults from the features; the built-in profile picks the CP
   CHECK_FALSE(gpu.texel_lanes);
   CHECK(gpu.lane_width == 32);
   CHECK(gpu.elementwise_wg == 256);
+  CHECK(gpu.batch_tokens == 8);
   CHECK(gpu.origin.at("texel_kernels") == "default");
 
   // A subgroup of 64+ and a small workgroup limit clamp the lane width.
