@@ -7,9 +7,7 @@ namespace vkllm {
 Ops::Ops(rt::Context& ctx) : Ops(ctx, kernel_tuning(ctx.info())) {}
 
 Ops::Ops(rt::Context& ctx, const KernelTuning& tuning) : ctx_(ctx), tuning_(tuning) {
-  elementwise_wg_ = tuning_.elementwise_wg;
   set_texel_kernels(tuning_.texel_kernels);
-  texel_lanes_ = tuning_.texel_lanes;
 }
 
 std::array<uint32_t, 3> Ops::groups_1d(uint64_t n, uint32_t local) const {
@@ -24,8 +22,8 @@ void Ops::add(rt::Sequence& s, BufferRange a, BufferRange b, BufferRange c, uint
   struct {
     uint32_t n, nb;
   } push{n, nb};
-  const auto& p = ctx_.pipeline({"add", 3, sizeof(push), {elementwise_wg_}});
-  s.dispatch(p, {a, b, c}, push, groups_1d(n, elementwise_wg_), "add");
+  const auto& p = ctx_.pipeline({"add", 3, sizeof(push), {tuning_.elementwise_wg}});
+  s.dispatch(p, {a, b, c}, push, groups_1d(n, tuning_.elementwise_wg), "add");
 }
 
 }  // namespace vkllm

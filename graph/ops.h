@@ -170,13 +170,13 @@ class Ops {
   PlanarParams planar_params(GGMLType wtype) const;
   // Whether matmul uses the texel kernels where it can (KernelTuning::texel_kernels: on for CPU
   // devices with texel buffers, where storage-buffer loads are slow).
-  bool texel_kernels() const { return texel_kernels_; }
-  void set_texel_kernels(bool on) { texel_kernels_ = on && ctx_.info().texel_buffers; }
+  bool texel_kernels() const { return tuning_.texel_kernels; }
+  void set_texel_kernels(bool on) { tuning_.texel_kernels = on && ctx_.info().texel_buffers; }
   // How the texel matrix kernels spread a row over invocations: true = each invocation owns
   // whole rows (no reduction; CPU devices, where cross-invocation reductions are per-lane loops),
   // false = the row's blocks are split over a subgroup and reduced (GPUs).
-  bool texel_lanes() const { return texel_lanes_; }
-  void set_texel_lanes(bool on) { texel_lanes_ = on; }
+  bool texel_lanes() const { return tuning_.texel_lanes; }
+  void set_texel_lanes(bool on) { tuning_.texel_lanes = on; }
 
   // --- graph/ops_elementwise.cpp ---
   // out[t, c] = table[ids[t], c] for t < n_rows_out, c < n_cols: table [rows x n_cols] of `wtype`
@@ -232,10 +232,7 @@ class Ops {
   std::map<std::pair<uint32_t, float>, rt::Buffer> rope_tables_;
 
   rt::Context& ctx_;
-  KernelTuning tuning_;
-  uint32_t elementwise_wg_ = 64;
-  bool texel_kernels_ = false;
-  bool texel_lanes_ = false;
+  KernelTuning tuning_;  // what the kernels use (the setters above change it)
 };
 
 }  // namespace vkllm

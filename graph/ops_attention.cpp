@@ -95,9 +95,9 @@ void Ops::rope_kv(rt::Sequence& s, BufferRange q, BufferRange k, BufferRange v, 
     QkvLayout lay;
   } push{sh.head_dim, sh.n_heads, sh.n_kv_heads, sh.T, sh.n_rot, sh.ctx_len, lay};
   const uint32_t neox = sh.mode == RopeMode::NeoX ? 1 : 0;
-  const auto& p = ctx_.pipeline({"rope_kv", 8, sizeof(push), {elementwise_wg_, neox}});
+  const auto& p = ctx_.pipeline({"rope_kv", 8, sizeof(push), {tuning_.elementwise_wg, neox}});
   s.dispatch(p, {q, k, v, q_out, k_cache, v_cache, step, table}, push,
-             groups_1d(pairs, elementwise_wg_), neox ? "rope_kv_neox" : "rope_kv");
+             groups_1d(pairs, tuning_.elementwise_wg), neox ? "rope_kv_neox" : "rope_kv");
 }
 
 void Ops::rope(rt::Sequence& s, BufferRange x, BufferRange y, BufferRange step, uint32_t head_dim,
@@ -111,8 +111,8 @@ void Ops::rope(rt::Sequence& s, BufferRange x, BufferRange y, BufferRange step, 
     uint32_t head_dim, n_heads, T, n_rot;
   } push{head_dim, n_heads, T, n_rot};
   const uint32_t neox = mode == RopeMode::NeoX ? 1 : 0;
-  const auto& p = ctx_.pipeline({"rope", 4, sizeof(push), {elementwise_wg_, neox}});
-  s.dispatch(p, {x, y, step, table}, push, groups_1d(pairs, elementwise_wg_),
+  const auto& p = ctx_.pipeline({"rope", 4, sizeof(push), {tuning_.elementwise_wg, neox}});
+  s.dispatch(p, {x, y, step, table}, push, groups_1d(pairs, tuning_.elementwise_wg),
              neox ? "rope_neox" : "rope");
 }
 
@@ -123,8 +123,8 @@ void Ops::kv_write(rt::Sequence& s, BufferRange src, BufferRange cache, BufferRa
   struct {
     uint32_t kv_width, T, ctx_len;
   } push{kv_width, T, ctx_len};
-  const auto& p = ctx_.pipeline({"kv_write", 3, sizeof(push), {elementwise_wg_}});
-  s.dispatch(p, {src, cache, step}, push, groups_1d(n, elementwise_wg_), "kv_write");
+  const auto& p = ctx_.pipeline({"kv_write", 3, sizeof(push), {tuning_.elementwise_wg}});
+  s.dispatch(p, {src, cache, step}, push, groups_1d(n, tuning_.elementwise_wg), "kv_write");
 }
 
 void Ops::attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferRange v_cache,
@@ -142,7 +142,7 @@ void Ops::attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferR
   const uint64_t align = info.min_texel_offset_alignment;
   const uint64_t kv_bytes = uint64_t{ctx_len} * n_kv_heads * head_dim * 4;
   const uint64_t q_bytes = uint64_t{T} * n_heads * head_dim * 4;
-  if (texel_kernels_ && info.subgroup_arithmetic && head_dim % 4 == 0 &&
+  if (tuning_.texel_kernels && info.subgroup_arithmetic && head_dim % 4 == 0 &&
       info.subgroup_size <= std::min(info.max_workgroup_size[0], info.max_workgroup_invocations) &&
       q.offset % align == 0 && k_cache.offset % align == 0 && v_cache.offset % align == 0 &&
       std::max(kv_bytes, q_bytes) / 16 <= info.max_texel_buffer_elements) {

@@ -35,8 +35,8 @@ void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRan
     uint32_t n_cols, n_rows_out, n_table_rows;
   } push{n_cols, n_rows_out, static_cast<uint32_t>(std::min<uint64_t>(table_rows, UINT32_MAX))};
   const char* name = f16 ? "get_rows_f16" : "get_rows_f32";
-  const auto& p = ctx_.pipeline({name, 3, sizeof(push), {elementwise_wg_}});
-  s.dispatch(p, {table, ids, out}, push, groups_1d(uint64_t{n_cols} * n_rows_out, elementwise_wg_),
+  const auto& p = ctx_.pipeline({name, 3, sizeof(push), {tuning_.elementwise_wg}});
+  s.dispatch(p, {table, ids, out}, push, groups_1d(uint64_t{n_cols} * n_rows_out, tuning_.elementwise_wg),
              name);
 }
 
@@ -71,9 +71,9 @@ void Ops::get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelForma
     uint32_t n_cols, n_rows_out, n_table_rows;
   } push{n_cols, n_rows_out, static_cast<uint32_t>(std::min<uint64_t>(table_rows, UINT32_MAX))};
   const std::string name = std::string("get_rows_") + q.glsl;
-  const auto& p = ctx_.pipeline({name, 3, sizeof(push), {elementwise_wg_}});
+  const auto& p = ctx_.pipeline({name, 3, sizeof(push), {tuning_.elementwise_wg}});
   s.dispatch(p, {table, ids, out}, push,
-             groups_1d(uint64_t{n_cols} / 32 * n_rows_out, elementwise_wg_), name.c_str());
+             groups_1d(uint64_t{n_cols} / 32 * n_rows_out, tuning_.elementwise_wg), name.c_str());
 }
 
 void Ops::scale(rt::Sequence& s, BufferRange x, BufferRange y, uint32_t n, float factor) {
@@ -82,8 +82,8 @@ void Ops::scale(rt::Sequence& s, BufferRange x, BufferRange y, uint32_t n, float
     uint32_t n;
     float s;
   } push{n, factor};
-  const auto& p = ctx_.pipeline({"scale", 2, sizeof(push), {elementwise_wg_}});
-  s.dispatch(p, {x, y}, push, groups_1d(n, elementwise_wg_), "scale");
+  const auto& p = ctx_.pipeline({"scale", 2, sizeof(push), {tuning_.elementwise_wg}});
+  s.dispatch(p, {x, y}, push, groups_1d(n, tuning_.elementwise_wg), "scale");
 }
 
 void Ops::copy(rt::Sequence& s, BufferRange src, BufferRange dst, uint32_t n) {
@@ -91,8 +91,8 @@ void Ops::copy(rt::Sequence& s, BufferRange src, BufferRange dst, uint32_t n) {
   struct {
     uint32_t n;
   } push{n};
-  const auto& p = ctx_.pipeline({"copy", 2, sizeof(push), {elementwise_wg_}});
-  s.dispatch(p, {src, dst}, push, groups_1d(n, elementwise_wg_), "copy");
+  const auto& p = ctx_.pipeline({"copy", 2, sizeof(push), {tuning_.elementwise_wg}});
+  s.dispatch(p, {src, dst}, push, groups_1d(n, tuning_.elementwise_wg), "copy");
 }
 
 void Ops::softmax(rt::Sequence& s, BufferRange x, BufferRange y, uint32_t n_cols, uint32_t n_rows,
@@ -116,8 +116,8 @@ void Ops::swiglu(rt::Sequence& s, BufferRange gate, BufferRange up, BufferRange 
   struct {
     uint32_t n;
   } push{n};
-  const auto& p = ctx_.pipeline({"swiglu", 3, sizeof(push), {elementwise_wg_}});
-  s.dispatch(p, {gate, up, out}, push, groups_1d(n, elementwise_wg_), "swiglu");
+  const auto& p = ctx_.pipeline({"swiglu", 3, sizeof(push), {tuning_.elementwise_wg}});
+  s.dispatch(p, {gate, up, out}, push, groups_1d(n, tuning_.elementwise_wg), "swiglu");
 }
 
 }  // namespace vkllm

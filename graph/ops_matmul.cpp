@@ -107,7 +107,7 @@ PlanarParams Ops::planar_params(GGMLType wtype) const {
 bool Ops::texel_matmul_ok(GGMLType wtype, WeightLayout layout, const BufferRange& w,
                           const BufferRange& x, uint32_t M, uint32_t K, uint32_t T) const {
   const auto& info = ctx_.info();
-  if (!texel_kernels_ || K == 0 || K % 32 != 0) return false;
+  if (!tuning_.texel_kernels || K == 0 || K % 32 != 0) return false;
   const bool planar = layout == WeightLayout::Planar;
   if (planar ? !has_planar_layout(wtype) : wtype != GGMLType::F32 && wtype != GGMLType::F16)
     return false;
@@ -145,7 +145,7 @@ Ops::TexelShape Ops::texel_shape(GGMLType wtype, WeightLayout layout, uint32_t T
     sh.tile_rows = pp.lane_rows;
   }
   sh.nt = T == 1 ? 1 : tuning_.batch_tokens;
-  if (texel_lanes_) {
+  if (tuning_.texel_lanes) {
     // Rows per invocation (matvec_t_*_lanes): no cross-invocation reduction. For one token the
     // planar layout's rows per lane (planar_params: lane_rows quantized, lane_rows_one F16), so
     // that the workgroup reads its tile front to back, and lane_rows_one for row-major weights
@@ -221,7 +221,7 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
   // The rows-per-invocation and subgroup variants take the deferred norm (p.norm, its partials,
   // residual, weight and sum; unused bindings alias y), so plain and norm products share one
   // pipeline.
-  const bool norm_variant = texel_lanes_ || sh.subgroup;
+  const bool norm_variant = tuning_.texel_lanes || sh.subgroup;
   if (norm_in) {
     require(norm_in->count > 0 && norm_in->count % 4 == 0,
             "NormIn needs a positive multiple of 4 partials per token");
@@ -261,7 +261,7 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
   }
   const uint32_t push_bytes = static_cast<uint32_t>(push.size() * 4);
   std::string name = std::string("matvec_t_") + weight_format(wtype)->glsl +
-                     (texel_lanes_  ? "_lanes"
+                     (tuning_.texel_lanes  ? "_lanes"
                       : sh.subgroup ? "_subgroup"
                                     : "") +
                      suffix;
@@ -279,14 +279,14 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
 bool Ops::norm_fusable(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_t K) const {
   BufferRange aligned;
   return M > 0 && texel_matmul_ok(wtype, layout, aligned, aligned, M, K, 1) &&
-         (texel_lanes_ || texel_shape(wtype, layout, 1).subgroup);
+         (tuning_.texel_lanes || texel_shape(wtype, layout, 1).subgroup);
 }
 
 uint32_t Ops::norm_partials(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_t T) const {
   // Rows per invocation: one per invocation; the K split: one per workgroup, padded to 4.
   const TexelShape sh = texel_shape(wtype, layout, T);
   const uint32_t blocks = (M + sh.rows_per_group - 1) / sh.rows_per_group;
-  return texel_lanes_ ? blocks * sh.wg : (blocks + 3) / 4 * 4;
+  return tuning_.texel_lanes ? blocks * sh.wg : (blocks + 3) / 4 * 4;
 }
 
 bool Ops::rope_kv_fusable(GGMLType wtype, WeightLayout layout, uint32_t K,
