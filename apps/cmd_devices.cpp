@@ -56,16 +56,7 @@ void print_devices() {
     fmt::print("     memory heaps: {}\n", heaps);
     // The kernel settings vkllm would use here, and which of them a profile or variable set.
     const KernelTuning& t = tunings[&d - devices.data()];
-    fmt::print(
-        "     kernels: texel_kernels={} texel_lanes={} lane_width={} lane_rows={} "
-        "lane_rows_one={} batch_tokens={} elementwise_wg={}\n",
-        t.texel_kernels, t.texel_lanes, t.lane_width, t.lane_rows, t.lane_rows_one, t.batch_tokens,
-        t.elementwise_wg);
-    std::string set_by;
-    for (const auto& [name, origin] : t.origin)
-      if (origin != "default")
-        set_by += fmt::format("{}{} ({})", set_by.empty() ? "" : ", ", name, origin);
-    fmt::print("     set by: {}\n", set_by.empty() ? "defaults only" : set_by);
+    fmt::print("     kernels: {}\n     set by: {}\n", tuning_summary(t), tuning_origins(t));
   }
 }
 

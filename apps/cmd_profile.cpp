@@ -16,6 +16,7 @@
 
 #include "apps/common.h"
 #include "graph/engine.h"
+#include "graph/tuning.h"
 #include "quant/gguf.h"
 #include "runtime/ceilings.h"
 
@@ -289,9 +290,9 @@ void profile(ProfileOptions& o) {
   if (o.json) {
     fmt::print(
         "{{\"record\":\"ceilings\",\"model\":\"{}\",\"device\":\"{}\",\"copy_gbps\":{:.4f},"
-        "\"fma_gflops\":{:.4f},\"cached\":{}}}\n",
-        json_escape(o.model), json_escape(device), ceil.copy_gbps, ceil.fma_gflops,
-        ceil.from_cache);
+        "\"fma_gflops\":{:.4f},\"cached\":{},\"kernels\":\"{}\"}}\n",
+        json_escape(o.model), json_escape(device), ceil.copy_gbps, ceil.fma_gflops, ceil.from_cache,
+        json_escape(tuning_summary(engine.tuning())));
     for (const auto& s : steps) print_json(s, ceil);
     if (mc)
       fmt::print(
@@ -306,6 +307,8 @@ void profile(ProfileOptions& o) {
   fmt::print("model: {} ({} layers, dim {}, vocab {}; {:.1f} MiB of weights)\n", o.model,
              params.n_layer, params.n_embd, params.n_vocab, engine.weight_bytes() / 1048576.0);
   fmt::print("device: {}\n", device);
+  fmt::print("kernels: {} (set by: {})\n", tuning_summary(engine.tuning()),
+             tuning_origins(engine.tuning()));
   fmt::print("ceilings: copy {:.2f} GB/s, FMA {:.2f} GFLOP/s ({}; --remeasure to redo)\n",
              ceil.copy_gbps, ceil.fma_gflops, ceil.from_cache ? "cached" : "measured now");
   fmt::print(

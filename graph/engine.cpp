@@ -32,6 +32,10 @@ Engine::Engine(rt::Context& ctx, const GGUFFile& file, const EngineOptions& opti
 
 Engine::~Engine() = default;
 
+const KernelTuning& Engine::tuning() const {
+  return ops_->tuning();
+}
+
 Engine::Step& Engine::step_for(uint32_t T) {
   auto it = steps_.find(T);
   if (it != steps_.end()) return *it->second;

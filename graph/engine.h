@@ -56,6 +56,8 @@ class Engine {
   uint32_t n_past() const { return n_past_; }
   const EngineStats& stats() const { return stats_; }
   uint64_t weight_bytes() const { return weights_->bytes(); }
+  // The kernel settings this engine's kernels use (graph/tuning.h).
+  const KernelTuning& tuning() const;
 
   // Per-node GPU times and costs of the last replay of the T-token step, in graph order. Throws
   // std::logic_error without EngineOptions::timestamps (or device support), if no T-token step

@@ -137,6 +137,22 @@ void finish(const rt::DeviceInfo& info, KernelTuning& t) {
 
 }  // namespace
 
+std::string tuning_summary(const KernelTuning& t) {
+  return fmt::format(
+      "texel_kernels={} texel_lanes={} lane_width={} lane_rows={} lane_rows_one={} "
+      "batch_tokens={} elementwise_wg={}",
+      t.texel_kernels, t.texel_lanes, t.lane_width, t.lane_rows, t.lane_rows_one, t.batch_tokens,
+      t.elementwise_wg);
+}
+
+std::string tuning_origins(const KernelTuning& t) {
+  std::string set_by;
+  for (const auto& [name, origin] : t.origin)
+    if (origin != "default")
+      set_by += fmt::format("{}{} ({})", set_by.empty() ? "" : ", ", name, origin);
+  return set_by.empty() ? "defaults only" : set_by;
+}
+
 const std::string& builtin_device_profile() {
   static const std::string text = kBuiltinDeviceProfile;
   return text;

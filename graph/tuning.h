@@ -43,6 +43,12 @@ KernelTuning kernel_tuning(const rt::DeviceInfo& info);
 KernelTuning kernel_tuning(const rt::DeviceInfo& info, const std::string& user_profile,
                            const std::string& origin);
 
+// "texel_kernels=true texel_lanes=true lane_width=8 ...": every setting's value.
+std::string tuning_summary(const KernelTuning& t);
+// "batch_tokens (built-in device profile:20), ...": the settings not at their defaults and what
+// set them; "defaults only" if none.
+std::string tuning_origins(const KernelTuning& t);
+
 // The built-in profile's text (graph/device_profiles.ini).
 const std::string& builtin_device_profile();
 

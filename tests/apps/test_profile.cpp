@@ -213,6 +213,7 @@ TEST_CASE("profile: tables cover every op kind, percentages sum to 100, trace ha
   INFO("stderr: " << r.err);
   REQUIRE(r.code == 0);
   CHECK(r.out.find("ceilings: copy ") != std::string::npos);
+  CHECK(r.out.find("kernels: texel_kernels=") != std::string::npos);
   CHECK(r.out.find("matvec ceiling: 'output' (512 x 64") != std::string::npos);
   CHECK(r.out.find("% of the matvec ceiling") != std::string::npos);
 
@@ -317,6 +318,8 @@ TEST_CASE("profile: --json prints one valid record per line") {
     if (rec == "ceilings") {
       CHECK(j.get("copy_gbps")->num > 0);
       CHECK(j.get("fma_gflops")->num > 0);
+      REQUIRE(j.get("kernels"));
+      CHECK(j.get("kernels")->str.find("batch_tokens=") != std::string::npos);
     }
     if (rec == "op") {
       for (const char* f : {"kind", "count", "ms", "pct", "bytes", "flops", "gbps", "gflops",
