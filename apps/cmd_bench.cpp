@@ -10,6 +10,7 @@
 
 #include "apps/common.h"
 #include "graph/engine.h"
+#include "graph/tuning.h"
 #include "quant/gguf.h"
 
 namespace vkllm::app {
@@ -112,15 +113,16 @@ void bench(BenchOptions& o) {
     if (o.n_gen) line(fmt::format("tg{}", o.n_gen), tg);
     fmt::print(
         "{{\"test\":\"load\",\"model\":\"{}\",\"device\":\"{}\",\"ms\":{:.3f},"
-        "\"peak_rss_bytes\":{},\"file_bytes\":{}}}\n",
-        json_escape(o.model), json_escape(device), load_ms, load_rss, file.file_size());
+        "\"peak_rss_bytes\":{},\"file_bytes\":{},\"kernels\":\"{}\"}}\n",
+        json_escape(o.model), json_escape(device), load_ms, load_rss, file.file_size(),
+        json_escape(tuning_summary(engine.tuning())));
     fmt::print("{{\"test\":\"ttft_cold\",\"model\":\"{}\",\"device\":\"{}\",\"ms\":{:.3f}}}\n",
                json_escape(o.model), json_escape(device), ttft_ms);
     return;
   }
   fmt::print("model: {} ({} layers, dim {}, vocab {}; {:.1f} MiB of weights)\n", o.model,
              params.n_layer, params.n_embd, params.n_vocab, engine.weight_bytes() / 1048576.0);
-  fmt::print("device: {}\n\n", device);
+  fmt::print("device: {}\nkernels: {}\n\n", device, tuning_summary(engine.tuning()));
   fmt::print("| test | tokens/s (median of {}) | runs |\n|---|---:|---|\n", o.reps);
   auto row = [&](const std::string& test, const std::vector<double>& runs) {
     std::string r;

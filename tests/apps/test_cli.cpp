@@ -206,6 +206,7 @@ TEST_CASE("cli: bench prints one JSON object per test, or a markdown table") {
       const uint64_t file_bytes = std::stoull(line.substr(file + 13));
       CHECK(file_bytes > 1000000);
       CHECK(std::stoull(line.substr(rss + 17)) > file_bytes);
+      CHECK(line.find("\"kernels\":\"texel_kernels=") != std::string::npos);
     }
   }
   CHECK(tests == std::vector<std::string>{"pp8", "tg4", "load", "ttft_cold"});
@@ -216,5 +217,6 @@ TEST_CASE("cli: bench prints one JSON object per test, or a markdown table") {
   CHECK(t.out.find("| pp8 |") != std::string::npos);
   CHECK(t.out.find("| tg4 |") != std::string::npos);
   CHECK(t.out.find("peak memory after load") != std::string::npos);
+  CHECK(t.out.find("kernels: texel_kernels=") != std::string::npos);
   check_one_line_error(run_vkllm("bench -r 0"), "-r");
 }
