@@ -254,29 +254,47 @@ void profile(ProfileOptions& o) {
   // alone. The step's time is the wall time of untimed replays (no timestamp after each
   // dispatch, which costs tens of microseconds each on lavapipe), host work included. Both sides
   // are best-of measurements (noise only adds time): the ceiling is the best of its dispatches
-  // before and after the decode steps, the step the fastest of them; the mean step is reported
-  // beside it.
+  // before, between and after the decode steps, the step the fastest of them; the mean step is
+  // reported beside it. And because the machine's speed drifts (a CPU device shares its cores),
+  // each step is paired with a ceiling dispatch just before it: the median of the pairs' ratios
+  // compares the two at the same moments.
   std::optional<Engine::MatvecCeiling> mc;
   double decode_gbps = 0, untimed_ms = 0, mean_ms = 0, mm_bytes = 0;
+  std::vector<double> paired_pct;
+  int ceiling_runs = 0;
+  auto ceiling = [&](int reps) {
+    const Engine::MatvecCeiling c = engine.matvec_ceiling(reps);
+    ceiling_runs += reps;
+    if (!mc || (c.ms > 0 && c.ms < mc->ms)) mc = c;
+    return c;
+  };
   if (!decode.empty()) {
-    mc = engine.matvec_ceiling();
+    ceiling(5);
     for (const auto& n : steps.front().nodes)
       if (n.kind.rfind("matmul", 0) == 0) mm_bytes += static_cast<double>(n.bytes);
     engine.set_timestamps(false);
     engine.eval(std::span<const int32_t>(&tok, 1));  // records the untimed step
     uint32_t n = 0;
     for (; n < o.n_gen && engine.n_past() < engine.n_ctx(); ++n) {
+      const Engine::MatvecCeiling c = ceiling(1);
       const auto t0 = std::chrono::steady_clock::now();
       tok = greedy(engine.eval(std::span<const int32_t>(&tok, 1)));
       const double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       untimed_ms = n == 0 ? ms : std::min(untimed_ms, ms);
       mean_ms += ms;
+      if (c.ms > 0 && ms > 0)
+        paired_pct.push_back(100.0 * (mm_bytes / ms) / (static_cast<double>(c.bytes) / c.ms));
     }
     if (n > 0) mean_ms /= n;
     decode_gbps = untimed_ms > 0 ? mm_bytes / (untimed_ms * 1e6) : 0.0;
-    const Engine::MatvecCeiling again = engine.matvec_ceiling();
-    if (again.ms > 0 && again.ms < mc->ms) mc = again;
+    ceiling(5);
+  }
+  double paired_median = 0;
+  if (!paired_pct.empty()) {
+    std::sort(paired_pct.begin(), paired_pct.end());
+    const size_t k = paired_pct.size();
+    paired_median = k % 2 ? paired_pct[k / 2] : (paired_pct[k / 2 - 1] + paired_pct[k / 2]) / 2;
   }
   const double mc_gbps = mc && mc->ms > 0 ? mc->bytes / (mc->ms * 1e6) : 0.0;
   const double mc_gflops = mc && mc->ms > 0 ? mc->flops / (mc->ms * 1e6) : 0.0;
@@ -299,9 +317,9 @@ void profile(ProfileOptions& o) {
           "{{\"record\":\"matvec_ceiling\",\"node\":\"{}\",\"kernel\":\"{}\",\"M\":{},\"K\":{},"
           "\"ms\":{:.6f},\"gbps\":{:.4f},\"gflops\":{:.4f},\"decode_untimed_ms\":{:.4f},"
           "\"decode_gbps\":{:.4f},\"decode_pct\":{:.4f},\"decode_untimed_mean_ms\":{:.4f},"
-          "\"decode_pct_mean\":{:.4f}}}\n",
+          "\"decode_pct_mean\":{:.4f},\"decode_pct_paired_median\":{:.4f},\"pairs\":{}}}\n",
           json_escape(mc->node), json_escape(mc->kernel), mc->M, mc->K, mc->ms, mc_gbps, mc_gflops,
-          untimed_ms, decode_gbps, decode_pct, mean_ms, mean_pct);
+          untimed_ms, decode_gbps, decode_pct, mean_ms, mean_pct, paired_median, paired_pct.size());
     return;
   }
   fmt::print("model: {} ({} layers, dim {}, vocab {}; {:.1f} MiB of weights)\n", o.model,
@@ -317,16 +335,15 @@ void profile(ProfileOptions& o) {
   for (const auto& s : steps) print_tables(s, ceil);
   if (mc) {
     fmt::print(
-        "\nmatvec ceiling: '{}' ({} x {}, {}) dispatched alone, best of 10: {:.3f} ms, {:.2f} "
-        "GB/s, "
-        "{:.2f} GFLOP/s\n",
-        mc->node, mc->M, mc->K, mc->kernel, mc->ms, mc_gbps, mc_gflops);
+        "\nmatvec ceiling: '{}' ({} x {}, {}) dispatched alone, best of {}: {:.3f} ms, {:.2f} "
+        "GB/s, {:.2f} GFLOP/s\n",
+        mc->node, mc->M, mc->K, mc->kernel, ceiling_runs, mc->ms, mc_gbps, mc_gflops);
     fmt::print(
         "decode step replayed without timestamps: fastest {:.3f} ms per token (mean {:.3f} ms); "
-        "its "
-        "matrix products stream {:.2f} GB/s over the fastest step = {:.1f}% of the matvec ceiling "
-        "(mean step: {:.1f}%)\n",
-        untimed_ms, mean_ms, decode_gbps, decode_pct, mean_pct);
+        "its matrix products stream {:.2f} GB/s over the fastest step = {:.1f}% of the matvec "
+        "ceiling (mean step: {:.1f}%; median of {} steps each against the ceiling dispatched just "
+        "before it: {:.1f}%)\n",
+        untimed_ms, mean_ms, decode_gbps, decode_pct, mean_pct, paired_pct.size(), paired_median);
   }
   if (!o.trace.empty())
     fmt::print("\ntrace: {} ({} events)\n", o.trace, [&] {

@@ -333,11 +333,13 @@ TEST_CASE("profile: --json prints one valid record per line") {
       CHECK(j.get("M")->num == 512);
       CHECK(j.get("K")->num == 64);
       CHECK(!j.get("kernel")->str.empty());
-      for (const char* f : {"ms", "gbps", "gflops", "decode_untimed_ms", "decode_gbps",
-                            "decode_pct", "decode_untimed_mean_ms", "decode_pct_mean"}) {
+      for (const char* f :
+           {"ms", "gbps", "gflops", "decode_untimed_ms", "decode_gbps", "decode_pct",
+            "decode_untimed_mean_ms", "decode_pct_mean", "decode_pct_paired_median", "pairs"}) {
         REQUIRE_MESSAGE(j.get(f), f);
         CHECK_MESSAGE(j.get(f)->num > 0, f);
       }
+      CHECK(j.get("pairs")->num == 2);  // one (ceiling, step) pair per untimed step: -n 2
     }
   }
   CHECK(records["matvec_ceiling"] == 1);
