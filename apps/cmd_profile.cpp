@@ -265,7 +265,7 @@ void profile(ProfileOptions& o) {
   auto ceiling = [&](int reps) {
     const Engine::MatvecCeiling c = engine.matvec_ceiling(reps);
     ceiling_runs += reps;
-    if (!mc || (c.ms > 0 && c.ms < mc->ms)) mc = c;
+    if (!mc || (c.ms > 0 && (mc->ms <= 0 || c.ms < mc->ms))) mc = c;
     return c;
   };
   if (!decode.empty()) {
