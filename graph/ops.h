@@ -81,12 +81,16 @@ class Ops {
   // Fused RoPE + KV-cache write: q_out [T x n_heads*head_dim] = rope(q); rows pos0+t of k_cache
   // and v_cache = rope(k) and v. Token t's q row starts at element t * q_stride + q_offset of q
   // (likewise k, v), so q, k and v can be column slices of one fused QKV product bound three
-  // times. Rows >= ctx_len are not written.
+  // times. Rows >= ctx_len are not written. With kv_half the caches hold f16 elements
+  // (shaders/kv_cache.glsl; adjacent-pair RoPE only), else f32.
   struct RopeKvShape {
     uint32_t head_dim, n_heads, n_kv_heads, T, n_rot, ctx_len;
     float freq_base;
     RopeMode mode;
+    bool kv_half = false;
   };
+  // Bytes of a KV cache element.
+  static uint32_t kv_element_bytes(bool kv_half) { return kv_half ? 2 : 4; }
   struct QkvLayout {
     uint32_t q_stride, q_offset, k_stride, k_offset, v_stride, v_offset;
   };
@@ -99,10 +103,11 @@ class Ops {
   // Causal grouped-query attention. q, out: [T x n_heads * head_dim]; k_cache, v_cache:
   // [ctx_len x n_kv_heads * head_dim]. Token t (position p = step.pos0 + t) attends to cache
   // positions 0..p with softmax(q.k * scale); head h uses kv head h / (n_heads / n_kv_heads).
-  // head_dim <= 256, n_heads a multiple of n_kv_heads.
+  // head_dim <= 256, n_heads a multiple of n_kv_heads. kv_half: the caches hold f16 elements.
   void attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferRange v_cache,
                  BufferRange out, BufferRange step, uint32_t head_dim, uint32_t n_heads,
-                 uint32_t n_kv_heads, uint32_t T, uint32_t ctx_len, float scale);
+                 uint32_t n_kv_heads, uint32_t T, uint32_t ctx_len, float scale,
+                 bool kv_half = false);
 
   // --- graph/ops_matmul.cpp ---
   // y[t * M + m] = sum_k W[m * K + k] * x[t * K + k] for m < M, t < T: W [M x K] of `wtype`, x

@@ -84,6 +84,8 @@ void Ops::rope_kv(rt::Sequence& s, BufferRange q, BufferRange k, BufferRange v, 
                   const QkvLayout& lay) {
   require(sh.head_dim % 2 == 0 && sh.n_rot % 2 == 0, "rope_kv", "head_dim and n_rot must be even");
   require(sh.n_rot <= sh.head_dim, "rope_kv", "n_rot must not exceed head_dim");
+  require(!sh.kv_half || sh.mode == RopeMode::Normal, "rope_kv",
+          "an f16 KV cache needs adjacent-pair RoPE");
   require(lay.q_stride >= sh.n_heads * sh.head_dim && lay.k_stride >= sh.n_kv_heads * sh.head_dim &&
               lay.v_stride >= sh.n_kv_heads * sh.head_dim,
           "rope_kv", "a row stride is shorter than its row");
@@ -95,7 +97,8 @@ void Ops::rope_kv(rt::Sequence& s, BufferRange q, BufferRange k, BufferRange v, 
     QkvLayout lay;
   } push{sh.head_dim, sh.n_heads, sh.n_kv_heads, sh.T, sh.n_rot, sh.ctx_len, lay};
   const uint32_t neox = sh.mode == RopeMode::NeoX ? 1 : 0;
-  const auto& p = ctx_.pipeline({"rope_kv", 8, sizeof(push), {tuning_.elementwise_wg, neox}});
+  const auto& p = ctx_.pipeline(
+      {"rope_kv", 8, sizeof(push), {tuning_.elementwise_wg, neox, sh.kv_half ? 1u : 0u}});
   s.dispatch(p, {q, k, v, q_out, k_cache, v_cache, step, table}, push,
              groups_1d(pairs, tuning_.elementwise_wg), neox ? "rope_kv_neox" : "rope_kv");
 }
@@ -129,7 +132,7 @@ void Ops::kv_write(rt::Sequence& s, BufferRange src, BufferRange cache, BufferRa
 
 void Ops::attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferRange v_cache,
                     BufferRange out, BufferRange step, uint32_t head_dim, uint32_t n_heads,
-                    uint32_t n_kv_heads, uint32_t T, uint32_t ctx_len, float scale) {
+                    uint32_t n_kv_heads, uint32_t T, uint32_t ctx_len, float scale, bool kv_half) {
   constexpr uint32_t kMaxHeadDim = 256, kDimsPerThread = 8, kTile = 256;
   require(head_dim > 0 && head_dim <= kMaxHeadDim, "attention", "head_dim must be in 1..256");
   require(n_kv_heads > 0 && n_heads % n_kv_heads == 0, "attention",
@@ -140,9 +143,9 @@ void Ops::attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferR
   require(T <= info.max_workgroup_count[1] && n_heads <= info.max_workgroup_count[0], "attention",
           "too many tokens or heads for one dispatch");
   const uint64_t align = info.min_texel_offset_alignment;
-  const uint64_t kv_bytes = uint64_t{ctx_len} * n_kv_heads * head_dim * 4;
+  const uint64_t kv_bytes = uint64_t{ctx_len} * n_kv_heads * head_dim * kv_element_bytes(kv_half);
   const uint64_t q_bytes = uint64_t{T} * n_heads * head_dim * 4;
-  if (tuning_.texel_kernels && info.subgroup_arithmetic && head_dim % 4 == 0 &&
+  if (tuning_.texel_kernels && info.subgroup_arithmetic && head_dim % (kv_half ? 8 : 4) == 0 &&
       info.subgroup_size <= std::min(info.max_workgroup_size[0], info.max_workgroup_invocations) &&
       q.offset % align == 0 && k_cache.offset % align == 0 && v_cache.offset % align == 0 &&
       std::max(kv_bytes, q_bytes) / 16 <= info.max_texel_buffer_elements) {
@@ -151,8 +154,13 @@ void Ops::attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferR
       uint32_t n_heads, n_kv_heads, T, ctx_len;
       float scale;
     } push{n_heads, n_kv_heads, T, ctx_len, scale};
-    rt::PipelineDesc desc{"attention_t", 5, sizeof(push), {info.subgroup_size, head_dim}, {}};
+    rt::PipelineDesc desc{kv_half ? "attention_t_kv_half" : "attention_t",
+                          5,
+                          sizeof(push),
+                          {info.subgroup_size, head_dim},
+                          {}};
     desc.texel.assign(3, VK_FORMAT_R32G32B32A32_SFLOAT);
+    if (kv_half) desc.texel[1] = desc.texel[2] = VK_FORMAT_R32G32B32A32_UINT;
     const auto& p = ctx_.pipeline(desc);
     s.dispatch(p,
                {BufferRange(*q.buffer, q.offset, q_bytes),
@@ -167,7 +175,7 @@ void Ops::attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferR
     uint32_t head_dim, n_heads, n_kv_heads, T, ctx_len;
     float scale;
   } push{head_dim, n_heads, n_kv_heads, T, ctx_len, scale};
-  const auto& p = ctx_.pipeline({"attention", 5, sizeof(push), {wg, kTile}});
+  const auto& p = ctx_.pipeline({"attention", 5, sizeof(push), {wg, kTile, kv_half ? 1u : 0u}});
   s.dispatch(p, {q, k_cache, v_cache, out, step}, push, {n_heads, T, 1}, "attention");
 }
 

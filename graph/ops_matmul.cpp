@@ -210,7 +210,7 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
     const RopeKvShape& rs = rope->shape;
     const uint32_t E = rs.n_heads * rs.head_dim, KV = rs.n_kv_heads * rs.head_dim;
     require(M == E + 2 * KV, "the fused q/k/v product needs M = E + 2 KV rows");
-    const uint64_t kv_bytes = uint64_t{rs.ctx_len} * KV * 4;
+    const uint64_t kv_bytes = uint64_t{rs.ctx_len} * KV * kv_element_bytes(rs.kv_half);
     require(range_bytes(rope->k_cache) >= kv_bytes && range_bytes(rope->v_cache) >= kv_bytes,
             "cache ranges smaller than ctx_len rows");
     binds.insert(binds.end(),
@@ -261,15 +261,13 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
   }
   const uint32_t push_bytes = static_cast<uint32_t>(push.size() * 4);
   std::string name = std::string("matvec_t_") + weight_format(wtype)->glsl +
-                     (tuning_.texel_lanes  ? "_lanes"
-                      : sh.subgroup ? "_subgroup"
-                                    : "") +
+                     (tuning_.texel_lanes ? "_lanes"
+                      : sh.subgroup       ? "_subgroup"
+                                          : "") +
                      suffix;
-  rt::PipelineDesc desc{name,
-                        static_cast<uint32_t>(binds.size()),
-                        push_bytes,
-                        {sh.wg, sh.rows, sh.nt, sh.tile_lanes, sh.tile_rows},
-                        texel};
+  std::vector<uint32_t> spec = {sh.wg, sh.rows, sh.nt, sh.tile_lanes, sh.tile_rows};
+  if (rope) spec.push_back(rope->shape.kv_half ? 1u : 0u);  // KV_HALF
+  rt::PipelineDesc desc{name, static_cast<uint32_t>(binds.size()), push_bytes, spec, texel};
   const auto& p = ctx_.pipeline(desc);
   const uint64_t blocks = (uint64_t{M} + sh.rows_per_group - 1) / sh.rows_per_group *
                           ((uint64_t{T} + sh.nt - 1) / sh.nt);

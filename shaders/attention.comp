@@ -10,17 +10,19 @@
 // does not grow with the context.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "kv_cache.glsl"
 
 layout(constant_id = 0) const uint WG = 64;     // power of two, >= MAX_HEAD_DIM / DIMS
 layout(constant_id = 1) const uint TILE = 256;  // keys per tile
+layout(constant_id = 2) const uint KV_HALF = 0;  // f16 cache elements (kv_cache.glsl)
 layout(local_size_x_id = 0) in;
 
 const uint MAX_HEAD_DIM = 256;
 const uint DIMS = 8;  // output dims per thread at most (head_dim <= DIMS * WG)
 
 layout(std430, binding = 0) readonly buffer Q { float q[]; };
-layout(std430, binding = 1) readonly buffer K { float k[]; };
-layout(std430, binding = 2) readonly buffer V { float v[]; };
+layout(std430, binding = 1) readonly buffer K { uint k[]; };
+layout(std430, binding = 2) readonly buffer V { uint v[]; };
 layout(std430, binding = 3) writeonly buffer O { float o[]; };
 layout(std430, binding = 4) readonly buffer Step { uint pos0; uint n_past; } st;
 layout(push_constant) uniform P {
@@ -87,7 +89,7 @@ void main() {
     for (uint j = tid; j < nk; j += WG) {
       const uint kb = (k0 + j) * kv_stride + kv_off;
       float dot = 0.0;
-      for (uint d = 0; d < hd; ++d) dot = fma(q_sh[d], k[kb + d], dot);
+      for (uint d = 0; d < hd; ++d) dot = fma(q_sh[d], KV_LOAD(k, kb + d), dot);
       const float sc = dot * p.scale;
       s_sh[j] = sc;
       tmax = max(tmax, sc);
@@ -109,7 +111,8 @@ void main() {
       const uint d = tid + j * WG;
       if (d < hd) {
         float a = acc[j] * corr;
-        for (uint key = 0; key < nk; ++key) a = fma(s_sh[key], v[(k0 + key) * kv_stride + kv_off + d], a);
+        for (uint key = 0; key < nk; ++key)
+          a = fma(s_sh[key], KV_LOAD(v, (k0 + key) * kv_stride + kv_off + d), a);
         acc[j] = a;
       }
     }

@@ -40,6 +40,7 @@ layout(constant_id = 1) const uint NR = 8;   // rows per workgroup (LANE_ROWS: p
 layout(constant_id = 2) const uint NT = 1;   // tokens per workgroup
 layout(constant_id = 3) const uint TL = 0;   // planar layout: lanes per tile (0: row-major)
 layout(constant_id = 4) const uint TNR = 8;  // planar layout: rows per lane
+layout(constant_id = 5) const uint KV_HALF = 0;  // QKV_ROPE: f16 cache elements (kv_cache.glsl)
 layout(local_size_x_id = 0) in;
 
 // Texel t of row m (rows of J texels) in the weight plane, and the scale texel of block b of row
@@ -80,8 +81,8 @@ layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 // The fused q/k/v product with RoPE and the KV-cache write (graph/ops.h matmul_rope_kv): rows
 // 0..E-1 are q (rotated, to y = q_out [T x E]), E..E+KV-1 k (rotated, to k_cache row pos0 + t),
 // E+KV..M-1 v (to v_cache row pos0 + t), as rope_kv.comp computes them (adjacent-pair layout).
-layout(std430, binding = B_AFTER_Y) writeonly buffer KC { float k_cache[]; };
-layout(std430, binding = B_AFTER_Y + 1) writeonly buffer VC { float v_cache[]; };
+layout(std430, binding = B_AFTER_Y) writeonly buffer KC { uint k_cache[]; };
+layout(std430, binding = B_AFTER_Y + 1) writeonly buffer VC { uint v_cache[]; };
 layout(std430, binding = B_AFTER_Y + 2) readonly buffer Step { uint pos0; uint n_past; } st;
 layout(std430, binding = B_AFTER_Y + 3) readonly buffer F { float inv_freq[]; };
 #define B_AFTER_EPILOGUE (B_AFTER_Y + 4)
@@ -134,6 +135,7 @@ layout(push_constant) uniform P {
 #endif
 
 #include "glu.glsl"
+#include "kv_cache.glsl"
 #include "rope_common.glsl"
 
 // Stores rows row, row + 1 (row even) of token t: silu(a) * b, or q/k rotated by RoPE and the
@@ -144,8 +146,7 @@ void matvec_pair(uint row, uint t, float a, float b) {
   if (row >= p.E + p.KV) {  // v: copied into the cache
     const uint j = row - p.E - p.KV;
     if (pos < p.ctx_len) {
-      v_cache[pos * p.KV + j] = a;
-      v_cache[pos * p.KV + j + 1] = b;
+      KV_STORE_PAIR(v_cache, pos * p.KV + j, a, b);
     }
     return;
   }
@@ -164,8 +165,7 @@ void matvec_pair(uint row, uint t, float a, float b) {
     y[t * p.E + j] = o0;
     y[t * p.E + j + 1] = o1;
   } else if (pos < p.ctx_len) {
-    k_cache[pos * p.KV + j] = o0;
-    k_cache[pos * p.KV + j + 1] = o1;
+    KV_STORE_PAIR(k_cache, pos * p.KV + j, o0, o1);
   }
 #else
   y[t * (p.M / 2) + row / 2] = glu(a, b);

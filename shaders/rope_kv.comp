@@ -6,20 +6,24 @@
 //   v_cache[(pos0+t)*kv + j]         = v[t*v_stride + v_offset + j]                 j < kv
 // where kv = n_kv_heads * hd. Strides and offsets let q, k and v be column slices of one fused
 // QKV product (the same buffer bound three times). Rows at or
-// past ctx_len are not written. One thread per element pair; rotation as in rope.comp.
+// past ctx_len are not written. One thread per element pair; rotation as in rope.comp. The caches
+// hold f32 or, with KV_HALF, f16 elements (kv_cache.glsl; KV_HALF needs NEOX = 0, whose rotated
+// pairs are adjacent).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "kv_cache.glsl"
 #include "rope_common.glsl"
 
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint NEOX = 0;
+layout(constant_id = 2) const uint KV_HALF = 0;
 layout(local_size_x_id = 0) in;
 layout(std430, binding = 0) readonly buffer Q { float q[]; };
 layout(std430, binding = 1) readonly buffer K { float k[]; };
 layout(std430, binding = 2) readonly buffer V { float v[]; };
 layout(std430, binding = 3) writeonly buffer QO { float q_out[]; };
-layout(std430, binding = 4) writeonly buffer KC { float k_cache[]; };
-layout(std430, binding = 5) writeonly buffer VC { float v_cache[]; };
+layout(std430, binding = 4) writeonly buffer KC { uint k_cache[]; };
+layout(std430, binding = 5) writeonly buffer VC { uint v_cache[]; };
 layout(std430, binding = 6) readonly buffer Step { uint pos0; uint n_past; } st;
 layout(std430, binding = 7) readonly buffer F { float inv_freq[]; };
 layout(push_constant) uniform P {
@@ -47,8 +51,8 @@ void main() {
   if (r >= (p.n_heads + p.n_kv_heads) * half_dim) {  // V: a plain copy of one pair
     if (pos >= p.ctx_len) return;
     const uint j = 2 * (r - (p.n_heads + p.n_kv_heads) * half_dim);
-    v_cache[pos * kv + j] = v[t * p.v_stride + p.v_offset + j];
-    v_cache[pos * kv + j + 1] = v[t * p.v_stride + p.v_offset + j + 1];
+    KV_STORE_PAIR(v_cache, pos * kv + j, v[t * p.v_stride + p.v_offset + j],
+                  v[t * p.v_stride + p.v_offset + j + 1]);
     return;
   }
   const bool is_q = r < p.n_heads * half_dim;
@@ -83,8 +87,10 @@ void main() {
   if (is_q) {
     q_out[dst + o0] = a;
     q_out[dst + o1] = b;
+  } else if (KV_HALF != 0u) {
+    k_cache[(dst + o0) / 2u] = packHalf2x16(vec2(a, b));  // o1 = o0 + 1 (no NeoX), dst + o0 even
   } else {
-    k_cache[dst + o0] = a;
-    k_cache[dst + o1] = b;
+    k_cache[dst + o0] = floatBitsToUint(a);
+    k_cache[dst + o1] = floatBitsToUint(b);
   }
 }

@@ -52,6 +52,7 @@ vkllm_shader(rope_kv rope_kv.comp)
 vkllm_shader(kv_write kv_write.comp)
 vkllm_shader(attention attention.comp)
 vkllm_shader(attention_t attention_t.comp)
+vkllm_shader(attention_t_kv_half attention_t.comp DEFINES KV_HALF)
 
 # Device ceilings for the profiler: bandwidth and FMA throughput (runtime/ceilings.cpp)
 vkllm_shader(bench_copy bench_copy.comp)

@@ -20,7 +20,8 @@ std::string describe(const AttnCase& c) {
          " ctx=" + std::to_string(c.ctx_len) + " pos0=" + std::to_string(c.pos0);
 }
 
-void check_attention_with(bool texel, const AttnCase& c, uint32_t seed) {
+// kv_half: the caches hold f16 elements (the reference reads the same rounded values).
+void check_attention_with(bool texel, const AttnCase& c, uint32_t seed, bool kv_half = false) {
   const float scale = c.scale != 0.0f ? c.scale : 1.0f / std::sqrt(float(c.head_dim));
   const size_t qn = size_t(c.T) * c.n_heads * c.head_dim;
   const size_t kvn = size_t(c.ctx_len) * c.n_kv_heads * c.head_dim;
@@ -28,19 +29,22 @@ void check_attention_with(bool texel, const AttnCase& c, uint32_t seed) {
   auto q = test::random_floats(qn, seed);
   auto k = test::random_floats(kvn, seed + 1);
   auto v = test::random_floats(kvn, seed + 2);
+  if (kv_half) k = test::round_to_half(k), v = test::round_to_half(v);
   auto want = attn_ref::attention(q, k, v, c.head_dim, c.n_heads, c.n_kv_heads, c.T, c.ctx_len,
                                   scale, c.pos0);
 
   Ops ops(test::context());
   ops.set_texel_kernels(texel);
-  rt::Buffer dq = test::upload(q), dk = test::upload(k), dv = test::upload(v);
+  rt::Buffer dq = test::upload(q);
+  rt::Buffer dk = kv_half ? test::upload(test::to_halves(k)) : test::upload(k);
+  rt::Buffer dv = kv_half ? test::upload(test::to_halves(v)) : test::upload(v);
   rt::Buffer dout = test::poisoned(qn * 4), step = attn_ref::step_buffer(c.pos0);
   test::run([&](rt::Sequence& s) {
     ops.attention(s, dq, dk, dv, dout, step, c.head_dim, c.n_heads, c.n_kv_heads, c.T, c.ctx_len,
-                  scale);
+                  scale, kv_half);
   });
   test::check_close(test::download<float>(dout, qn), want, kRel, kFloor,
-                    describe(c) + (texel ? " (texel kernel)" : ""));
+                    describe(c) + (texel ? " (texel kernel)" : "") + (kv_half ? " f16 KV" : ""));
   test::check_no_validation_messages();
 }
 
@@ -247,4 +251,18 @@ TEST_CASE("attention: decode steps replay one recorded sequence") {
   }
   test::check_close(test::download<float>(dkc, want_k.size()), want_k, kRel, kFloor, "k cache");
   test::check_no_validation_messages();
+}
+
+TEST_CASE("attention: f16 KV cache (storage and texel kernels), against the rounded reference") {
+  uint32_t seed = 900;
+  for (bool texel : {false, true}) {
+    if (texel && !test::context().info().texel_buffers) continue;
+    // head_dim 64 and 16 take attention_t_kv_half (8 halves per texel); 12 is not a multiple
+    // of 8 and takes attention.comp either way.
+    check_attention_with(texel, {64, 8, 2, 1, 300, 255}, seed += 3, true);
+    check_attention_with(texel, {16, 4, 4, 5, 40, 3}, seed += 3, true);
+    check_attention_with(texel, {8, 8, 4, 13, 64, 0}, seed += 3, true);  // stories260K-shaped
+    check_attention_with(texel, {12, 6, 2, 3, 16, 7}, seed += 3, true);
+    check_attention_with(texel, {64, 2, 1, 40, 300, 240}, seed += 3, true);
+  }
 }

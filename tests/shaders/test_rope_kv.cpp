@@ -28,6 +28,23 @@ struct Expected {
   std::vector<float> q, k_cache, v_cache;  // initial caches
   std::vector<float> want_k, want_v;       // caches afterwards
 };
+
+// A cache buffer holding `init` as f32, or as f16 (kv_half; Ops::RopeKvShape::kv_half).
+rt::Buffer cache_buffer(const std::vector<float>& init, bool kv_half) {
+  return kv_half ? test::upload(test::to_halves(init)) : test::upload(init);
+}
+
+// Compares a cache with the reference: f32 to `rel`; f16 against the reference rounded to f16,
+// within one f16 step (the kernel rounds its own f32 result, which may differ in the last bits).
+void check_cache(const rt::Buffer& b, const std::vector<float>& want, bool kv_half, double rel,
+                 const std::string& what) {
+  if (!kv_half) {
+    test::check_close(test::download<float>(b, want.size()), want, rel, 1.0, what);
+    return;
+  }
+  test::check_close(test::from_halves(test::download<uint16_t>(b, want.size())),
+                    test::round_to_half(want), 2e-3, 1.0, what + " (f16)");
+}
 Expected expected(const Case& c, const std::vector<float>& q, const std::vector<float>& k,
                   const std::vector<float>& v, uint32_t seed) {
   const uint32_t KV = c.n_kv * c.head_dim;
@@ -44,7 +61,7 @@ Expected expected(const Case& c, const std::vector<float>& q, const std::vector<
   return e;
 }
 
-void check(const Case& c, uint32_t seed) {
+void check(const Case& c, uint32_t seed, bool kv_half = false) {
   const uint32_t E = c.n_heads * c.head_dim, KV = c.n_kv * c.head_dim;
   const uint32_t stride = E + 2 * KV;
   // One [T x (E + 2KV)] matrix; q, k, v are its column slices.
@@ -62,11 +79,12 @@ void check(const Case& c, uint32_t seed) {
   const auto &want_k = e.want_k, &want_v = e.want_v;
 
   Ops ops(test::context());
-  rt::Buffer dk = test::upload(k_cache), dv = test::upload(v_cache);
+  rt::Buffer dk = cache_buffer(k_cache, kv_half), dv = cache_buffer(v_cache, kv_half);
   rt::Buffer dq_out = test::poisoned(size_t{c.T} * E * 4), step = attn_ref::step_buffer(c.pos0);
   rt::Buffer dqkv = test::upload(qkv), dq = test::upload(q), dkk = test::upload(k),
              dvv = test::upload(v);
-  const Ops::RopeKvShape sh{c.head_dim, c.n_heads, c.n_kv, c.T, c.n_rot, c.ctx, base, c.mode};
+  const Ops::RopeKvShape sh{c.head_dim, c.n_heads, c.n_kv, c.T,    c.n_rot,
+                            c.ctx,      base,      c.mode, kv_half};
   test::run([&](rt::Sequence& s) {
     if (c.fused_qkv)  // the same matrix bound three times, slices picked by offsets
       ops.rope_kv(s, dqkv, dqkv, dqkv, dq_out, dk, dv, step, sh,
@@ -75,8 +93,8 @@ void check(const Case& c, uint32_t seed) {
       ops.rope_kv(s, dq, dkk, dvv, dq_out, dk, dv, step, sh, {E, 0, KV, 0, KV, 0});
   });
   test::check_close(test::download<float>(dq_out, want_q.size()), want_q, 1e-5, 1.0, "q");
-  test::check_close(test::download<float>(dk, want_k.size()), want_k, 1e-5, 1.0, "k_cache");
-  test::check_close(test::download<float>(dv, want_v.size()), want_v, 0.0, 1.0, "v_cache");
+  check_cache(dk, want_k, kv_half, 1e-5, "k_cache");
+  check_cache(dv, want_v, kv_half, 0.0, "v_cache");
   test::check_no_validation_messages();
 }
 
@@ -107,7 +125,7 @@ namespace {
 // `norm`: x is the input of a deferred RMSNorm (Ops::NormIn, one token), four partials per token,
 // and the products are scaled by the norm factor before the RoPE.
 void check_fused(GGMLType type, const Case& c, uint32_t K, bool lanes, uint32_t seed,
-                 bool norm = false) {
+                 bool norm = false, bool kv_half = false) {
   const uint32_t E = c.n_heads * c.head_dim, KV = c.n_kv * c.head_dim, M = E + 2 * KV;
   auto w = test::random_floats(size_t{M} * K, seed, -1.0f, 1.0f);
   std::vector<uint8_t> bytes;
@@ -148,10 +166,11 @@ void check_fused(GGMLType type, const Case& c, uint32_t K, bool lanes, uint32_t 
   const auto &want_q = e.q, &k_cache = e.k_cache, &v_cache = e.v_cache;
   const auto &want_k = e.want_k, &want_v = e.want_v;
 
-  const Ops::RopeKvShape sh{c.head_dim, c.n_heads, c.n_kv, c.T, c.n_rot, c.ctx, base, c.mode};
+  const Ops::RopeKvShape sh{c.head_dim, c.n_heads, c.n_kv, c.T,    c.n_rot,
+                            c.ctx,      base,      c.mode, kv_half};
   REQUIRE(ops.rope_kv_fusable(type, layout, K, sh));
   rt::Buffer dw = test::upload(bytes), dx = test::upload(x);
-  rt::Buffer dk = test::upload(k_cache), dv = test::upload(v_cache);
+  rt::Buffer dk = cache_buffer(k_cache, kv_half), dv = cache_buffer(v_cache, kv_half);
   rt::Buffer dq = test::poisoned(size_t{c.T} * E * 4), step = attn_ref::step_buffer(c.pos0);
   rt::Buffer dp = test::upload(partials);
   const Ops::NormIn ni{dp, 4, eps};
@@ -160,12 +179,12 @@ void check_fused(GGMLType type, const Case& c, uint32_t K, bool lanes, uint32_t 
     ops.matmul_rope_kv(s, type, layout, dw, dx, dq, dk, dv, step, K, sh, norm ? &ni : nullptr);
   });
   const std::string what = type_name(type) + (lanes ? " rows per invocation" : " K split") +
-                           (norm ? " NormIn" : "") + " T=" + std::to_string(c.T) +
-                           " pos0=" + std::to_string(c.pos0);
+                           (norm ? " NormIn" : "") + (kv_half ? " f16 KV" : "") +
+                           " T=" + std::to_string(c.T) + " pos0=" + std::to_string(c.pos0);
   // Outputs are dot products of K terms in [-1, 1]: a 1e-5 relative bound with floor 1.
   test::check_close(test::download<float>(dq, want_q.size()), want_q, 1e-5, 1.0, what + " q");
-  test::check_close(test::download<float>(dk, want_k.size()), want_k, 1e-5, 1.0, what + " k");
-  test::check_close(test::download<float>(dv, want_v.size()), want_v, 1e-5, 1.0, what + " v");
+  check_cache(dk, want_k, kv_half, 1e-5, what + " k");
+  check_cache(dv, want_v, kv_half, 1e-5, what + " v");
   test::check_no_validation_messages();
 }
 
@@ -213,4 +232,34 @@ TEST_CASE("matmul_rope_kv: refused where it cannot run") {
       std::invalid_argument);
   seq.end();
   test::check_no_validation_messages();
+}
+
+TEST_CASE("rope_kv and matmul_rope_kv: f16 KV cache rows, and untouched rows kept") {
+  uint32_t seed = 700;
+  check({8, 4, 2, 3, 8, 2, 16, RopeMode::Normal, false}, seed++, true);
+  check({12, 6, 2, 6, 8, 13, 16, RopeMode::Normal, true}, seed++,
+        true);  // partial rotation, ctx end
+  if (!test::context().info().texel_buffers) return;
+  for (GGMLType type : {GGMLType::F32, GGMLType::Q4_0}) {
+    for (bool lanes : {true, false}) {
+      check_fused(type, {16, 4, 4, 5, 16, 3, 40, RopeMode::Normal, true}, 32, lanes, seed++, false,
+                  true);
+      check_fused(type, {12, 6, 2, 1, 8, 13, 16, RopeMode::Normal, true}, 96, lanes, seed++, true,
+                  true);
+      // stories260K's shape: head_dim 8, 8 heads over 4, a 13-token prompt.
+      check_fused(type, {8, 8, 4, 13, 8, 0, 64, RopeMode::Normal, true}, 64, lanes, seed++, false,
+                  true);
+    }
+  }
+}
+
+TEST_CASE("rope_kv: an f16 KV cache with the NeoX layout is refused") {
+  Ops ops(test::context());
+  rt::Buffer b = test::poisoned(4096);
+  const Ops::RopeKvShape sh{8, 1, 1, 1, 8, 4, 10000.0f, RopeMode::NeoX, true};
+  rt::Sequence seq(test::context());
+  seq.begin();
+  CHECK_THROWS_WITH_AS(ops.rope_kv(seq, b, b, b, b, b, b, b, sh, {8, 0, 8, 0, 8, 0}),
+                       doctest::Contains("adjacent-pair RoPE"), std::invalid_argument);
+  seq.end();
 }

@@ -5,6 +5,8 @@
 #include <memory>
 #include <random>
 
+#include "quant/half.h"
+
 namespace vkllm::test {
 
 namespace {
@@ -43,6 +45,22 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float lo, float hi) {
   std::vector<float> v(n);
   for (float& x : v) x = dist(rng);
   return v;
+}
+
+std::vector<uint16_t> to_halves(const std::vector<float>& f) {
+  std::vector<uint16_t> h(f.size());
+  for (size_t i = 0; i < f.size(); ++i) h[i] = fp32_to_fp16(f[i]);
+  return h;
+}
+
+std::vector<float> from_halves(const std::vector<uint16_t>& h) {
+  std::vector<float> f(h.size());
+  for (size_t i = 0; i < h.size(); ++i) f[i] = fp16_to_fp32(h[i]);
+  return f;
+}
+
+std::vector<float> round_to_half(const std::vector<float>& f) {
+  return from_halves(to_halves(f));
 }
 
 rt::Buffer poisoned(uint64_t bytes) {

@@ -41,6 +41,12 @@ std::vector<T> download(const rt::Buffer& b, size_t n) {
   return out;
 }
 
+// f16 helpers (quant/half.h conversions, round to nearest even): the halves of `f`, the floats of
+// `h`, and `f` rounded to f16 and back.
+std::vector<uint16_t> to_halves(const std::vector<float>& f);
+std::vector<float> from_halves(const std::vector<uint16_t>& h);
+std::vector<float> round_to_half(const std::vector<float>& f);
+
 // Checks |got - want| <= rel * max(|want|, floor) element-wise; NaN never passes. Reports the
 // worst element. `floor` keeps near-zero expected values from demanding absolute exactness.
 void check_close(std::span<const float> got, std::span<const float> want, double rel,
