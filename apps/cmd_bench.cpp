@@ -24,6 +24,7 @@ struct BenchOptions {
   uint32_t reps = 3;
   bool json = false;
   DeviceOptions dev;
+  CacheOptions cache;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -48,6 +49,7 @@ void bench(BenchOptions& o) {
   if (o.reps == 0) throw std::invalid_argument("-r must be >= 1");
   if (o.n_prompt == 0 && o.n_gen == 0)
     throw std::invalid_argument("nothing to measure (-p 0 -n 0)");
+  const bool kv_f16 = kv_half(o.cache);
 
   const auto t_start = Clock::now();
   GGUFFile file = open_model_file(o.model);
@@ -59,6 +61,7 @@ void bench(BenchOptions& o) {
   }
   rt::Context ctx(context_options(o.dev, /*notices=*/!o.json));
   EngineOptions eo;
+  eo.kv_half = kv_f16;
   eo.n_ctx = std::max<uint32_t>(o.n_prompt + o.n_gen + 1, 16);
   eo.n_batch = std::max<uint32_t>(o.n_prompt, 1);
   Engine engine(ctx, file, eo);
@@ -154,6 +157,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-n,--n-gen", o->n_gen, "tokens to generate after the prompt (default 64)");
   cmd->add_option("-r,--repetitions", o->reps, "measured runs after the warm-up (default 3)");
   cmd->add_flag("--json", o->json, "one JSON object per test on stdout instead of a table");
+  add_cache_options(*cmd, o->cache);
   add_device_options(*cmd, o->dev);
   cmd->callback([o] { bench(*o); });
 }

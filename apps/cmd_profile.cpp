@@ -32,6 +32,7 @@ struct ProfileOptions {
   bool json = false;
   bool remeasure = false;
   DeviceOptions dev;
+  CacheOptions cache;
 };
 
 // Time and cost summed over a group of nodes (an op kind or a layer), per step.
@@ -193,6 +194,7 @@ void profile(ProfileOptions& o) {
   if (o.model.empty()) o.model = default_model_path();
   if (o.n_prompt == 0 && o.n_gen == 0)
     throw std::invalid_argument("nothing to profile (-p 0 -n 0)");
+  const bool kv_f16 = kv_half(o.cache);
   if (!o.trace.empty()) {
     std::ofstream probe(o.trace, std::ios::trunc);
     if (!probe) throw std::runtime_error(fmt::format("cannot write the trace file '{}'", o.trace));
@@ -213,6 +215,7 @@ void profile(ProfileOptions& o) {
   const rt::Ceilings ceil = rt::device_ceilings(ctx, o.remeasure);
 
   EngineOptions eo;
+  eo.kv_half = kv_f16;
   // Room for the prompt, the timed decode steps and as many untimed ones (matvec ceiling below).
   eo.n_ctx = std::max<uint32_t>(o.n_prompt + 2 * o.n_gen + 2, 16);
   eo.n_batch = std::max<uint32_t>(o.n_prompt, 1);
@@ -372,6 +375,7 @@ void register_profile(CLI::App& app) {
   cmd->add_flag("--json", o->json, "one JSON object per record on stdout instead of tables");
   cmd->add_flag("--remeasure", o->remeasure,
                 "measure the device ceilings again instead of reading their cache");
+  add_cache_options(*cmd, o->cache);
   add_device_options(*cmd, o->dev);
   cmd->callback([o] { profile(*o); });
 }

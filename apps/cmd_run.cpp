@@ -34,6 +34,7 @@ struct RunOptions {
   bool seed_set = false;
   bool quiet = false;
   DeviceOptions dev;
+  CacheOptions cache;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -76,8 +77,9 @@ void run(RunOptions& o) {
         fmt::format("the prompt is {} tokens, longer than the context of {} (use -c to enlarge it)",
                     prompt_ids.size(), n_ctx));
 
-  rt::Context ctx(context_options(o.dev, !o.quiet));
   EngineOptions eo;
+  eo.kv_half = kv_half(o.cache);
+  rt::Context ctx(context_options(o.dev, !o.quiet));
   eo.n_ctx = n_ctx;
   eo.n_batch = o.n_batch;
   const bool tty = isatty(STDERR_FILENO);
@@ -180,6 +182,7 @@ void register_run(CLI::App& app) {
       },
       "random seed for sampling (default: from the clock)");
   cmd->add_flag("-q,--quiet", o->quiet, "no notices, model summary or timings on stderr");
+  add_cache_options(*cmd, o->cache);
   add_device_options(*cmd, o->dev);
   cmd->callback([o] { run(*o); });
 }

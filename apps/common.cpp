@@ -19,6 +19,18 @@ void add_device_options(CLI::App& cmd, DeviceOptions& o) {
                "do not read or write the persistent pipeline cache");
 }
 
+void add_cache_options(CLI::App& cmd, CacheOptions& o) {
+  cmd.add_option("--kv-type", o.kv_type,
+                 "KV cache element type: f32 (exact) or f16 (half the memory and the attention's "
+                 "reads, keys and values rounded to f16; default f32)");
+}
+
+bool kv_half(const CacheOptions& o) {
+  if (o.kv_type == "f32") return false;
+  if (o.kv_type == "f16") return true;
+  throw std::invalid_argument(fmt::format("--kv-type must be f32 or f16, got '{}'", o.kv_type));
+}
+
 rt::ContextOptions context_options(const DeviceOptions& o, bool notices) {
   rt::ContextOptions co;
   co.device = o.device;

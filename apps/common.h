@@ -22,6 +22,15 @@ struct DeviceOptions {
 void add_device_options(CLI::App& cmd, DeviceOptions& o);
 rt::ContextOptions context_options(const DeviceOptions& o, bool notices);
 
+// The KV cache's element type: --kv-type f32 (default, exact) or f16 (half the cache memory and
+// the attention's reads; keys and values rounded to f16). EngineOptions::kv_half.
+struct CacheOptions {
+  std::string kv_type = "f32";
+};
+void add_cache_options(CLI::App& cmd, CacheOptions& o);
+// Whether o asks for an f16 cache; std::invalid_argument for a type other than f32 or f16.
+bool kv_half(const CacheOptions& o);
+
 // Opens a model file; GGUF problems become "<file>: <what is wrong>".
 GGUFFile open_model_file(const std::string& path);
 

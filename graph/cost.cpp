@@ -54,8 +54,11 @@ NodeCost node_cost(const Graph& g, const Node& node, uint32_t pos0) {
           [&](const MatMulRopeKvOp& o) {
             // The product (weights once, x in, q out) plus the k and v rows into the cache.
             const auto& sh = o.shape;
-            const uint64_t M = uint64_t{sh.n_heads + 2 * sh.n_kv_heads} * sh.head_dim;
-            const uint64_t bytes = src_bytes(0) + uint64_t{sh.T} * o.K * kF32 + sh.T * M * kF32 +
+            const uint64_t E = uint64_t{sh.n_heads} * sh.head_dim;
+            const uint64_t KV = uint64_t{sh.n_kv_heads} * sh.head_dim;
+            const uint64_t M = E + 2 * KV;
+            const uint64_t bytes = src_bytes(0) + uint64_t{sh.T} * o.K * kF32 +
+                                   sh.T * (E * kF32 + 2 * KV * Ops::kv_element_bytes(sh.kv_half)) +
                                    uint64_t{sh.T} * o.norm_in.partials * kF32;
             return NodeCost{
                 bytes, 2.0 * M * o.K * sh.T + 3.0 * sh.T * (sh.n_heads + sh.n_kv_heads) * sh.n_rot};
@@ -71,7 +74,7 @@ NodeCost node_cost(const Graph& g, const Node& node, uint32_t pos0) {
             const auto& s = o.shape;
             const uint64_t q = uint64_t{s.T} * s.n_heads * s.head_dim;
             const uint64_t kv = uint64_t{s.T} * s.n_kv_heads * s.head_dim;
-            return NodeCost{(2 * q + 4 * kv) * kF32,
+            return NodeCost{(2 * q + 2 * kv) * kF32 + 2 * kv * Ops::kv_element_bytes(s.kv_half),
                             3.0 * s.T * (s.n_heads + s.n_kv_heads) * s.n_rot};
           },
           [&](const AttentionOp& o) {
@@ -79,7 +82,8 @@ NodeCost node_cost(const Graph& g, const Node& node, uint32_t pos0) {
             // KV head are assumed to hit the cache, so KV bytes count once per KV head.
             const uint64_t keys = attended_keys(pos0, o.T);
             const uint64_t qo = 2ull * o.T * o.n_heads * o.head_dim * kF32;
-            const uint64_t kv = 2 * keys * o.n_kv_heads * o.head_dim * kF32;
+            const uint64_t kv =
+                2 * keys * o.n_kv_heads * o.head_dim * Ops::kv_element_bytes(o.kv_half);
             return NodeCost{qo + kv, 4.0 * keys * o.n_heads * o.head_dim};
           },
           [&](const AddOp& o) {

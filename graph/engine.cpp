@@ -23,7 +23,8 @@ Engine::Engine(rt::Context& ctx, const GGUFFile& file, const EngineOptions& opti
   step_buf_ = ctx.create_buffer(sizeof(StepParams), "step");
   ids_buf_ = ctx.create_buffer(uint64_t{options_.n_batch} * 4, "ids");
   logits_buf_ = ctx.create_buffer(uint64_t{max_rows} * params_.n_vocab * 4, "logits");
-  const uint64_t kv_bytes = uint64_t{n_ctx_} * params_.kv_width() * 4;
+  const uint64_t kv_bytes =
+      uint64_t{n_ctx_} * params_.kv_width() * Ops::kv_element_bytes(options_.kv_half);
   for (uint32_t l = 0; l < params_.n_layer; ++l) {
     k_cache_.push_back(ctx.create_buffer(kv_bytes, fmt::format("k_cache.{}", l).c_str()));
     v_cache_.push_back(ctx.create_buffer(kv_bytes, fmt::format("v_cache.{}", l).c_str()));
@@ -45,6 +46,7 @@ Engine::Step& Engine::step_for(uint32_t T) {
   st.ids = &ids_buf_;
   st.logits = &logits_buf_;
   st.n_ctx = n_ctx_;
+  st.kv_half = options_.kv_half;
   for (uint32_t l = 0; l < params_.n_layer; ++l) {
     st.k_cache.push_back(&k_cache_[l]);
     st.v_cache.push_back(&v_cache_[l]);

@@ -24,6 +24,9 @@ struct EngineOptions {
   bool all_logits = false;  // eval() returns logits for every token, not just the last
   std::function<void(uint64_t, uint64_t)> load_progress;  // (bytes done, bytes total)
   bool timestamps = false;  // recorded steps write a GPU timestamp after each node (profile_last)
+  // The KV cache in f16 (half the memory and the attention's reads; K and V rounded to f16) or
+  // f32 (exact).
+  bool kv_half = false;
 };
 
 // One node of the last replay of a step, for profiling (Engine::profile_last).

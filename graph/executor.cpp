@@ -70,7 +70,7 @@ void dispatch(const Graph& g, const Node& node, Ops& ops, rt::Sequence& s) {
           },
           [&](const AttentionOp& o) {
             ops.attention(s, in(0), in(1), in(2), out, in(3), o.head_dim, o.n_heads, o.n_kv_heads,
-                          o.T, o.ctx, o.scale);
+                          o.T, o.ctx, o.scale, o.kv_half);
           },
           [&](const AddOp& o) { ops.add(s, in(0), in(1), out, o.n, o.nb); },
           [&](const SwiGluOp& o) { ops.swiglu(s, in(0), in(1), out, o.n); },

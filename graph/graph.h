@@ -83,6 +83,7 @@ struct RopeKvOp {  // src {q, k, v, step}; dst q_out; extra_dst {k_cache, v_cach
 struct AttentionOp {
   uint32_t head_dim, n_heads, n_kv_heads, T, ctx;
   float scale;
+  bool kv_half = false;  // the caches hold f16 elements
 };
 struct AddOp {
   uint32_t n, nb;

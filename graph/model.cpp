@@ -295,8 +295,8 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
   // compile twice as long with the norm code) each residual add is fused with the norm after it
   // (add_rms_norm).
   const std::string out_name = p.tied_output ? "token_embd.weight" : "output.weight";
-  const Ops::RopeKvShape rs{p.head_dim, p.n_head, p.n_head_kv,      T,
-                            p.n_rot,    st.n_ctx, p.rope_freq_base, RopeMode::Normal};
+  const Ops::RopeKvShape rs{p.head_dim, p.n_head,         p.n_head_kv,      T,         p.n_rot,
+                            st.n_ctx,   p.rope_freq_base, RopeMode::Normal, st.kv_half};
   bool defer = ops != nullptr && T == 1;
   auto fusable = [&](const std::string& name, uint32_t M, uint32_t K) {
     if (!w.has(name)) return false;
@@ -387,9 +387,9 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
       q = g.add(b + "rope_kv", RopeKvOp{rs, {E, 0, KV, 0, KV, 0}}, {q, k, v, step},
                 act(b + "q_rope", uint64_t{T} * E), {kc, vc});
     }
-    int a =
-        g.add(b + "attention", AttentionOp{p.head_dim, p.n_head, p.n_head_kv, T, st.n_ctx, scale},
-              {q, kc, vc, step}, act(b + "attn", uint64_t{T} * E));
+    int a = g.add(b + "attention",
+                  AttentionOp{p.head_dim, p.n_head, p.n_head_kv, T, st.n_ctx, scale, st.kv_half},
+                  {q, kc, vc, step}, act(b + "attn", uint64_t{T} * E));
     std::tie(x, h) = residual_norm("attn_output.weight", a, E, "attn_out", b + "ffn_norm",
                                    b + "ffn_norm.weight");
     int s;

@@ -71,6 +71,7 @@ struct LlamaState {
   const rt::Buffer* logits = nullptr;               // f32 output
   std::vector<const rt::Buffer*> k_cache, v_cache;  // per layer, [n_ctx x kv_width] f32
   uint32_t n_ctx = 0;
+  bool kv_half = false;  // the caches hold f16 elements (Ops::RopeKvShape::kv_half)
 };
 
 // The graph of one forward step over T tokens. With `all_logits` the output holds T rows of

@@ -36,8 +36,8 @@ void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRan
   } push{n_cols, n_rows_out, static_cast<uint32_t>(std::min<uint64_t>(table_rows, UINT32_MAX))};
   const char* name = f16 ? "get_rows_f16" : "get_rows_f32";
   const auto& p = ctx_.pipeline({name, 3, sizeof(push), {tuning_.elementwise_wg}});
-  s.dispatch(p, {table, ids, out}, push, groups_1d(uint64_t{n_cols} * n_rows_out, tuning_.elementwise_wg),
-             name);
+  s.dispatch(p, {table, ids, out}, push,
+             groups_1d(uint64_t{n_cols} * n_rows_out, tuning_.elementwise_wg), name);
 }
 
 // Quantized tables: get_rows_<glsl>, one invocation per 32-element group of an output row.

@@ -66,7 +66,7 @@ void rmsnorm(const float* x, const std::vector<float>& w, float* y, uint32_t n, 
 
 }  // namespace
 
-CpuLlama::CpuLlama(const GGUFFile& f) {
+CpuLlama::CpuLlama(const GGUFFile& f, bool kv_half) : kv_half_(kv_half) {
   n_embd_ = f.get_u32("llama.embedding_length");
   n_layer_ = f.get_u32("llama.block_count");
   n_ff_ = f.get_u32("llama.feed_forward_length");
@@ -164,6 +164,10 @@ void CpuLlama::forward_token(int32_t token, uint32_t pos, float* logits) {
     matvec(L.wv, h.data(), v.data(), n_embd_, kv_dim);
     rope(q.data(), n_head_, pos);
     rope(k.data(), n_head_kv_, pos);
+    if (kv_half_) {
+      for (float& e : k) e = fp16_to_fp32(fp32_to_fp16(e));
+      for (float& e : v) e = fp16_to_fp32(fp32_to_fp16(e));
+    }
     L.k_cache.resize(size_t(pos) * kv_dim);
     L.v_cache.resize(size_t(pos) * kv_dim);
     L.k_cache.insert(L.k_cache.end(), k.begin(), k.end());

@@ -18,7 +18,8 @@ namespace vkllm::test {
 class CpuLlama {
  public:
   // Reads the llama.* hyperparameters and every weight from `file` (which need not outlive this).
-  explicit CpuLlama(const GGUFFile& file);
+  // With kv_half the cached keys and values are rounded to f16 (as an f16 KV cache holds them).
+  explicit CpuLlama(const GGUFFile& file, bool kv_half = false);
 
   // Runs `tokens` at positions n_past() .. n_past() + T - 1, appending their keys and values to the
   // cache. Returns the logits of the last token (n_vocab floats) or, with `all_logits`, of every
@@ -55,6 +56,7 @@ class CpuLlama {
   uint32_t n_vocab_ = 0, n_ctx_ = 0, n_rot_ = 0;
   float rope_base_ = 10000.0f, eps_ = 1e-5f;
   uint32_t n_past_ = 0;
+  bool kv_half_ = false;
 
   std::vector<float> tok_embd_, output_norm_, output_;
   std::vector<Layer> layers_;
