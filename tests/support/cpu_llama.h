@@ -4,7 +4,8 @@
 //
 // Weights follow GGUF/ggml: a matrix with ne = {K, M} has M rows of K contiguous elements and
 // computes y[m] = sum_k W[m, k] * x[k]. Every quant/formats.h weight format is accepted and
-// dequantized to f32 at load. RoPE uses the GGUF llama layout: adjacent pairs (x[2i], x[2i+1]) within each head.
+// dequantized to f32 at load. RoPE uses the GGUF llama layout: adjacent pairs (x[2i], x[2i+1])
+// within each head.
 #pragma once
 #include <cstdint>
 #include <span>
