@@ -13,11 +13,8 @@ namespace {
 
 // Largest power of two <= min(want, device limit), at least 1.
 uint32_t pow2_workgroup(const rt::DeviceInfo& info, uint32_t want) {
-  const uint32_t limit =
-      std::min({want, info.max_workgroup_size[0], std::max(info.max_workgroup_invocations, 1u)});
-  uint32_t wg = 1;
-  while (wg * 2 <= limit) wg *= 2;
-  return wg;
+  return pow2_floor(
+      std::min({want, info.max_workgroup_size[0], std::max(info.max_workgroup_invocations, 1u)}));
 }
 
 void require(bool ok, const char* op, const char* what) {

@@ -48,12 +48,6 @@ constexpr uint32_t kTexelRowsBatch = 16;
 constexpr uint32_t kTexelRowsOne = 8;
 constexpr uint32_t kTexelRowsOneQ8 = 32;
 
-uint32_t pow2_floor(uint32_t v) {
-  uint32_t p = 1;
-  while (p * 2 <= v) p *= 2;
-  return p;
-}
-
 uint32_t pow2_ceil(uint32_t v) {
   uint32_t p = 1;
   while (p < v) p *= 2;

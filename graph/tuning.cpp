@@ -20,12 +20,6 @@ extern const char* const kBuiltinDeviceProfile;  // generated from graph/device_
 
 namespace {
 
-uint32_t pow2_floor(uint32_t v) {
-  uint32_t p = 1;
-  while (p * 2 <= v) p *= 2;
-  return p;
-}
-
 bool is_pow2(uint32_t v) {
   return v != 0 && (v & (v - 1)) == 0;
 }
@@ -151,6 +145,12 @@ std::string tuning_origins(const KernelTuning& t) {
     if (origin != "default")
       set_by += fmt::format("{}{} ({})", set_by.empty() ? "" : ", ", name, origin);
   return set_by.empty() ? "defaults only" : set_by;
+}
+
+uint32_t pow2_floor(uint32_t v) {
+  uint32_t p = 1;
+  while (p * 2 <= v) p *= 2;
+  return p;
 }
 
 const std::string& builtin_device_profile() {

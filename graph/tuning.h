@@ -49,6 +49,9 @@ std::string tuning_summary(const KernelTuning& t);
 // set them; "defaults only" if none.
 std::string tuning_origins(const KernelTuning& t);
 
+// The largest power of two <= v (1 for v = 0): workgroup widths derived from device limits.
+uint32_t pow2_floor(uint32_t v);
+
 // The built-in profile's text (graph/device_profiles.ini).
 const std::string& builtin_device_profile();
 

@@ -67,6 +67,14 @@ TEST_CASE("tuning: defaults from the features; the built-in profile picks the CP
   CHECK(s.elementwise_wg == 32);
 }
 
+TEST_CASE("tuning: pow2_floor") {
+  CHECK(pow2_floor(0) == 1);
+  CHECK(pow2_floor(1) == 1);
+  CHECK(pow2_floor(63) == 32);
+  CHECK(pow2_floor(64) == 64);
+  CHECK(pow2_floor(1000) == 512);
+}
+
 TEST_CASE("tuning: a user profile overrides the built-in one, setting by setting") {
   const auto d = device(VK_PHYSICAL_DEVICE_TYPE_CPU, 8);
   const auto t = kernel_tuning(d,
