@@ -1,15 +1,14 @@
 // The vkllm command as a user runs it: help, devices, the reference story, and bad input.
-#include <sys/wait.h>
-
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "quant/gguf.h"
+#include "support/cli_runner.h"
 #include "support/gguf_corpus.h"
 #include "support/random_model.h"
+#include "support/scratch.h"
 #include "support/vk_test.h"
 
 using namespace vkllm;
@@ -17,64 +16,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-fs::path scratch() {
-  static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("vkllm-cli-test-" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-// Runs `vkllm <args>` with validation on; captures stdout, stderr and the exit code.
-// `env` ("NAME=value ...", shell-quoted) is set for this command only.
-Result run_vkllm(const std::string& args, const std::string& env = "") {
-  const char* bin = std::getenv("VKLLM_BINARY");
-  REQUIRE_MESSAGE(bin, "VKLLM_BINARY is not set (run through ctest)");
-  const fs::path out = scratch() / "stdout", err = scratch() / "stderr";
-  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(quote(bin)) + " " +
-                          args + " >" + quote(out.string()) + " 2>" + quote(err.string()) +
-                          " </dev/null";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
-
-int count_lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
-
-// A one-line error message: "error: ...\n", nothing else on stderr.
-void check_one_line_error(const Result& r, const std::string& must_contain) {
-  INFO("stderr: " << r.err);
-  CHECK(r.code == 1);
-  CHECK(r.err.rfind("error: ", 0) == 0);
-  CHECK(count_lines(r.err) == 1);
-  CHECK(r.err.find(must_contain) != std::string::npos);
-}
+using test::check_one_line_error;
+using test::count_lines;
+using test::run_vkllm;
+using test::scratch_dir;
+using test::shell_quote;
+using test::slurp;
+using Result = test::CliResult;
 
 }  // namespace
 
@@ -103,17 +51,17 @@ TEST_CASE("cli: devices lists a device with its features and limits") {
 }
 
 TEST_CASE("cli: devices shows a device profile's settings; a bad profile is a one-line error") {
-  const fs::path good = scratch() / "good.ini", bad = scratch() / "bad.ini";
+  const fs::path good = scratch_dir() / "good.ini", bad = scratch_dir() / "bad.ini";
   std::ofstream(good) << "# a user profile\n[all]\nlane_rows = 4\n";
   std::ofstream(bad) << "[all]\nlane_rows = 3\n";
   Result r = run_vkllm("devices");
   REQUIRE(r.code == 0);
   CHECK(r.out.find("lane_rows=8") != std::string::npos);
-  r = run_vkllm("devices", "VKLLM_DEVICE_PROFILE=" + quote(good.string()));
+  r = run_vkllm("devices", "VKLLM_DEVICE_PROFILE=" + shell_quote(good.string()));
   REQUIRE(r.code == 0);
   CHECK(r.out.find("lane_rows=4") != std::string::npos);
   CHECK(r.out.find("lane_rows (" + good.string() + ":3)") != std::string::npos);
-  check_one_line_error(run_vkllm("devices", "VKLLM_DEVICE_PROFILE=" + quote(bad.string())),
+  check_one_line_error(run_vkllm("devices", "VKLLM_DEVICE_PROFILE=" + shell_quote(bad.string())),
                        bad.string() + ":2: lane_rows = 3 is out of range");
   check_one_line_error(run_vkllm("devices", "VKLLM_DEVICE_PROFILE=/nonexistent.ini"),
                        "VKLLM_DEVICE_PROFILE: cannot open /nonexistent.ini");
@@ -154,12 +102,12 @@ TEST_CASE("cli: the prompt is echoed exactly and sampling is reproducible with a
 }
 
 TEST_CASE("cli: malformed GGUF files give exit code 1 and a one-line error naming the file") {
-  const fs::path dir = scratch() / "corpus";
+  const fs::path dir = scratch_dir() / "corpus";
   auto corpus = test::write_malformed_corpus(dir.string());
   REQUIRE(corpus.size() >= 10);
   for (const auto& [path, what] : corpus) {
     INFO("case: " << what);
-    Result r = run_vkllm("run -n 1 -m " + quote(path));
+    Result r = run_vkllm("run -n 1 -m " + shell_quote(path));
     check_one_line_error(r, "error: " + path + ": ");
   }
 }
@@ -169,17 +117,17 @@ TEST_CASE("cli: missing files, unsupported models and impossible requests are on
 
   GGUFWriter w;
   w.set_string("general.architecture", "gpt2");
-  const std::string gpt2 = (scratch() / "gpt2.gguf").string();
+  const std::string gpt2 = (scratch_dir() / "gpt2.gguf").string();
   w.write(gpt2);
-  check_one_line_error(run_vkllm("run -m " + quote(gpt2)), "unsupported architecture 'gpt2'");
+  check_one_line_error(run_vkllm("run -m " + shell_quote(gpt2)), "unsupported architecture 'gpt2'");
 
-  const std::string tiny = (scratch() / "tiny.gguf").string();
+  const std::string tiny = (scratch_dir() / "tiny.gguf").string();
   test::write_random_llama(tiny, {});
   check_one_line_error(
-      run_vkllm("run -m " + quote(tiny) + " -c 4 -p 'a prompt much longer than four tokens'"),
+      run_vkllm("run -m " + shell_quote(tiny) + " -c 4 -p 'a prompt much longer than four tokens'"),
       "longer than the context");
-  check_one_line_error(run_vkllm("run -m " + quote(tiny) + " --device 99"), "device 99");
-  check_one_line_error(run_vkllm("run -m " + quote(tiny) + " --top-p 7"), "top");
+  check_one_line_error(run_vkllm("run -m " + shell_quote(tiny) + " --device 99"), "device 99");
+  check_one_line_error(run_vkllm("run -m " + shell_quote(tiny) + " --top-p 7"), "top");
 }
 
 TEST_CASE("cli: bench prints one JSON object per test, or a markdown table") {

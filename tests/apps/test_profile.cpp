@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support/cli_runner.h"
+#include "support/scratch.h"
 
 using namespace vkllm;
 namespace fs = std::filesystem;
@@ -207,7 +208,7 @@ int bench_decode_dispatches() {
 
 TEST_CASE("profile: tables cover every op kind, percentages sum to 100, trace has every dispatch") {
   const int decode_dispatches = bench_decode_dispatches();
-  const fs::path trace = test::cli_scratch() / "t.json";
+  const fs::path trace = test::scratch_dir() / "t.json";
   const auto r = test::run_vkllm("profile -p 8 -n 2 --trace " + test::shell_quote(trace.string()));
   INFO("stdout: " << r.out);
   INFO("stderr: " << r.err);

@@ -12,6 +12,7 @@
 #include "quant/gguf.h"
 #include "support/cli_runner.h"
 #include "support/cpu_llama.h"
+#include "support/scratch.h"
 #include "support/vk_test.h"
 
 using namespace vkllm;
@@ -27,7 +28,7 @@ std::string stories() {
 }
 
 std::string scratch_file(const std::string& name) {
-  return (test::cli_scratch() / name).string();
+  return (test::scratch_dir() / name).string();
 }
 
 GGMLType type_of(const GGUFFile& f, const std::string& name) {

@@ -8,6 +8,7 @@
 #include "graph/ops.h"
 #include "support/cpu_llama.h"
 #include "support/random_model.h"
+#include "support/scratch.h"
 #include "support/vk_test.h"
 
 using namespace vkllm;
@@ -23,10 +24,7 @@ std::string stories() {
 }
 
 std::string random_model(const std::string& name, const test::RandomLlamaConfig& cfg) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("vkllm-engine-test-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string path = (dir / (name + ".gguf")).string();
+  const std::string path = (test::scratch_dir() / (name + ".gguf")).string();
   test::write_random_llama(path, cfg);
   return path;
 }
@@ -152,8 +150,7 @@ TEST_CASE("engine: an f16 KV cache matches the CPU reference with f16-rounded ke
 // workgroups, fewer rows per invocation and a batch width that does not divide the prompt give
 // the same logits (and the loader repacks the planar weights to the profile's tiles).
 TEST_CASE("engine: kernel settings from a device profile match the CPU reference") {
-  const fs::path profile =
-      fs::temp_directory_path() / ("vkllm-engine-profile-" + std::to_string(::getpid()) + ".ini");
+  const fs::path profile = test::scratch_dir() / "profile.ini";
   {
     std::ofstream f(profile);
     f << "[all]\nlane_width = 4\nlane_rows = 4\nlane_rows_one = 4\nbatch_tokens = 3\n"
@@ -168,7 +165,6 @@ TEST_CASE("engine: kernel settings from a device profile match the CPU reference
                            9, 3, 64);
   }
   ::unsetenv("VKLLM_DEVICE_PROFILE");
-  fs::remove(profile);
 }
 
 // The same models through the storage-buffer kernels (what GPUs run today): VKLLM_TEXEL_KERNELS=0

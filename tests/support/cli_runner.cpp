@@ -2,11 +2,12 @@
 
 #include <doctest/doctest.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+
+#include "support/scratch.h"
 
 namespace fs = std::filesystem;
 
@@ -25,21 +26,13 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
-fs::path cli_scratch() {
-  static fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("vkllm-cli-run-" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-CliResult run_vkllm(const std::string& args) {
+CliResult run_vkllm(const std::string& args, const std::string& env) {
   const char* bin = std::getenv("VKLLM_BINARY");
   REQUIRE_MESSAGE(bin, "VKLLM_BINARY is not set (run through ctest)");
-  const fs::path out = cli_scratch() / "stdout", err = cli_scratch() / "stderr";
-  const std::string cmd = shell_quote(bin) + " " + args + " >" + shell_quote(out.string()) + " 2>" +
-                          shell_quote(err.string()) + " </dev/null";
+  const fs::path out = scratch_dir() / "stdout", err = scratch_dir() / "stderr";
+  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + shell_quote(bin) + " " + args +
+                          " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string()) +
+                          " </dev/null";
   const int status = std::system(cmd.c_str());
   CliResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -11,14 +11,12 @@ struct CliResult {
 };
 
 // Runs `vkllm <args>` (args are passed to the shell as they are); captures stdout, stderr and the
-// exit code. stdin is /dev/null.
-CliResult run_vkllm(const std::string& args);
+// exit code. stdin is /dev/null. `env` ("NAME=value ...", shell-quoted) is set for this command
+// only.
+CliResult run_vkllm(const std::string& args, const std::string& env = "");
 
 // `s` single-quoted for the shell.
 std::string shell_quote(const std::string& s);
-
-// A per-process scratch directory under the system temp directory.
-std::filesystem::path cli_scratch();
 
 // The whole file as a string ("" if it cannot be read).
 std::string slurp(const std::filesystem::path& p);
