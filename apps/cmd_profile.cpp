@@ -1,7 +1,8 @@
 // vkllm profile: per-op and per-layer GPU time of a prompt step and of decode steps, from
 // timestamps written after every node of the recorded command buffers, set against a cost model
 // (bytes, FLOPs; graph/cost.h) and the device's measured copy-bandwidth and FMA ceilings
-// (runtime/ceilings.h), and the decode step against the matvec ceiling (Engine::matvec_ceiling).
+// (runtime/ceilings.h), and the decode step against the matvec ceiling (Engine::matvec_ceiling)
+// and the device's measured cost per dispatch.
 // Optionally a Chrome/Perfetto trace of the steps laid end to end.
 #include <fmt/format.h>
 
@@ -304,6 +305,9 @@ void profile(ProfileOptions& o) {
   const double decode_pct = mc_gbps > 0 ? 100.0 * decode_gbps / mc_gbps : 0.0;
   const double mean_pct =
       mc_gbps > 0 && mean_ms > 0 ? 100.0 * mm_bytes / (mean_ms * 1e6) / mc_gbps : 0.0;
+  // What the decode step's dispatches cost at the device's measured fixed cost per dispatch.
+  const size_t decode_dispatches = decode.empty() ? 0 : steps.front().nodes.size();
+  const double dispatch_ms = static_cast<double>(decode_dispatches) * ceil.dispatch_us / 1000.0;
 
   if (!o.trace.empty()) write_trace(o.trace, trace);
 
@@ -311,18 +315,20 @@ void profile(ProfileOptions& o) {
   if (o.json) {
     fmt::print(
         "{{\"record\":\"ceilings\",\"model\":\"{}\",\"device\":\"{}\",\"copy_gbps\":{:.4f},"
-        "\"fma_gflops\":{:.4f},\"cached\":{},\"kernels\":\"{}\"}}\n",
-        json_escape(o.model), json_escape(device), ceil.copy_gbps, ceil.fma_gflops, ceil.from_cache,
-        json_escape(tuning_summary(engine.tuning())));
+        "\"fma_gflops\":{:.4f},\"dispatch_us\":{:.4f},\"cached\":{},\"kernels\":\"{}\"}}\n",
+        json_escape(o.model), json_escape(device), ceil.copy_gbps, ceil.fma_gflops,
+        ceil.dispatch_us, ceil.from_cache, json_escape(tuning_summary(engine.tuning())));
     for (const auto& s : steps) print_json(s, ceil);
     if (mc)
       fmt::print(
           "{{\"record\":\"matvec_ceiling\",\"node\":\"{}\",\"kernel\":\"{}\",\"M\":{},\"K\":{},"
           "\"ms\":{:.6f},\"gbps\":{:.4f},\"gflops\":{:.4f},\"decode_untimed_ms\":{:.4f},"
           "\"decode_gbps\":{:.4f},\"decode_pct\":{:.4f},\"decode_untimed_mean_ms\":{:.4f},"
-          "\"decode_pct_mean\":{:.4f},\"decode_pct_paired_median\":{:.4f},\"pairs\":{}}}\n",
+          "\"decode_pct_mean\":{:.4f},\"decode_pct_paired_median\":{:.4f},\"pairs\":{},"
+          "\"decode_dispatches\":{},\"decode_dispatch_ms\":{:.4f}}}\n",
           json_escape(mc->node), json_escape(mc->kernel), mc->M, mc->K, mc->ms, mc_gbps, mc_gflops,
-          untimed_ms, decode_gbps, decode_pct, mean_ms, mean_pct, paired_median, paired_pct.size());
+          untimed_ms, decode_gbps, decode_pct, mean_ms, mean_pct, paired_median, paired_pct.size(),
+          decode_dispatches, dispatch_ms);
     return;
   }
   fmt::print("model: {} ({} layers, dim {}, vocab {}; {:.1f} MiB of weights)\n", o.model,
@@ -330,8 +336,11 @@ void profile(ProfileOptions& o) {
   fmt::print("device: {}\n", device);
   fmt::print("kernels: {} (set by: {})\n", tuning_summary(engine.tuning()),
              tuning_origins(engine.tuning()));
-  fmt::print("ceilings: copy {:.2f} GB/s, FMA {:.2f} GFLOP/s ({}; --remeasure to redo)\n",
-             ceil.copy_gbps, ceil.fma_gflops, ceil.from_cache ? "cached" : "measured now");
+  fmt::print(
+      "ceilings: copy {:.2f} GB/s, FMA {:.2f} GFLOP/s, {:.1f} us per dispatch ({}; --remeasure to "
+      "redo)\n",
+      ceil.copy_gbps, ceil.fma_gflops, ceil.dispatch_us,
+      ceil.from_cache ? "cached" : "measured now");
   fmt::print(
       "GPU time per dispatch from timestamps; bytes and FLOPs from the cost model "
       "(graph/cost.h)\n");
@@ -347,6 +356,11 @@ void profile(ProfileOptions& o) {
         "ceiling (mean step: {:.1f}%; median of {} steps each against the ceiling dispatched just "
         "before it: {:.1f}%)\n",
         untimed_ms, mean_ms, decode_gbps, decode_pct, mean_pct, paired_pct.size(), paired_median);
+    if (untimed_ms > 0)
+      fmt::print(
+          "its {} dispatches at the device's {:.1f} us per dispatch (ceilings): {:.3f} ms, {:.1f}% "
+          "of the fastest step\n",
+          decode_dispatches, ceil.dispatch_us, dispatch_ms, 100.0 * dispatch_ms / untimed_ms);
   }
   if (!o.trace.empty())
     fmt::print("\ntrace: {} ({} events)\n", o.trace, [&] {
@@ -365,7 +379,8 @@ void register_profile(CLI::App& app) {
       "per-op and per-layer GPU time of a prompt step (-p tokens, one batch) and of -n decode "
       "steps, with bytes, FLOPs and the fraction of the device's measured copy bandwidth and FMA "
       "throughput, and the decode step's weight streaming against the matvec ceiling (its largest "
-      "matrix product dispatched alone); optionally a Chrome/Perfetto trace");
+      "matrix product dispatched alone) and what its dispatches cost at the device's measured "
+      "cost per dispatch; optionally a Chrome/Perfetto trace");
   cmd->add_option("-m,--model", o->model, "GGUF model file (default: the embedded model)");
   cmd->add_option("-p,--n-prompt", o->n_prompt,
                   "prompt tokens, processed as one batch (default 128)");
@@ -374,7 +389,8 @@ void register_profile(CLI::App& app) {
                   "write a Chrome/Perfetto trace (JSON) of the prompt step and the decode steps");
   cmd->add_flag("--json", o->json, "one JSON object per record on stdout instead of tables");
   cmd->add_flag("--remeasure", o->remeasure,
-                "measure the device ceilings again instead of reading their cache");
+                "measure the device ceilings (and the cost per dispatch) again instead of reading "
+                "their cache");
   add_cache_options(*cmd, o->cache);
   add_device_options(*cmd, o->dev);
   cmd->callback([o] { profile(*o); });

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -19,7 +20,7 @@ constexpr uint32_t kChains = 8;  // shaders/bench_fma.comp
 constexpr uint32_t kRounds = 3;
 constexpr float kFmaM = 0.999f;
 constexpr float kFmaC = 0.001f;
-constexpr const char* kMagic = "vkllm-ceilings 2";  // bumped when a micro-kernel changes
+constexpr const char* kMagic = "vkllm-ceilings 3";  // bumped when a micro-kernel changes
 
 uint32_t workgroup_size(const DeviceInfo& info) {
   return std::max(1u, std::min({256u, info.max_workgroup_size[0], info.max_workgroup_invocations}));
@@ -69,6 +70,38 @@ double best_ms(Context& ctx, uint32_t reps, F&& record) {
     for (size_t i = 1; i < t.size(); ++i) best = std::min(best, t[i].ms);
   }
   return best;
+}
+
+// Host wall time per dispatch: sequences of 1 and 1 + n barrier-separated two-workgroup copies,
+// each replayed without timestamps; the best of `reps` submissions each, the difference over n
+// (so the submission and the wait for it cancel out).
+double dispatch_cost_us(Context& ctx, uint32_t n, uint32_t reps) {
+  const uint32_t n_vec4 = 2 * workgroup_size(ctx.info());
+  Buffer src = ctx.create_buffer(uint64_t{n_vec4} * 16, "dispatch_cost.src");
+  Buffer dst = ctx.create_buffer(uint64_t{n_vec4} * 16, "dispatch_cost.dst");
+  auto best_us = [&](uint32_t dispatches) {
+    Sequence seq(ctx);
+    seq.begin();
+    seq.fill(src, 0, uint64_t{n_vec4} * 16, 0x3f800000u);
+    for (uint32_t i = 0; i < dispatches; ++i) {
+      seq.barrier();
+      record_bench_copy(ctx, seq, src, dst, n_vec4);
+    }
+    seq.end();
+    seq.submit_and_wait();  // warm-up
+    double best = std::numeric_limits<double>::infinity();
+    for (uint32_t r = 0; r < reps; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      seq.submit_and_wait();
+      best = std::min(
+          best,
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return best;
+  };
+  const double one = best_us(1), many = best_us(1 + n);
+  // Below the timer's resolution (never seen): the whole sequence's mean, an upper bound.
+  return many > one ? (many - one) / n : many / (1 + n);
 }
 
 }  // namespace
@@ -140,9 +173,12 @@ Ceilings measure_ceilings(Context& ctx, const CeilingOptions& o) {
     });
     c.fma_gflops = bench_fma_flops(threads, o.fma_iters) / (ms * 1e6);
   }
-  if (!good(c.copy_gbps) || !good(c.fma_gflops))
-    throw DeviceError(fmt::format("device ceilings came out as {} GB/s and {} GFLOP/s", c.copy_gbps,
-                                  c.fma_gflops));
+  c.dispatch_us = dispatch_cost_us(ctx, std::max(o.dispatches, 1u), reps);
+  if (!good(c.copy_gbps) || !good(c.fma_gflops) || !good(c.dispatch_us))
+    throw DeviceError(
+        fmt::format("device ceilings came out as {} GB/s, {} GFLOP/s and {} us per "
+                    "dispatch",
+                    c.copy_gbps, c.fma_gflops, c.dispatch_us));
   return c;
 }
 
@@ -158,7 +194,7 @@ std::optional<Ceilings> load_ceilings(const std::string& path) {
   std::string line;
   if (!std::getline(in, line) || line != kMagic) return std::nullopt;
   Ceilings c;
-  bool have_copy = false, have_fma = false;
+  bool have_copy = false, have_fma = false, have_dispatch = false;
   while (std::getline(in, line)) {
     std::istringstream ls(line);
     std::string key;
@@ -166,8 +202,11 @@ std::optional<Ceilings> load_ceilings(const std::string& path) {
     if (!(ls >> key >> v)) continue;
     if (key == "copy_gbps") c.copy_gbps = v, have_copy = true;
     if (key == "fma_gflops") c.fma_gflops = v, have_fma = true;
+    if (key == "dispatch_us") c.dispatch_us = v, have_dispatch = true;
   }
-  if (!have_copy || !have_fma || !good(c.copy_gbps) || !good(c.fma_gflops)) return std::nullopt;
+  if (!have_copy || !have_fma || !have_dispatch || !good(c.copy_gbps) || !good(c.fma_gflops) ||
+      !good(c.dispatch_us))
+    return std::nullopt;
   c.from_cache = true;
   return c;
 }
@@ -181,7 +220,8 @@ bool save_ceilings(const std::string& path, const Ceilings& c) {
     std::ofstream out(tmp, std::ios::trunc);
     if (!out) return false;
     out << kMagic << "\n"
-        << fmt::format("copy_gbps {:.6g}\nfma_gflops {:.6g}\n", c.copy_gbps, c.fma_gflops);
+        << fmt::format("copy_gbps {:.6g}\nfma_gflops {:.6g}\ndispatch_us {:.6g}\n", c.copy_gbps,
+                       c.fma_gflops, c.dispatch_us);
     if (!out) return false;
   }
   fs::rename(tmp, path, ec);

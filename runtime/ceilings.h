@@ -1,7 +1,8 @@
 // Device ceilings: the memory bandwidth and FMA throughput a device reaches on two micro-kernels
 // (shaders/bench_copy.comp, shaders/bench_fma.comp), timed with GPU timestamps, best of a few
-// repetitions. Cached per device (UUID + driver version) next to the pipeline cache, so profiles
-// can say what fraction of the device an op reaches.
+// repetitions, and the fixed cost of a dispatch (host wall time per dispatch of a replayed
+// sequence of tiny ones). Cached per device (UUID + driver version) next to the pipeline cache,
+// so profiles can say what fraction of the device an op reaches and what its dispatches cost.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -15,6 +16,10 @@ namespace vkllm::rt {
 struct Ceilings {
   double copy_gbps = 0.0;   // bytes read + written per second / 1e9
   double fma_gflops = 0.0;  // FLOP/s / 1e9 (an FMA counts 2)
+  // Microseconds per dispatch of a barrier-separated sequence of two-workgroup copies of 2 x 16
+  // bytes per invocation, replayed without timestamps (wall time, submission cost subtracted):
+  // what a dispatch costs whatever it does (on a CPU driver, the hand-off to its threads).
+  double dispatch_us = 0.0;
   bool from_cache = false;
 };
 
@@ -23,9 +28,10 @@ struct CeilingOptions {
   uint32_t fma_threads = 0;   // invocations of the FMA kernel; 0: chosen from the device
   uint32_t fma_iters = 2048;  // FMAs per chain (8 chains per invocation)
   uint32_t repetitions = 5;
+  uint32_t dispatches = 64;  // dispatches in the dispatch-cost sequence
 };
 
-// Measures both ceilings now. Throws DeviceError if the device has no timestamp queries.
+// Measures the ceilings now. Throws DeviceError if the device has no timestamp queries.
 Ceilings measure_ceilings(Context& ctx, const CeilingOptions& options = {});
 
 // The ceilings of ctx's device: read from the cache file in `dir` (empty: the pipeline cache's

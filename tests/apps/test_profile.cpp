@@ -217,6 +217,9 @@ TEST_CASE("profile: tables cover every op kind, percentages sum to 100, trace ha
   CHECK(r.out.find("kernels: texel_kernels=") != std::string::npos);
   CHECK(r.out.find("matvec ceiling: 'output' (512 x 64") != std::string::npos);
   CHECK(r.out.find("% of the matvec ceiling") != std::string::npos);
+  CHECK(r.out.find(" us per dispatch (") != std::string::npos);
+  CHECK(r.out.find("its " + std::to_string(decode_dispatches) + " dispatches at the device's ") !=
+        std::string::npos);
 
   const auto sections = parse_sections(r.out);
   REQUIRE(sections.count("decode"));
@@ -309,7 +312,8 @@ TEST_CASE("profile: --json prints one valid record per line") {
   std::istringstream lines(r.out);
   std::string line;
   std::map<std::string, int> records;
-  double decode_pct = 0;
+  double decode_pct = 0, dispatch_us = 0, decode_dispatches = -1, mc_dispatches = 0,
+         mc_dispatch_ms = 0;
   while (std::getline(lines, line)) {
     const Json j = parse_json(line);
     REQUIRE(j.kind == Json::Object);
@@ -319,6 +323,9 @@ TEST_CASE("profile: --json prints one valid record per line") {
     if (rec == "ceilings") {
       CHECK(j.get("copy_gbps")->num > 0);
       CHECK(j.get("fma_gflops")->num > 0);
+      REQUIRE(j.get("dispatch_us"));
+      dispatch_us = j.get("dispatch_us")->num;
+      CHECK(dispatch_us > 0);
       REQUIRE(j.get("kernels"));
       CHECK(j.get("kernels")->str.find("batch_tokens=") != std::string::npos);
     }
@@ -341,8 +348,17 @@ TEST_CASE("profile: --json prints one valid record per line") {
         CHECK_MESSAGE(j.get(f)->num > 0, f);
       }
       CHECK(j.get("pairs")->num == 2);  // one (ceiling, step) pair per untimed step: -n 2
+      REQUIRE(j.get("decode_dispatches"));
+      REQUIRE(j.get("decode_dispatch_ms"));
+      mc_dispatches = j.get("decode_dispatches")->num;
+      mc_dispatch_ms = j.get("decode_dispatch_ms")->num;
     }
+    if (rec == "step" && j.get("step")->str == "decode")
+      decode_dispatches = j.get("dispatches")->num;
   }
+  // The decode step's dispatches at the measured cost per dispatch.
+  CHECK(mc_dispatches == decode_dispatches);
+  CHECK(mc_dispatch_ms == doctest::Approx(decode_dispatches * dispatch_us / 1000.0).epsilon(1e-3));
   CHECK(records["matvec_ceiling"] == 1);
   CHECK(records["ceilings"] == 1);
   CHECK(records["step"] == 2);

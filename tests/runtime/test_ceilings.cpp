@@ -48,7 +48,7 @@ TEST_CASE("ceilings: bench_fma matches the same FMA chains computed on the CPU")
   test::check_no_validation_messages();
 }
 
-TEST_CASE("ceilings: measured bandwidth and FLOP/s are positive and finite") {
+TEST_CASE("ceilings: measured bandwidth, FLOP/s and dispatch cost are positive and finite") {
   auto& ctx = test::context();
   if (!ctx.info().timestamps) {
     CHECK_THROWS_AS(rt::measure_ceilings(ctx), rt::DeviceError);
@@ -59,11 +59,14 @@ TEST_CASE("ceilings: measured bandwidth and FLOP/s are positive and finite") {
   o.fma_threads = 4096;
   o.fma_iters = 256;
   o.repetitions = 2;
+  o.dispatches = 8;
   const rt::Ceilings c = rt::measure_ceilings(ctx, o);
   CHECK(std::isfinite(c.copy_gbps));
   CHECK(c.copy_gbps > 0.0);
   CHECK(std::isfinite(c.fma_gflops));
   CHECK(c.fma_gflops > 0.0);
+  CHECK(std::isfinite(c.dispatch_us));
+  CHECK(c.dispatch_us > 0.0);
   CHECK(!c.from_cache);
   test::check_no_validation_messages();
 }
@@ -76,12 +79,13 @@ TEST_CASE("ceilings: the cache file round-trips and is keyed by device and drive
   CHECK(path.find(std::to_string(info.driver_version)) != std::string::npos);
   CHECK(!rt::load_ceilings(path));
 
-  rt::Ceilings c{12.5, 345.25, false};
+  rt::Ceilings c{12.5, 345.25, 21.75, false};
   REQUIRE(rt::save_ceilings(path, c));
   auto back = rt::load_ceilings(path);
   REQUIRE(back);
   CHECK(back->copy_gbps == doctest::Approx(12.5));
   CHECK(back->fma_gflops == doctest::Approx(345.25));
+  CHECK(back->dispatch_us == doctest::Approx(21.75));
   CHECK(back->from_cache);
 
   // device_ceilings takes the cached numbers instead of measuring.
@@ -91,8 +95,11 @@ TEST_CASE("ceilings: the cache file round-trips and is keyed by device and drive
 
   // Malformed or non-positive contents are ignored.
   for (const char* bad :
-       {"garbage\n", "vkllm-ceilings 2\ncopy_gbps 0\nfma_gflops 3\n",
-        "vkllm-ceilings 2\ncopy_gbps nan\nfma_gflops 3\n", "vkllm-ceilings 2\ncopy_gbps 4\n"}) {
+       {"garbage\n", "vkllm-ceilings 3\ncopy_gbps 0\nfma_gflops 3\ndispatch_us 2\n",
+        "vkllm-ceilings 3\ncopy_gbps nan\nfma_gflops 3\ndispatch_us 2\n",
+        "vkllm-ceilings 3\ncopy_gbps 4\nfma_gflops 3\ndispatch_us -1\n",
+        "vkllm-ceilings 3\ncopy_gbps 4\nfma_gflops 3\n" /* no dispatch cost */,
+        "vkllm-ceilings 2\ncopy_gbps 4\nfma_gflops 3\n" /* the format before it */}) {
     std::ofstream(path, std::ios::trunc) << bad;
     CHECK_MESSAGE(!rt::load_ceilings(path), bad);
   }
