@@ -20,7 +20,7 @@ constexpr uint32_t kChains = 8;  // shaders/bench_fma.comp
 constexpr uint32_t kRounds = 3;
 constexpr float kFmaM = 0.999f;
 constexpr float kFmaC = 0.001f;
-constexpr const char* kMagic = "vkllm-ceilings 3";  // bumped when a micro-kernel changes
+constexpr const char* kMagic = "vkllm-ceilings 3";  // bumped when a micro-kernel or a field changes
 
 uint32_t workgroup_size(const DeviceInfo& info) {
   return std::max(1u, std::min({256u, info.max_workgroup_size[0], info.max_workgroup_invocations}));

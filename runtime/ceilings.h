@@ -16,9 +16,9 @@ namespace vkllm::rt {
 struct Ceilings {
   double copy_gbps = 0.0;   // bytes read + written per second / 1e9
   double fma_gflops = 0.0;  // FLOP/s / 1e9 (an FMA counts 2)
-  // Microseconds per dispatch of a barrier-separated sequence of two-workgroup copies of 2 x 16
-  // bytes per invocation, replayed without timestamps (wall time, submission cost subtracted):
-  // what a dispatch costs whatever it does (on a CPU driver, the hand-off to its threads).
+  // Microseconds per dispatch of a barrier-separated sequence of two-workgroup copies (one vec4
+  // per invocation), replayed without timestamps (wall time, submission cost subtracted): what a
+  // dispatch costs whatever it does (on a CPU driver, the hand-off to its threads).
   double dispatch_us = 0.0;
   bool from_cache = false;
 };
