@@ -1,5 +1,4 @@
 // The profiling cost model: bytes and FLOPs per node from its parameters and tensor sizes.
-#include <unistd.h>
 
 #include <filesystem>
 #include <set>
@@ -8,6 +7,7 @@
 #include "graph/cost.h"
 #include "graph/engine.h"
 #include "support/random_model.h"
+#include "support/scratch.h"
 #include "support/vk_test.h"
 
 using namespace vkllm;
@@ -66,9 +66,7 @@ TEST_CASE("cost: element-wise ops, copies and layer names") {
 }
 
 TEST_CASE("engine: profile_last gives one record per node with its kind, layer, time and cost") {
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("vkllm-cost-" + std::to_string(::getpid()) + ".gguf"))
-                               .string();
+  const std::string path = (test::scratch_dir() / "cost.gguf").string();
   test::RandomLlamaConfig cfg;  // 2 layers
   test::write_random_llama(path, cfg);
   GGUFFile f = GGUFFile::open(path);
@@ -113,5 +111,4 @@ TEST_CASE("engine: profile_last gives one record per node with its kind, layer, 
   CHECK(batch[batch.size() - 2].kind == "copy_bytes");
   CHECK(batch[batch.size() - 2].kernel == "copy");
   test::check_no_validation_messages();
-  std::filesystem::remove(path);
 }

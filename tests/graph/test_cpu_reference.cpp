@@ -2,8 +2,6 @@
 // stories260K greedy story exactly, and be self-consistent on random models of every shape the
 // random model writer can produce.
 #include <doctest/doctest.h>
-#include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -19,6 +17,7 @@
 #include "quant/gguf.h"
 #include "support/cpu_llama.h"
 #include "support/random_model.h"
+#include "support/scratch.h"
 
 using namespace vkllm;
 
@@ -62,9 +61,7 @@ int32_t argmax(const std::vector<float>& v) {
 struct TempFile {
   std::string path;
   explicit TempFile(const std::string& stem)
-      : path((std::filesystem::temp_directory_path() /
-              fmt::format("vkllm-{}-{}.gguf", stem, ::getpid()))
-                 .string()) {}
+      : path((test::scratch_dir() / (stem + ".gguf")).string()) {}
   ~TempFile() { std::filesystem::remove(path); }
 };
 

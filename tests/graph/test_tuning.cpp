@@ -1,7 +1,6 @@
 // Kernel settings: defaults from the device's features, the built-in profile, a user profile and
 // VKLLM_TEXEL_KERNELS, with errors naming the file and line.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +9,7 @@
 
 #include "graph/tuning.h"
 #include "runtime/device_profile.h"
+#include "support/scratch.h"
 
 using namespace vkllm;
 
@@ -122,9 +122,7 @@ TEST_CASE("tuning: unknown settings and values out of range are errors naming th
 
 TEST_CASE("tuning: VKLLM_DEVICE_PROFILE and VKLLM_TEXEL_KERNELS") {
   const auto d = device(VK_PHYSICAL_DEVICE_TYPE_CPU, 8);
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("vkllm-tuning-" + std::to_string(::getpid()) + ".ini"))
-                               .string();
+  const std::string path = (test::scratch_dir() / "tuning.ini").string();
   {
     std::ofstream f(path);
     f << "[match type=cpu]\nlane_width = 16\n";
@@ -137,7 +135,7 @@ TEST_CASE("tuning: VKLLM_DEVICE_PROFILE and VKLLM_TEXEL_KERNELS") {
   CHECK_FALSE(t.texel_kernels);
   CHECK(t.origin.at("texel_kernels") == "VKLLM_TEXEL_KERNELS");
   ::unsetenv("VKLLM_TEXEL_KERNELS");
-  std::filesystem::remove(path);
+  std::filesystem::remove(path);  // now the profile file is missing
   std::string err;
   try {
     kernel_tuning(d);

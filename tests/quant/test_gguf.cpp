@@ -1,7 +1,6 @@
 // GGML type table, fp16/bf16 conversion, GGUF reader/writer round trips and the malformed-file
 // corpus.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <bit>
 #include <cmath>
@@ -17,6 +16,7 @@
 #include "quant/half.h"
 #include "quant/types.h"
 #include "support/gguf_corpus.h"
+#include "support/scratch.h"
 
 namespace fs = std::filesystem;
 using namespace vkllm;
@@ -33,8 +33,8 @@ fs::path shared_dir() {
 struct TempDir {
   fs::path path;
   TempDir() {
-    path = fs::temp_directory_path() / ("vkllm-gguf-test-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(std::random_device{}()));
+    static int n = 0;
+    path = test::scratch_dir() / ("gguf-" + std::to_string(n++));
     fs::create_directories(path);
   }
   ~TempDir() {

@@ -1,11 +1,11 @@
-// Device ceilings: the two micro-kernels against CPU references, the measurement, and its cache.
-#include <unistd.h>
-
+// Device ceilings: the two micro-kernels against CPU references, the measurements (bandwidth,
+// FLOP/s, cost per dispatch), and their cache.
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "runtime/ceilings.h"
+#include "support/scratch.h"
 #include "support/vk_test.h"
 
 using namespace vkllm;
@@ -13,9 +13,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path scratch_dir(const char* name) {
-  fs::path d = fs::temp_directory_path() /
-               (std::string("vkllm-ceilings-") + name + "-" + std::to_string(::getpid()));
+fs::path empty_dir(const char* name) {
+  fs::path d = test::scratch_dir() / (std::string("ceilings-") + name);
   fs::remove_all(d);
   return d;
 }
@@ -72,7 +71,7 @@ TEST_CASE("ceilings: measured bandwidth, FLOP/s and dispatch cost are positive a
 }
 
 TEST_CASE("ceilings: the cache file round-trips and is keyed by device and driver") {
-  const fs::path dir = scratch_dir("cache");
+  const fs::path dir = empty_dir("cache");
   const auto& info = test::context().info();
   const std::string path = rt::ceilings_cache_path(info, dir.string());
   CHECK(path.find(info.uuid_string()) != std::string::npos);

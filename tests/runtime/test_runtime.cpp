@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "runtime/context.h"
+#include "support/scratch.h"
 #include "support/vk_test.h"
 
 using namespace vkllm;
@@ -128,8 +129,7 @@ TEST_CASE("pipelines: texel bindings are keyed by format and checked against the
 
 TEST_CASE("pipeline cache: written on exit, reloaded by the next context, foreign data ignored") {
   namespace fs = std::filesystem;
-  const fs::path dir =
-      fs::temp_directory_path() / ("vkllm-cache-test-" + std::to_string(::getpid()));
+  const fs::path dir = test::scratch_dir() / "pipeline-cache";
   fs::remove_all(dir);
   rt::ContextOptions o;
   o.pipeline_cache_dir = dir.string();
