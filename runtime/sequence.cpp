@@ -47,7 +47,7 @@ void Sequence::begin() {
   if (pending_) wait();
   vk_check(vkResetCommandBuffer(cb_, 0), "vkResetCommandBuffer");
   for (VkDescriptorPool p : pools_) vkResetDescriptorPool(ctx_.device(), p, 0);
-  sets_in_last_pool_ = 0;
+  sets_in_last_pool_ = storage_in_last_pool_ = texel_in_last_pool_ = 0;
   if (pools_.size() > 1) {
     for (size_t i = 1; i < pools_.size(); ++i)
       vkDestroyDescriptorPool(ctx_.device(), pools_[i], nullptr);
@@ -69,8 +69,17 @@ void Sequence::begin() {
   }
 }
 
-VkDescriptorSet Sequence::allocate_set(VkDescriptorSetLayout layout) {
-  if (pools_.empty() || sets_in_last_pool_ == kSetsPerPool) {
+VkDescriptorSet Sequence::allocate_set(VkDescriptorSetLayout layout, uint32_t storage,
+                                       uint32_t texel) {
+  if (storage > kDescriptorsPerPool || texel > kDescriptorsPerPool)
+    throw DeviceError(
+        fmt::format("a descriptor set of {} storage and {} texel buffers is over "
+                    "the {} of each a descriptor pool holds",
+                    storage, texel, kDescriptorsPerPool));
+  // A new pool when this one is out of sets or of descriptors of either type.
+  if (pools_.empty() || sets_in_last_pool_ == kSetsPerPool ||
+      storage_in_last_pool_ + storage > kDescriptorsPerPool ||
+      texel_in_last_pool_ + texel > kDescriptorsPerPool) {
     const VkDescriptorPoolSize sizes[] = {
         {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kDescriptorsPerPool},
         {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, kDescriptorsPerPool}};
@@ -81,7 +90,7 @@ VkDescriptorSet Sequence::allocate_set(VkDescriptorSetLayout layout) {
     VkDescriptorPool pool = VK_NULL_HANDLE;
     vk_check(vkCreateDescriptorPool(ctx_.device(), &pi, nullptr, &pool), "vkCreateDescriptorPool");
     pools_.push_back(pool);
-    sets_in_last_pool_ = 0;
+    sets_in_last_pool_ = storage_in_last_pool_ = texel_in_last_pool_ = 0;
   }
   auto ai = vk_init<VkDescriptorSetAllocateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO);
   ai.descriptorPool = pools_.back();
@@ -90,6 +99,8 @@ VkDescriptorSet Sequence::allocate_set(VkDescriptorSetLayout layout) {
   VkDescriptorSet set = VK_NULL_HANDLE;
   vk_check(vkAllocateDescriptorSets(ctx_.device(), &ai, &set), "vkAllocateDescriptorSets");
   ++sets_in_last_pool_;
+  storage_in_last_pool_ += storage;
+  texel_in_last_pool_ += texel;
   return set;
 }
 
@@ -110,7 +121,9 @@ void Sequence::dispatch(const Pipeline& p, std::span<const BufferRange> bindings
                       p.desc.shader, groups[i], i, lim[i]));
   const uint64_t range_limit = ctx_.info().max_storage_buffer_range;
 
-  VkDescriptorSet set = allocate_set(p.set_layout);
+  uint32_t n_texel = 0;
+  for (uint32_t i = 0; i < p.desc.bindings; ++i) n_texel += p.desc.is_texel(i);
+  VkDescriptorSet set = allocate_set(p.set_layout, p.desc.bindings - n_texel, n_texel);
   std::vector<VkDescriptorBufferInfo> infos(bindings.size());
   std::vector<VkWriteDescriptorSet> writes(bindings.size());
   std::vector<VkBufferView> views(bindings.size(), VK_NULL_HANDLE);

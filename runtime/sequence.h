@@ -57,6 +57,9 @@ class Sequence {
   void submit();
   void wait();
 
+  // Descriptor pools the recording uses (each holds a fixed number of sets and of descriptors of
+  // each type; a set that does not fit starts a new pool).
+  size_t descriptor_pools() const { return pools_.size(); }
   // Dispatches, fills and copies recorded since begin().
   size_t dispatch_count() const { return labels_.size(); }
   // Whether this sequence writes timestamps (requested and supported by the queue).
@@ -66,7 +69,9 @@ class Sequence {
   std::vector<DispatchTiming> timings() const;
 
  private:
-  VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
+  // A set of `storage` storage-buffer and `texel` texel-buffer descriptors, from the last pool
+  // while it has room for them (a pool holds a fixed number of sets and of each type).
+  VkDescriptorSet allocate_set(VkDescriptorSetLayout layout, uint32_t storage, uint32_t texel);
   // A view of binding i's range in the pipeline's texel format (checked against the device's
   // texel-buffer limits); owned by the sequence until the next begin().
   VkBufferView texel_view(const Pipeline& p, size_t i, const BufferRange& b, uint64_t size);
@@ -79,6 +84,7 @@ class Sequence {
   std::vector<VkDescriptorPool> pools_;
   std::vector<VkBufferView> views_;  // texel-buffer views of the recorded dispatches
   uint32_t sets_in_last_pool_ = 0;
+  uint32_t storage_in_last_pool_ = 0, texel_in_last_pool_ = 0;  // descriptors used of each type
   bool recording_ = false;
   bool pending_ = false;
   bool timestamps_ = false;

@@ -91,6 +91,35 @@ TEST_CASE("pipelines: unknown shader names and wrong bindings are errors") {
   test::check_no_validation_messages();
 }
 
+// A descriptor pool holds a fixed number of sets (256) and of descriptors of each type (2048): a
+// sequence of sets with more storage buffers than the 8 per set the pool is sized for must move
+// on to a new pool when its descriptors run out, not only when its sets do (drivers may refuse
+// the allocation with VK_ERROR_OUT_OF_POOL_MEMORY; lavapipe does not, so the test counts pools).
+TEST_CASE("sequences: many descriptor-heavy dispatches fit in their descriptor pools") {
+  auto& ctx = test::context();
+  if (!ctx.info().texel_buffers) return;
+  // The fused q/k/v product with the deferred norm, F32 weights: 9 storage and 3 texel bindings.
+  const VkFormat f = VK_FORMAT_R32G32B32A32_SFLOAT, u = VK_FORMAT_UNDEFINED;
+  const rt::PipelineDesc desc{
+      "matvec_t_f32_lanes_qkv", 12, 48, {8, 2, 1, 0, 8, 0}, {f, f, u, u, u, u, u, u, u, u, u, f}};
+  const auto& p = ctx.pipeline(desc);
+  rt::Buffer b = ctx.create_buffer(4096);
+  const std::vector<rt::BufferRange> binds(12, rt::BufferRange(b));
+  const std::vector<uint32_t> push(12, 0);
+  rt::Sequence seq(ctx);
+  seq.begin();
+  // 250 sets: one pool's worth of sets, but 2250 storage descriptors.
+  for (int i = 0; i < 250; ++i) {
+    seq.dispatch(p, binds, push.data(), 48, {1, 1, 1});
+    seq.barrier();  // every binding is the same buffer
+  }
+  seq.end();
+  CHECK(seq.dispatch_count() == 250);
+  CHECK(seq.descriptor_pools() == 2);
+  seq.submit_and_wait();
+  test::check_no_validation_messages();
+}
+
 TEST_CASE("pipelines: texel bindings are keyed by format and checked against the texel limits") {
   auto& ctx = test::context();
   if (!ctx.info().texel_buffers) return;
