@@ -140,13 +140,16 @@ DeviceInfo query_device(VkPhysicalDevice dev, uint32_t index) {
   auto f16i8 = vk_init<VkPhysicalDeviceShaderFloat16Int8Features>(
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES);
   if (v11) {
-    f2.pNext = &s16;
-    if (v12 || info.has_extension(VK_KHR_8BIT_STORAGE_EXTENSION_NAME)) {
-      s16.pNext = &s8;
-    }
-    if (v12 || info.has_extension(VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME)) {
-      s8.pNext = &f16i8;
-    }
+    // Each struct the device knows joins the chain (a device with the float16/int8 extension but
+    // not 8-bit storage still reports fp16 and int8).
+    void** tail = &f2.pNext;
+    auto link = [&tail](auto& s) {
+      *tail = &s;
+      tail = &s.pNext;
+    };
+    link(s16);
+    if (v12 || info.has_extension(VK_KHR_8BIT_STORAGE_EXTENSION_NAME)) link(s8);
+    if (v12 || info.has_extension(VK_KHR_SHADER_FLOAT16_INT8_EXTENSION_NAME)) link(f16i8);
     vkGetPhysicalDeviceFeatures2(dev, &f2);
   } else {
     vkGetPhysicalDeviceFeatures(dev, &f2.features);
