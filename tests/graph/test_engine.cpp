@@ -121,7 +121,7 @@ TEST_CASE("engine: random llama models match the CPU reference") {
                      w64_config(type, 10 + static_cast<uint32_t>(type))});
   }
   for (const auto& k : cases) {
-    INFO("model: " << k.name);
+    INFO("model: " << std::string(k.name));  // doctest prints a char pointer as a pointer
     compare_with_reference(random_model(k.name, k.cfg), 9, 4, 64);
   }
 }
@@ -230,7 +230,7 @@ TEST_CASE("engine: deferred norms leave five decode dispatches per layer") {
   const auto want_prompt = ref.forward(prompt, false);
   const auto want_next = ref.forward(next, false);
   for (const char* kernels : {"1", "0"}) {
-    INFO("VKLLM_TEXEL_KERNELS=" << kernels);
+    INFO("VKLLM_TEXEL_KERNELS=" << std::string(kernels));
     ::setenv("VKLLM_TEXEL_KERNELS", kernels, 1);
     EngineOptions o;
     o.n_ctx = 64;
