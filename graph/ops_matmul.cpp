@@ -260,7 +260,15 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
                                           : "") +
                      suffix;
   std::vector<uint32_t> spec = {sh.wg, sh.rows, sh.nt, sh.tile_lanes, sh.tile_rows};
-  if (rope) spec.push_back(rope->shape.kv_half ? 1u : 0u);  // KV_HALF
+  if (rope) {
+    spec.push_back(rope->shape.kv_half ? 1u : 0u);  // KV_HALF
+  } else if (tuning_.texel_lanes && sh.nt == 1) {
+    // One-token products get a pipeline per end (EPILOGUE: plain or NormIn, NormOut, GLU), so
+    // none runs the code of the ends it does not take; batches keep one pipeline for all (their
+    // compile is most of a cold start).
+    spec.push_back(0);  // KV_HALF (unused)
+    spec.push_back(norm_out ? 2u : glu ? 3u : 1u);
+  }
   rt::PipelineDesc desc{name, static_cast<uint32_t>(binds.size()), push_bytes, spec, texel};
   const auto& p = ctx_.pipeline(desc);
   const uint64_t blocks = (uint64_t{M} + sh.rows_per_group - 1) / sh.rows_per_group *

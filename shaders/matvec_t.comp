@@ -41,6 +41,13 @@ layout(constant_id = 2) const uint NT = 1;   // tokens per workgroup
 layout(constant_id = 3) const uint TL = 0;   // planar layout: lanes per tile (0: row-major)
 layout(constant_id = 4) const uint TNR = 8;  // planar layout: rows per lane
 layout(constant_id = 5) const uint KV_HALF = 0;  // QKV_ROPE: f16 cache elements (kv_cache.glsl)
+// Which end a rows-per-invocation product for one token has (EPILOGUE_*): fixed per pipeline
+// where the caller knows it, since llvmpipe runs every branch of an if under a mask, so the ends a
+// product does not take would cost it anyway (docs/perf.md: the 32000 x 768 Q4_0 output product
+// 3-13% slower with EPILOGUE_ANY).
+// EPILOGUE_ANY picks by the push constants p.glu and p.norm (one pipeline for every end).
+const uint EPILOGUE_ANY = 0u, EPILOGUE_PLAIN = 1u, EPILOGUE_NORM_OUT = 2u, EPILOGUE_GLU = 3u;
+layout(constant_id = 6) const uint EPILOGUE = EPILOGUE_ANY;
 layout(local_size_x_id = 0) in;
 
 // Texel t of row m (rows of J texels) in the weight plane, and the scale texel of block b of row
@@ -93,7 +100,7 @@ layout(std430, binding = B_AFTER_Y + 3) readonly buffer F { float inv_freq[]; };
 // Deferred RMSNorm (graph/ops.h Ops::NormIn / NormOut), in the rows-per-invocation and subgroup
 // variants for one token (NT = 1; the code is specialized away for batches, whose LLVM compile it
 // would double): the norm between two products without a dispatch of its own; p.norm picks it
-// (one pipeline for plain and norm products: one LLVM compile). Unused bindings alias y.
+// (with EPILOGUE_ANY one pipeline serves plain and norm products). Unused bindings alias y.
 //   NORM_NONE  plain product
 //   NORM_IN    x is weight * s for an un-normed s; the token's sums are scaled by
 //              1 / sqrt(S / K + eps), S = the sum of its n_partials partials (the sum of s^2, a
@@ -126,13 +133,17 @@ layout(push_constant) uniform P {
   float eps;
 #endif
 } p;
-// A push constant rather than a specialization constant: one pipeline (one LLVM compile) serves
-// the plain and the gated products.
+// p.glu, a push constant, where EPILOGUE_ANY: one pipeline (one LLVM compile) serves the plain and
+// the gated products of a batch.
 #ifdef QKV_ROPE
 #define PAIRS true
 #else
-#define PAIRS (p.glu != 0u)
+#define PAIRS (EPILOGUE == EPILOGUE_ANY ? p.glu != 0u : EPILOGUE == EPILOGUE_GLU)
 #endif
+// Whether this product ends with NORM_OUT / takes NORM_IN (p.norm, unless EPILOGUE rules it out).
+#define IS_NORM_OUT \
+  (EPILOGUE == EPILOGUE_NORM_OUT || (EPILOGUE == EPILOGUE_ANY && p.norm == NORM_OUT))
+#define IS_NORM_IN (EPILOGUE != EPILOGUE_NORM_OUT && p.norm == NORM_IN)
 
 #include "glu.glsl"
 #include "kv_cache.glsl"
@@ -331,10 +342,10 @@ void main() {
   [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] = 0.0;
 
   for (uint b = 0; b < nb; ++b) accumulate_block(b, row0, nb);
-  if (NT == 1u && p.norm == NORM_IN) norm_in_scale(t0);
+  if (NT == 1u && IS_NORM_IN) norm_in_scale(t0);
 
 #ifndef QKV_ROPE
-  if (NT == 1u && p.norm == NORM_OUT) {
+  if (NT == 1u && IS_NORM_OUT) {
     // One partial per invocation (its rows' sum of s^2; 0 past M): no cross-invocation reduction,
     // which on llvmpipe would need a barrier (a coroutine split of the whole kernel).
     float ss = 0.0;
