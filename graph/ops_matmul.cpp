@@ -266,8 +266,9 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
     // One-token products get a pipeline per end (EPILOGUE: plain or NormIn, NormOut, GLU), so
     // none runs the code of the ends it does not take; batches keep one pipeline for all (their
     // compile is most of a cold start).
-    spec.push_back(0);  // KV_HALF (unused)
-    spec.push_back(norm_out ? 2u : glu ? 3u : 1u);
+    enum Epilogue : uint32_t { kPlain = 1, kNormOut = 2, kGlu = 3 };  // matvec_t.comp EPILOGUE_*
+    spec.push_back(0);                                                // KV_HALF (unused)
+    spec.push_back(norm_out ? kNormOut : glu ? kGlu : kPlain);
   }
   rt::PipelineDesc desc{name, static_cast<uint32_t>(binds.size()), push_bytes, spec, texel};
   const auto& p = ctx_.pipeline(desc);
