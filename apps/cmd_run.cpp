@@ -97,6 +97,13 @@ void run(RunOptions& o) {
                  o.model.c_str(), ctx.info().name.c_str(), params.n_layer, params.n_embd,
                  params.n_vocab, n_ctx, load_ms);
 
+  if (!o.quiet && params.n_ctx_train > 0 && n_ctx > params.n_ctx_train)
+    std::fprintf(
+        stderr,
+        "vkllm: notice: a context of %u tokens is longer than the %u the model was trained "
+        "on; text past that may degrade\n",
+        n_ctx, params.n_ctx_train);
+
   // The prompt text goes out as given; generated pieces follow as they complete.
   std::fwrite(o.prompt.data(), 1, o.prompt.size(), stdout);
   std::fflush(stdout);

@@ -16,6 +16,17 @@ Engine::Engine(rt::Context& ctx, const GGUFFile& file, const EngineOptions& opti
     : ctx_(ctx), params_(LlamaParams::from_gguf(file)), options_(options) {
   n_ctx_ = options.n_ctx ? options.n_ctx : std::min<uint32_t>(params_.n_ctx_train, 2048);
   if (options_.n_batch == 0) options_.n_batch = 1;
+  // Each layer's K and V cache is one buffer bound whole, so a context whose cache does not fit
+  // the device's binding range is refused before loading, naming the largest context that fits.
+  const uint64_t row_bytes = uint64_t{params_.kv_width()} * Ops::kv_element_bytes(options_.kv_half);
+  const uint64_t kv_bytes = uint64_t{n_ctx_} * row_bytes;
+  const uint64_t range = ctx.info().max_storage_buffer_range;
+  if (range > 0 && kv_bytes > range)
+    throw std::runtime_error(fmt::format(
+        "a context of {} tokens needs {:.1f} MiB per layer for the {} KV cache, over the device's "
+        "{:.0f} MiB buffer range: at most {} tokens fit here{}",
+        n_ctx_, kv_bytes / 1048576.0, options_.kv_half ? "f16" : "f32", range / 1048576.0,
+        range / row_bytes, options_.kv_half ? "" : " (twice as many with an f16 KV cache)"));
   ops_ = std::make_unique<Ops>(ctx);
   weights_ = std::make_unique<LlamaWeights>(ctx, *ops_, file, params_, options.load_progress);
 
@@ -23,8 +34,6 @@ Engine::Engine(rt::Context& ctx, const GGUFFile& file, const EngineOptions& opti
   step_buf_ = ctx.create_buffer(sizeof(StepParams), "step");
   ids_buf_ = ctx.create_buffer(uint64_t{options_.n_batch} * 4, "ids");
   logits_buf_ = ctx.create_buffer(uint64_t{max_rows} * params_.n_vocab * 4, "logits");
-  const uint64_t kv_bytes =
-      uint64_t{n_ctx_} * params_.kv_width() * Ops::kv_element_bytes(options_.kv_half);
   for (uint32_t l = 0; l < params_.n_layer; ++l) {
     k_cache_.push_back(ctx.create_buffer(kv_bytes, fmt::format("k_cache.{}", l).c_str()));
     v_cache_.push_back(ctx.create_buffer(kv_bytes, fmt::format("v_cache.{}", l).c_str()));

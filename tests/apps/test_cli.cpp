@@ -126,6 +126,10 @@ TEST_CASE("cli: missing files, unsupported models and impossible requests are on
   check_one_line_error(
       run_vkllm("run -m " + shell_quote(tiny) + " -c 4 -p 'a prompt much longer than four tokens'"),
       "longer than the context");
+  // A KV cache larger than one buffer binding can hold: refused before loading, with the limit
+  // (-q: the device is chosen before, and its notice is not part of the error).
+  check_one_line_error(run_vkllm("run -q -m " + shell_quote(tiny) + " -c 2000000000"),
+                       "buffer range: at most ");
   check_one_line_error(run_vkllm("run -m " + shell_quote(tiny) + " --device 99"), "device 99");
   check_one_line_error(run_vkllm("run -m " + shell_quote(tiny) + " --top-p 7"), "top");
 }
