@@ -182,6 +182,7 @@ class Ops {
   // false = the row's blocks are split over a subgroup and reduced (GPUs).
   bool texel_lanes() const { return tuning_.texel_lanes; }
   void set_texel_lanes(bool on) { tuning_.texel_lanes = on; }
+  void set_attention_tokens(uint32_t n) { tuning_.attention_tokens = n; }
 
   // --- graph/ops_elementwise.cpp ---
   // out[t, c] = table[ids[t], c] for t < n_rows_out, c < n_cols: table [rows x n_cols] of `wtype`

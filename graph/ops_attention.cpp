@@ -146,7 +146,16 @@ void Ops::attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferR
       info.subgroup_size <= std::min(info.max_workgroup_size[0], info.max_workgroup_invocations) &&
       q.offset % align == 0 && k_cache.offset % align == 0 && v_cache.offset % align == 0 &&
       std::max(kv_bytes, q_bytes) / 16 <= info.max_texel_buffer_elements) {
-    // attention_t: one subgroup per (head, token), q/k/v through texel buffers.
+    // attention_t: one subgroup per (head, group of qt tokens), q/k/v through texel buffers.
+    // Batches of kGroupedBatch tokens or more share each key and value fetch among qt tokens,
+    // as many as keep qt * head_dim within 256 (the kernel's registers); one token and short
+    // batches keep qt = 1, whose pipeline decode compiles anyway: the grouped kernel's compile
+    // (~1.2 s on lavapipe at qt 4) would double a cold start's short first prompt for nothing.
+    constexpr uint32_t kGroupedBatch = 64;
+    uint32_t qt = 1;
+    if (T >= kGroupedBatch)
+      qt = std::clamp<uint32_t>(tuning_.attention_tokens, 1, std::max(256 / head_dim, 1u));
+    const uint32_t groups = (T + qt - 1) / qt;
     struct {
       uint32_t n_heads, n_kv_heads, T, ctx_len;
       float scale;
@@ -154,7 +163,7 @@ void Ops::attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferR
     rt::PipelineDesc desc{kv_half ? "attention_t_kv_half" : "attention_t",
                           5,
                           sizeof(push),
-                          {info.subgroup_size, head_dim},
+                          {info.subgroup_size, head_dim, qt},
                           {}};
     desc.texel.assign(3, VK_FORMAT_R32G32B32A32_SFLOAT);
     if (kv_half) desc.texel[1] = desc.texel[2] = VK_FORMAT_R32G32B32A32_UINT;
@@ -163,7 +172,7 @@ void Ops::attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferR
                {BufferRange(*q.buffer, q.offset, q_bytes),
                 BufferRange(*k_cache.buffer, k_cache.offset, kv_bytes),
                 BufferRange(*v_cache.buffer, v_cache.offset, kv_bytes), out, step},
-               push, {n_heads, T, 1}, "attention");
+               push, {n_heads, groups, 1}, "attention");
     return;
   }
   const uint32_t wg = pow2_workgroup(info, 64);

@@ -28,6 +28,10 @@ struct KernelTuning {
   uint32_t lane_rows_one = 2;
   // Tokens per workgroup of the texel kernels for batches: 1..8.
   uint32_t batch_tokens = 8;
+  // Consecutive tokens per workgroup of the texel attention kernel for batches of 64 tokens or
+  // more (each key and value fetched once for all of them): 1..8, fewer where head_dim * tokens
+  // would pass 256.
+  uint32_t attention_tokens = 1;
   // Workgroup size of the element-wise kernels: a power of two up to the device's limit.
   uint32_t elementwise_wg = 0;
   // Where each setting's value came from: "default", "<profile>:<line>" or an environment variable.

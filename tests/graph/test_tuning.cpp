@@ -46,6 +46,8 @@ TEST_CASE("tuning: defaults from the features; the built-in profile picks the CP
   CHECK(cpu.lane_rows_one == 2);
   CHECK(cpu.batch_tokens == 4);  // the built-in profile's, for shorter compiles
   CHECK(cpu.origin.at("batch_tokens").rfind("built-in device profile:", 0) == 0);
+  CHECK(cpu.attention_tokens == 4);  // the built-in profile's
+  CHECK(cpu.origin.at("attention_tokens").rfind("built-in device profile:", 0) == 0);
   CHECK(cpu.elementwise_wg == 64);
   CHECK(cpu.origin.at("texel_kernels").rfind("built-in device profile:", 0) == 0);
   CHECK(cpu.origin.at("lane_rows") == "default");
@@ -56,6 +58,7 @@ TEST_CASE("tuning: defaults from the features; the built-in profile picks the CP
   CHECK(gpu.lane_width == 32);
   CHECK(gpu.elementwise_wg == 256);
   CHECK(gpu.batch_tokens == 8);
+  CHECK(gpu.attention_tokens == 1);
   CHECK(gpu.origin.at("texel_kernels") == "default");
 
   // A subgroup of 64+ and a small workgroup limit clamp the lane width.
@@ -111,6 +114,7 @@ TEST_CASE("tuning: unknown settings and values out of range are errors naming th
         "u.ini:2: lane_width = 128 is out of range here (allowed: a power of two, 4..64)");
   CHECK(error_of(d, "[all]\nlane_width = 12\n").find("out of range") != std::string::npos);
   CHECK(error_of(d, "[all]\nbatch_tokens = 0\n").find("allowed: 1..8") != std::string::npos);
+  CHECK(error_of(d, "[all]\nattention_tokens = 9\n").find("allowed: 1..8") != std::string::npos);
   CHECK(error_of(d, "[all]\ntexel_lanes = maybe\n").find("allowed: true or false") !=
         std::string::npos);
   CHECK(error_of(d, "[all]\nelementwise_wg = 2048\n").find("1..1024") != std::string::npos);

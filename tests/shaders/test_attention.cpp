@@ -20,8 +20,10 @@ std::string describe(const AttnCase& c) {
          " ctx=" + std::to_string(c.ctx_len) + " pos0=" + std::to_string(c.pos0);
 }
 
-// kv_half: the caches hold f16 elements (the reference reads the same rounded values).
-void check_attention_with(bool texel, const AttnCase& c, uint32_t seed, bool kv_half = false) {
+// kv_half: the caches hold f16 elements (the reference reads the same rounded values). qt: the
+// texel kernel's tokens per workgroup for batches (tuning attention_tokens). Returns the output.
+std::vector<float> check_attention_with(bool texel, const AttnCase& c, uint32_t seed,
+                                        bool kv_half = false, uint32_t qt = 1) {
   const float scale = c.scale != 0.0f ? c.scale : 1.0f / std::sqrt(float(c.head_dim));
   const size_t qn = size_t(c.T) * c.n_heads * c.head_dim;
   const size_t kvn = size_t(c.ctx_len) * c.n_kv_heads * c.head_dim;
@@ -35,6 +37,7 @@ void check_attention_with(bool texel, const AttnCase& c, uint32_t seed, bool kv_
 
   Ops ops(test::context());
   ops.set_texel_kernels(texel);
+  ops.set_attention_tokens(qt);
   rt::Buffer dq = test::upload(q);
   rt::Buffer dk = kv_half ? test::upload(test::to_halves(k)) : test::upload(k);
   rt::Buffer dv = kv_half ? test::upload(test::to_halves(v)) : test::upload(v);
@@ -43,16 +46,27 @@ void check_attention_with(bool texel, const AttnCase& c, uint32_t seed, bool kv_
     ops.attention(s, dq, dk, dv, dout, step, c.head_dim, c.n_heads, c.n_kv_heads, c.T, c.ctx_len,
                   scale, kv_half);
   });
-  test::check_close(test::download<float>(dout, qn), want, kRel, kFloor,
-                    describe(c) + (texel ? " (texel kernel)" : "") + (kv_half ? " f16 KV" : ""));
+  auto got = test::download<float>(dout, qn);
+  test::check_close(got, want, kRel, kFloor,
+                    describe(c) +
+                        (texel ? " (texel kernel, " + std::to_string(qt) + " tokens)" : "") +
+                        (kv_half ? " f16 KV" : ""));
   test::check_no_validation_messages();
+  return got;
 }
 
 // attention.comp and, where the device has texel buffers and subgroup arithmetic, attention_t
-// (head_dim a multiple of 4).
-void check_attention(const AttnCase& c, uint32_t seed) {
+// (head_dim a multiple of 4) with one token per workgroup and, for batches long enough to take
+// the grouped kernel (64 tokens, graph/ops_attention.cpp), with `qt`: the grouped kernel must
+// give each token bit for bit what the one-token kernel gives it.
+void check_attention(const AttnCase& c, uint32_t seed, uint32_t qt = 4) {
   check_attention_with(false, c, seed);
-  if (test::context().info().texel_buffers) check_attention_with(true, c, seed);
+  if (!test::context().info().texel_buffers) return;
+  const auto one = check_attention_with(true, c, seed, false, 1);
+  if (c.T >= 64 && c.head_dim % 4 == 0) {
+    const auto grouped = check_attention_with(true, c, seed, false, qt);
+    CHECK_MESSAGE(grouped == one, describe(c) << ": " << qt << " tokens per workgroup differ");
+  }
 }
 
 }  // namespace
@@ -109,6 +123,12 @@ TEST_CASE("attention: batch causal mask") {
   for (uint32_t hd : {8u, 24u, 64u, 128u}) check_attention({hd, 4, 2, 5, 8, 3}, seed += 3);
   check_attention({64, 4, 4, 5, 64, 3}, seed += 3);
   check_attention({6, 4, 2, 5, 8, 3}, seed += 3);  // head_dim not a multiple of 4
+  // Batches that take the grouped kernel: groups of 4, 3 and 2 tokens (the last one short), and
+  // 8 asked for with head_dim 64 (4 taken).
+  check_attention({64, 4, 2, 67, 300, 200}, seed += 3);
+  check_attention({24, 4, 4, 65, 80, 9}, seed += 3, 3);
+  check_attention({32, 2, 1, 71, 71, 0}, seed += 3, 2);
+  check_attention({64, 2, 2, 64, 64, 0}, seed += 3, 8);
   // A prefill batch whose positions cross the 256-key tile boundary.
   check_attention({64, 2, 1, 40, 300, 240}, seed += 3);
   // Prefill from position 0.
@@ -264,5 +284,13 @@ TEST_CASE("attention: f16 KV cache (storage and texel kernels), against the roun
     check_attention_with(texel, {8, 8, 4, 13, 64, 0}, seed += 3, true);  // stories260K-shaped
     check_attention_with(texel, {12, 6, 2, 3, 16, 7}, seed += 3, true);
     check_attention_with(texel, {64, 2, 1, 40, 300, 240}, seed += 3, true);
+  }
+  if (!test::context().info().texel_buffers) return;
+  // Batches with 4 tokens per workgroup give what one token per workgroup gives, bit for bit.
+  for (AttnCase c : {AttnCase{16, 4, 4, 66, 80, 3}, AttnCase{8, 8, 4, 64, 64, 0},
+                     AttnCase{64, 2, 1, 70, 300, 230}}) {
+    const auto one = check_attention_with(true, c, seed, true, 1);
+    CHECK_MESSAGE(check_attention_with(true, c, seed, true, 4) == one, describe(c));
+    seed += 3;
   }
 }
