@@ -10,8 +10,10 @@
 //   command buffer can be replayed for every token without re-recording.
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "graph/tuning.h"
@@ -183,6 +185,7 @@ class Ops {
   bool texel_lanes() const { return tuning_.texel_lanes; }
   void set_texel_lanes(bool on) { tuning_.texel_lanes = on; }
   void set_attention_tokens(uint32_t n) { tuning_.attention_tokens = n; }
+  void set_subgroup_norms(bool on) { tuning_.subgroup_norms = on; }
 
   // --- graph/ops_elementwise.cpp ---
   // out[t, c] = table[ids[t], c] for t < n_rows_out, c < n_cols: table [rows x n_cols] of `wtype`
@@ -235,6 +238,9 @@ class Ops {
   void get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q,
                       BufferRange table, BufferRange ids, BufferRange out, uint32_t n_cols,
                       uint32_t n_rows_out);
+  // The RMSNorm kernel's name suffix ("" or "_rows") and workgroup size for rows of n over
+  // `bufs` (graph/ops_attention.cpp).
+  std::string norm_kernel(uint32_t n, std::initializer_list<BufferRange> bufs, uint32_t& wg) const;
   std::map<std::pair<uint32_t, float>, rt::Buffer> rope_tables_;
 
   rt::Context& ctx_;

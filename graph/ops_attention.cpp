@@ -23,6 +23,21 @@ void require(bool ok, const char* op, const char* what) {
 
 }  // namespace
 
+// The norms' kernel for rows of n elements over `bufs`: rms_norm_rows.comp (one subgroup per
+// row) where the tuning asks for it and the device can run it (subgroup arithmetic, a workgroup of
+// one subgroup, rows of whole vec4s at 16-byte offsets), else rms_norm.comp (128-wide workgroups).
+// Returns the shader's name suffix and sets `wg` to its workgroup size.
+std::string Ops::norm_kernel(uint32_t n, std::initializer_list<BufferRange> bufs,
+                             uint32_t& wg) const {
+  const auto& info = ctx_.info();
+  bool rows =
+      tuning_.subgroup_norms && info.subgroup_arithmetic && n % 4 == 0 &&
+      info.subgroup_size <= std::min(info.max_workgroup_size[0], info.max_workgroup_invocations);
+  for (const BufferRange& b : bufs) rows = rows && b.offset % 16 == 0;
+  wg = rows ? info.subgroup_size : pow2_workgroup(info, 128);
+  return rows ? "_rows" : "";
+}
+
 void Ops::rms_norm(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRange y, uint32_t n,
                    uint32_t rows, float eps) {
   require(n > 0, "rms_norm", "n must be positive");
@@ -31,8 +46,9 @@ void Ops::rms_norm(rt::Sequence& s, BufferRange x, BufferRange weight, BufferRan
     uint32_t n, rows;
     float eps;
   } push{n, rows, eps};
-  const uint32_t wg = pow2_workgroup(ctx_.info(), 128);
-  const auto& p = ctx_.pipeline({"rms_norm", 3, sizeof(push), {wg}});
+  uint32_t wg = 0;
+  const std::string kernel = "rms_norm" + norm_kernel(n, {x, weight, y}, wg);
+  const auto& p = ctx_.pipeline({kernel, 3, sizeof(push), {wg}});
   s.dispatch(p, {x, weight, y}, push, groups_1d(uint64_t{rows} * wg, wg), "rms_norm");
 }
 
@@ -44,8 +60,9 @@ void Ops::rms_norm_deferred(rt::Sequence& s, BufferRange x, BufferRange weight, 
     uint32_t n, rows;
     float eps;  // unused: the consumer adds it
   } push{n, rows, 0.0f};
-  const uint32_t wg = pow2_workgroup(ctx_.info(), 128);
-  const auto& p = ctx_.pipeline({"rms_norm_deferred", 4, sizeof(push), {wg}});
+  uint32_t wg = 0;
+  const std::string kernel = "rms_norm_deferred" + norm_kernel(n, {x, weight, y, partials}, wg);
+  const auto& p = ctx_.pipeline({kernel, 4, sizeof(push), {wg}});
   s.dispatch(p, {x, weight, y, partials}, push, groups_1d(uint64_t{rows} * wg, wg), "rms_norm");
 }
 
@@ -57,8 +74,9 @@ void Ops::add_rms_norm(rt::Sequence& s, BufferRange x, BufferRange b, BufferRang
     uint32_t n, rows;
     float eps;
   } push{n, rows, eps};
-  const uint32_t wg = pow2_workgroup(ctx_.info(), 128);
-  const auto& p = ctx_.pipeline({"add_rms_norm", 5, sizeof(push), {wg}});
+  uint32_t wg = 0;
+  const std::string kernel = "add_rms_norm" + norm_kernel(n, {x, b, weight, sum, y}, wg);
+  const auto& p = ctx_.pipeline({kernel, 5, sizeof(push), {wg}});
   s.dispatch(p, {x, weight, y, b, sum}, push, groups_1d(uint64_t{rows} * wg, wg), "add_rms_norm");
 }
 

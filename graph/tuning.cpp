@@ -71,6 +71,7 @@ std::vector<Setting> settings(const rt::DeviceInfo& info) {
                [](uint32_t x) { return x == 2 || x == 4 || x == 8; })},
       {"batch_tokens", "1..8",
        uint_in(&KernelTuning::batch_tokens, [](uint32_t x) { return x >= 1 && x <= 8; })},
+      {"subgroup_norms", "true or false", flag(&KernelTuning::subgroup_norms)},
       {"attention_tokens", "1..8",
        uint_in(&KernelTuning::attention_tokens, [](uint32_t x) { return x >= 1 && x <= 8; })},
       {"elementwise_wg", fmt::format("a power of two, 1..{}", info.max_workgroup_size[0]),
@@ -136,9 +137,9 @@ void finish(const rt::DeviceInfo& info, KernelTuning& t) {
 std::string tuning_summary(const KernelTuning& t) {
   return fmt::format(
       "texel_kernels={} texel_lanes={} lane_width={} lane_rows={} lane_rows_one={} "
-      "batch_tokens={} attention_tokens={} elementwise_wg={}",
+      "batch_tokens={} subgroup_norms={} attention_tokens={} elementwise_wg={}",
       t.texel_kernels, t.texel_lanes, t.lane_width, t.lane_rows, t.lane_rows_one, t.batch_tokens,
-      t.attention_tokens, t.elementwise_wg);
+      t.subgroup_norms, t.attention_tokens, t.elementwise_wg);
 }
 
 std::string tuning_origins(const KernelTuning& t) {

@@ -28,6 +28,9 @@ struct KernelTuning {
   uint32_t lane_rows_one = 2;
   // Tokens per workgroup of the texel kernels for batches: 1..8.
   uint32_t batch_tokens = 8;
+  // RMSNorms with one subgroup per row (subgroupAdd, no shared memory) rather than a 128-wide
+  // workgroup with a shared-memory reduction, where rows are whole vec4s.
+  bool subgroup_norms = false;
   // Consecutive tokens per workgroup of the texel attention kernel for batches of 64 tokens or
   // more (each key and value fetched once for all of them): 1..8, fewer where head_dim * tokens
   // would pass 256.

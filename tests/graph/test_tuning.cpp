@@ -47,6 +47,7 @@ TEST_CASE("tuning: defaults from the features; the built-in profile picks the CP
   CHECK(cpu.batch_tokens == 4);  // the built-in profile's, for shorter compiles
   CHECK(cpu.origin.at("batch_tokens").rfind("built-in device profile:", 0) == 0);
   CHECK(cpu.attention_tokens == 4);  // the built-in profile's
+  CHECK(cpu.subgroup_norms);
   CHECK(cpu.origin.at("attention_tokens").rfind("built-in device profile:", 0) == 0);
   CHECK(cpu.elementwise_wg == 64);
   CHECK(cpu.origin.at("texel_kernels").rfind("built-in device profile:", 0) == 0);
@@ -59,6 +60,7 @@ TEST_CASE("tuning: defaults from the features; the built-in profile picks the CP
   CHECK(gpu.elementwise_wg == 256);
   CHECK(gpu.batch_tokens == 8);
   CHECK(gpu.attention_tokens == 1);
+  CHECK_FALSE(gpu.subgroup_norms);
   CHECK(gpu.origin.at("texel_kernels") == "default");
 
   // A subgroup of 64+ and a small workgroup limit clamp the lane width.
