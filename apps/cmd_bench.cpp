@@ -59,7 +59,7 @@ void bench(BenchOptions& o) {
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("{}: {}", o.model, e.what()));
   }
-  rt::Context ctx(context_options(o.dev, /*notices=*/!o.json));
+  rt::Context ctx(context_options(o.dev, /*notices=*/!o.json, file));
   EngineOptions eo;
   eo.kv_half = kv_f16;
   eo.n_ctx = std::max<uint32_t>(o.n_prompt + o.n_gen + 1, 16);

@@ -208,7 +208,7 @@ void profile(ProfileOptions& o) {
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("{}: {}", o.model, e.what()));
   }
-  rt::Context ctx(context_options(o.dev, /*notices=*/!o.json));
+  rt::Context ctx(context_options(o.dev, /*notices=*/!o.json, file));
   if (!ctx.info().timestamps)
     throw std::runtime_error(
         fmt::format("device '{}' has no timestamp queries on its compute queue; profile needs them",

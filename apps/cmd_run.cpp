@@ -79,7 +79,7 @@ void run(RunOptions& o) {
 
   EngineOptions eo;
   eo.kv_half = kv_half(o.cache);
-  rt::Context ctx(context_options(o.dev, !o.quiet));
+  rt::Context ctx(context_options(o.dev, !o.quiet, file));
   eo.n_ctx = n_ctx;
   eo.n_batch = o.n_batch;
   const bool tty = isatty(STDERR_FILENO);

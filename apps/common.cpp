@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "graph/tuning.h"
+
 namespace vkllm::app {
 
 void add_device_options(CLI::App& cmd, DeviceOptions& o) {
@@ -37,6 +39,28 @@ rt::ContextOptions context_options(const DeviceOptions& o, bool notices) {
   if (o.validation) co.validation = 1;
   co.pipeline_cache = !o.no_pipeline_cache;
   co.notices = notices;
+  return co;
+}
+
+rt::ContextOptions context_options(const DeviceOptions& o, bool notices, const GGUFFile& file) {
+  rt::ContextOptions co = context_options(o, notices);
+  uint64_t weight_bytes = 0;
+  for (const GGUFTensorInfo& t : file.tensors()) weight_bytes += t.n_bytes;
+  co.before_device = [weight_bytes, notices](const rt::DeviceInfo& info) -> std::string {
+    const KernelTuning t = kernel_tuning(info);
+    const std::string setting = small_model_setting(t, weight_bytes);
+    if (setting.empty()) return setting;
+    const size_t eq = setting.find('=');
+    const std::string name = setting.substr(0, eq);
+    if (::setenv(name.c_str(), setting.substr(eq + 1).c_str(), 1) != 0)
+      throw std::runtime_error(fmt::format("cannot set {} in the environment", setting));
+    if (notices)
+      fmt::print(stderr,
+                 "vkllm: a small model ({} of weights): {} for the driver (single_thread_env, "
+                 "{}; set {} yourself to choose)\n",
+                 human_bytes(weight_bytes), setting, t.origin.at("single_thread_env"), name);
+    return setting;
+  };
   return co;
 }
 

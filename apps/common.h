@@ -21,6 +21,10 @@ struct DeviceOptions {
 };
 void add_device_options(CLI::App& cmd, DeviceOptions& o);
 rt::ContextOptions context_options(const DeviceOptions& o, bool notices);
+// The same for running `file`'s model: where the chosen device's tuning has a driver setting for
+// small models (graph/tuning.h small_model_setting) and the model is small enough, the context
+// puts it in the environment before creating the device, with a one-line notice.
+rt::ContextOptions context_options(const DeviceOptions& o, bool notices, const GGUFFile& file);
 
 // The KV cache's element type: --kv-type f32 (default, exact) or f16 (half the cache memory and
 // the attention's reads; keys and values rounded to f16). EngineOptions::kv_half.

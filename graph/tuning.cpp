@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -74,6 +75,17 @@ std::vector<Setting> settings(const rt::DeviceInfo& info) {
       {"subgroup_norms", "true or false", flag(&KernelTuning::subgroup_norms)},
       {"attention_tokens", "1..8",
        uint_in(&KernelTuning::attention_tokens, [](uint32_t x) { return x >= 1 && x <= 8; })},
+      {"single_thread_env", "NAME=VALUE (an environment variable's name: letters, digits, '_')",
+       [](const std::string& v, KernelTuning& t) {
+         const size_t eq = v.find('=');
+         if (eq == 0 || eq == std::string::npos) return false;
+         for (size_t i = 0; i < eq; ++i)
+           if (!(std::isalnum(static_cast<unsigned char>(v[i])) || v[i] == '_')) return false;
+         t.single_thread_env = v;
+         return true;
+       }},
+      {"single_thread_max_mib", "0..65536",
+       uint_in(&KernelTuning::single_thread_max_mib, [](uint32_t x) { return x <= 65536; })},
       {"elementwise_wg", fmt::format("a power of two, 1..{}", info.max_workgroup_size[0]),
        uint_in(&KernelTuning::elementwise_wg,
                [&info](uint32_t x) { return is_pow2(x) && x <= info.max_workgroup_size[0]; })},
@@ -136,10 +148,14 @@ void finish(const rt::DeviceInfo& info, KernelTuning& t) {
 
 std::string tuning_summary(const KernelTuning& t) {
   return fmt::format(
-      "texel_kernels={} texel_lanes={} lane_width={} lane_rows={} lane_rows_one={} "
-      "batch_tokens={} subgroup_norms={} attention_tokens={} elementwise_wg={}",
-      t.texel_kernels, t.texel_lanes, t.lane_width, t.lane_rows, t.lane_rows_one, t.batch_tokens,
-      t.subgroup_norms, t.attention_tokens, t.elementwise_wg);
+             "texel_kernels={} texel_lanes={} lane_width={} lane_rows={} lane_rows_one={} "
+             "batch_tokens={} subgroup_norms={} attention_tokens={} elementwise_wg={}",
+             t.texel_kernels, t.texel_lanes, t.lane_width, t.lane_rows, t.lane_rows_one,
+             t.batch_tokens, t.subgroup_norms, t.attention_tokens, t.elementwise_wg) +
+         (t.single_thread_env.empty()
+              ? std::string()
+              : fmt::format(" single_thread_env={} single_thread_max_mib={}", t.single_thread_env,
+                            t.single_thread_max_mib));
 }
 
 std::string tuning_origins(const KernelTuning& t) {
@@ -148,6 +164,14 @@ std::string tuning_origins(const KernelTuning& t) {
     if (origin != "default")
       set_by += fmt::format("{}{} ({})", set_by.empty() ? "" : ", ", name, origin);
   return set_by.empty() ? "defaults only" : set_by;
+}
+
+std::string small_model_setting(const KernelTuning& t, uint64_t weight_bytes) {
+  if (t.single_thread_env.empty() || weight_bytes > (uint64_t{t.single_thread_max_mib} << 20))
+    return "";
+  const std::string name = t.single_thread_env.substr(0, t.single_thread_env.find('='));
+  if (std::getenv(name.c_str())) return "";
+  return t.single_thread_env;
 }
 
 uint32_t pow2_floor(uint32_t v) {

@@ -35,6 +35,12 @@ struct KernelTuning {
   // more (each key and value fetched once for all of them): 1..8, fewer where head_dim * tokens
   // would pass 256.
   uint32_t attention_tokens = 1;
+  // A driver setting for small models, "NAME=VALUE" put in the environment before the device is
+  // created (on lavapipe LP_NUM_THREADS=0: every dispatch runs on the submitting thread instead of
+  // being handed to llvmpipe's worker threads and back), for models of at most
+  // single_thread_max_mib MiB of weights. Empty: none. See small_model_setting().
+  std::string single_thread_env;
+  uint32_t single_thread_max_mib = 0;
   // Workgroup size of the element-wise kernels: a power of two up to the device's limit.
   uint32_t elementwise_wg = 0;
   // Where each setting's value came from: "default", "<profile>:<line>" or an environment variable.
@@ -55,6 +61,11 @@ std::string tuning_summary(const KernelTuning& t);
 // "batch_tokens (built-in device profile:20), ...": the settings not at their defaults and what
 // set them; "defaults only" if none.
 std::string tuning_origins(const KernelTuning& t);
+
+// The driver setting to make for a model of `weight_bytes` (t.single_thread_env when the model is
+// at most t.single_thread_max_mib MiB and the environment does not name the variable already: a
+// user's own value wins), else "".
+std::string small_model_setting(const KernelTuning& t, uint64_t weight_bytes);
 
 // The largest power of two <= v (1 for v = 0): workgroup widths derived from device limits.
 uint32_t pow2_floor(uint32_t v);

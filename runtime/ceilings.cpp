@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -182,9 +183,13 @@ Ceilings measure_ceilings(Context& ctx, const CeilingOptions& o) {
   return c;
 }
 
-std::string ceilings_cache_path(const DeviceInfo& info, const std::string& dir) {
-  return (std::filesystem::path(dir) /
-          fmt::format("ceilings-{}-{}.txt", info.uuid_string(), info.driver_version))
+std::string ceilings_cache_path(const DeviceInfo& info, const std::string& dir,
+                                const std::string& driver_setting) {
+  std::string tag;
+  for (char ch : driver_setting) tag += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  return (std::filesystem::path(dir) / fmt::format("ceilings-{}-{}{}{}.txt", info.uuid_string(),
+                                                   info.driver_version, tag.empty() ? "" : "-",
+                                                   tag))
       .string();
 }
 
@@ -234,7 +239,8 @@ Ceilings device_ceilings(Context& ctx, bool remeasure, std::string dir) {
     const std::string& pc = ctx.pipeline_cache_path();
     dir = pc.empty() ? default_dir() : std::filesystem::path(pc).parent_path().string();
   }
-  const std::string path = dir.empty() ? std::string() : ceilings_cache_path(ctx.info(), dir);
+  const std::string path =
+      dir.empty() ? std::string() : ceilings_cache_path(ctx.info(), dir, ctx.driver_setting());
   if (!remeasure && !path.empty())
     if (auto c = load_ceilings(path)) return *c;
   Ceilings c = measure_ceilings(ctx);

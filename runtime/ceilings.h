@@ -40,8 +40,11 @@ Ceilings measure_ceilings(Context& ctx, const CeilingOptions& options = {});
 // directory is not an error.
 Ceilings device_ceilings(Context& ctx, bool remeasure = false, std::string dir = {});
 
-// The cache file of a device in `dir`: ceilings-<uuid>-<driver version>.txt.
-std::string ceilings_cache_path(const DeviceInfo& info, const std::string& dir);
+// The cache file of a device in `dir`: ceilings-<uuid>-<driver version>.txt, or
+// ceilings-<uuid>-<driver version>-<setting>.txt under a driver setting (Context::driver_setting,
+// letters, digits and '_' kept, the rest '_'): the ceilings differ with the driver's threads.
+std::string ceilings_cache_path(const DeviceInfo& info, const std::string& dir,
+                                const std::string& driver_setting = {});
 // Reads a cache file; nullopt if absent or malformed (numbers must be positive and finite).
 std::optional<Ceilings> load_ceilings(const std::string& path);
 // Writes a cache file (atomically: temporary file + rename). Returns false on failure.

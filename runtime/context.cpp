@@ -205,6 +205,19 @@ Context::Context(const ContextOptions& options) {
     std::fprintf(stderr, "vkllm: no GPU found; using the CPU Vulkan device '%s' (slow)\n",
                  info_.name.c_str());
   }
+  if (options.before_device) driver_setting_ = options.before_device(info_);
+  if (!driver_setting_.empty()) {
+    // A driver reads its environment when the instance enumerates it: enumerate again.
+    const auto uuid = info_.uuid;
+    instance_.reset();
+    instance_ = std::make_unique<Instance>(validation_);
+    physical = instance_->physical_devices();
+    if (chosen >= physical.size() || query_device(physical[chosen], chosen).uuid != uuid)
+      throw DeviceError(fmt::format("device {} changed while the instance was re-created for '{}'",
+                                    chosen, driver_setting_));
+    info_ = query_device(physical[chosen], chosen);
+    physical_ = physical[chosen];
+  }
   if (const char* t = std::getenv("VKLLM_GPU_TIMEOUT_S"); t && *t) {
     char* end = nullptr;
     const double sec = std::strtod(t, &end);

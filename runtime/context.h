@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,11 @@ struct ContextOptions {
   std::string pipeline_cache_dir;
   // Print one-line notices (CPU device chosen, cache ignored) to stderr.
   bool notices = true;
+  // Called with the chosen device before the logical device is created. It may set driver
+  // settings in the environment (a CPU driver's worker threads) and return what it set, e.g.
+  // "LP_NUM_THREADS=0"; the instance is then created again, so that the driver reads them, and
+  // Context::driver_setting() returns the text. Empty: nothing changed.
+  std::function<std::string(const DeviceInfo&)> before_device;
 };
 
 // A Vulkan instance, optionally with validation. Used by Context and by device listing.
@@ -75,6 +81,8 @@ class Context {
   VkCommandPool command_pool() const { return command_pool_; }
   Instance& instance() { return *instance_; }
   bool validation() const { return validation_; }
+  // What ContextOptions::before_device set for this device ("" if nothing).
+  const std::string& driver_setting() const { return driver_setting_; }
   uint64_t validation_messages() const { return instance_->validation_messages(); }
 
   // --- memory ---
@@ -129,6 +137,7 @@ class Context {
   std::unique_ptr<Instance> instance_;
   bool validation_ = false;
   bool notices_ = true;
+  std::string driver_setting_;
   DeviceInfo info_;
   VkPhysicalDevice physical_ = VK_NULL_HANDLE;
   VkDevice device_ = VK_NULL_HANDLE;

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "graph/tuning.h"
 #include "quant/gguf.h"
 #include "support/cli_runner.h"
 #include "support/gguf_corpus.h"
@@ -99,6 +100,25 @@ TEST_CASE("cli: the prompt is echoed exactly and sampling is reproducible with a
   CHECK(a.out.rfind("Once upon a time", 0) == 0);
   CHECK(a.out == b.out);
   CHECK(a.err.empty());
+}
+
+TEST_CASE(
+    "cli: a small model runs without llvmpipe's worker threads unless LP_NUM_THREADS is set") {
+  // Where the device profile has the setting (llvmpipe), the embedded model (1.1 MiB) gets it.
+  const bool applies = !kernel_tuning(test::context().info()).single_thread_env.empty();
+  const std::string cmd = "run -p Once -n 12 --temp 0";
+  Result chosen = run_vkllm(cmd, "-u LP_NUM_THREADS");
+  Result own = run_vkllm(cmd, "LP_NUM_THREADS=2");
+  Result quiet = run_vkllm(cmd + " -q", "-u LP_NUM_THREADS");
+  REQUIRE(chosen.code == 0);
+  REQUIRE(own.code == 0);
+  REQUIRE(quiet.code == 0);
+  CHECK(chosen.out == own.out);  // the same tokens either way
+  CHECK(quiet.out == own.out);
+  CHECK((chosen.err.find("vkllm: a small model (1.1 MiB of weights): LP_NUM_THREADS=0 for the "
+                         "driver") != std::string::npos) == applies);
+  CHECK(own.err.find("a small model") == std::string::npos);  // the user's own value wins
+  CHECK(quiet.err.empty());
 }
 
 TEST_CASE("cli: malformed GGUF files give exit code 1 and a one-line error naming the file") {

@@ -151,3 +151,40 @@ TEST_CASE("tuning: VKLLM_DEVICE_PROFILE and VKLLM_TEXEL_KERNELS") {
   CHECK(err.rfind("VKLLM_DEVICE_PROFILE: cannot open " + path, 0) == 0);
   ::unsetenv("VKLLM_DEVICE_PROFILE");
 }
+
+TEST_CASE(
+    "tuning: small models on llvmpipe run without its worker threads, unless the user chose") {
+  rt::DeviceInfo lvp = device(VK_PHYSICAL_DEVICE_TYPE_CPU, 8);
+  lvp.driver_name = "llvmpipe";
+  const auto t = kernel_tuning(lvp, "", "");
+  CHECK(t.single_thread_env == "LP_NUM_THREADS=0");
+  CHECK(t.single_thread_max_mib == 4);
+  CHECK(t.origin.at("single_thread_env").rfind("built-in device profile:", 0) == 0);
+  // Another CPU driver and GPUs have no such setting.
+  CHECK(kernel_tuning(device(VK_PHYSICAL_DEVICE_TYPE_CPU, 8), "", "").single_thread_env.empty());
+  CHECK(kernel_tuning(device(VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, 32), "", "")
+            .single_thread_env.empty());
+
+  // The setting applies up to the size limit, and not where the environment names the variable.
+  KernelTuning u = kernel_tuning(lvp,
+                                 "[all]\nsingle_thread_env = VKLLM_TEST_SMALL_MODEL=1\n"
+                                 "single_thread_max_mib = 2\n",
+                                 "u.ini");
+  CHECK(u.single_thread_env == "VKLLM_TEST_SMALL_MODEL=1");
+  CHECK(u.origin.at("single_thread_env") == "u.ini:2");
+  ::unsetenv("VKLLM_TEST_SMALL_MODEL");
+  CHECK(small_model_setting(u, 2u << 20) == "VKLLM_TEST_SMALL_MODEL=1");
+  CHECK(small_model_setting(u, (2u << 20) + 1).empty());
+  ::setenv("VKLLM_TEST_SMALL_MODEL", "7", 1);
+  CHECK(small_model_setting(u, 1000).empty());
+  ::unsetenv("VKLLM_TEST_SMALL_MODEL");
+  CHECK(tuning_summary(u).find("single_thread_env=VKLLM_TEST_SMALL_MODEL=1") != std::string::npos);
+
+  const auto d = device(VK_PHYSICAL_DEVICE_TYPE_CPU, 8);
+  CHECK(error_of(d, "[all]\nsingle_thread_env = =1\n").find("NAME=VALUE") != std::string::npos);
+  CHECK(error_of(d, "[all]\nsingle_thread_env = A-B=1\n").find("NAME=VALUE") != std::string::npos);
+  CHECK(error_of(d, "[all]\nsingle_thread_env = NOVALUE\n").find("NAME=VALUE") !=
+        std::string::npos);
+  CHECK(error_of(d, "[all]\nsingle_thread_max_mib = 70000\n").find("0..65536") !=
+        std::string::npos);
+}

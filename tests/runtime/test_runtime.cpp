@@ -1,7 +1,10 @@
 // Runtime: device listing and choice, buffer limits, transfers, pipelines and the pipeline cache.
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <fstream>
 
+#include "runtime/ceilings.h"
 #include "runtime/context.h"
 #include "support/scratch.h"
 #include "support/vk_test.h"
@@ -192,6 +195,40 @@ TEST_CASE("pipeline cache: written on exit, reloaded by the next context, foreig
     CHECK(ctx.pipeline_cache_path().empty());
   }
   fs::remove_all(dir);
+}
+
+TEST_CASE("context: a driver setting made before the device is created re-creates the instance") {
+  rt::ContextOptions o;
+  o.notices = false;
+  o.pipeline_cache = false;
+  std::string seen;
+  o.before_device = [&](const rt::DeviceInfo& info) {
+    seen = info.name;
+    ::setenv("VKLLM_TEST_DRIVER_SETTING", "1", 1);
+    return std::string("VKLLM_TEST_DRIVER_SETTING=1");
+  };
+  {
+    rt::Context ctx(o);
+    CHECK(seen == ctx.info().name);
+    CHECK(ctx.driver_setting() == "VKLLM_TEST_DRIVER_SETTING=1");
+    // The re-created device works.
+    auto data = test::random_floats(100, 5);
+    rt::Buffer b = ctx.create_buffer(400);
+    ctx.upload(b, 0, data.data(), 400);
+    std::vector<float> got(100);
+    ctx.download(b, 0, got.data(), 400);
+    CHECK(got == data);
+    // Its measured ceilings are cached apart from those without the setting.
+    CHECK(rt::ceilings_cache_path(ctx.info(), "/c", ctx.driver_setting()) ==
+          fmt::format("/c/ceilings-{}-{}-VKLLM_TEST_DRIVER_SETTING_1.txt", ctx.info().uuid_string(),
+                      ctx.info().driver_version));
+    CHECK(ctx.validation_messages() == 0);
+  }
+  ::unsetenv("VKLLM_TEST_DRIVER_SETTING");
+  // Without a setting the context keeps its first instance and reports none.
+  o.before_device = [](const rt::DeviceInfo&) { return std::string(); };
+  rt::Context plain(o);
+  CHECK(plain.driver_setting().empty());
 }
 
 TEST_CASE("timestamps: per-dispatch timings are reported") {
