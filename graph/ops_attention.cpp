@@ -166,10 +166,12 @@ void Ops::attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferR
       std::max(kv_bytes, q_bytes) / 16 <= info.max_texel_buffer_elements) {
     // attention_t: one subgroup per (head, group of qt tokens), q/k/v through texel buffers.
     // Batches of kGroupedBatch tokens or more share each key and value fetch among qt tokens,
-    // as many as keep qt * head_dim within 256 (the kernel's registers); one token and short
+    // as many as keep qt * head_dim within 256 (the kernel's registers). One token and shorter
     // batches keep qt = 1, whose pipeline decode compiles anyway: the grouped kernel's compile
-    // (~1.2 s on lavapipe at qt 4) would double a cold start's short first prompt for nothing.
-    constexpr uint32_t kGroupedBatch = 64;
+    // (~1.2 s on lavapipe at qt 4) would put a cold start's 128-token first prompt over 3 s
+    // (docs/perf.md), while what it saves grows with the square of the batch (~30 ms at 128
+    // tokens, ~0.9 s at 1000 on lavapipe).
+    constexpr uint32_t kGroupedBatch = 256;
     uint32_t qt = 1;
     if (T >= kGroupedBatch)
       qt = std::clamp<uint32_t>(tuning_.attention_tokens, 1, std::max(256 / head_dim, 1u));

@@ -31,7 +31,7 @@ struct KernelTuning {
   // RMSNorms with one subgroup per row (subgroupAdd, no shared memory) rather than a 128-wide
   // workgroup with a shared-memory reduction, where rows are whole vec4s.
   bool subgroup_norms = false;
-  // Consecutive tokens per workgroup of the texel attention kernel for batches of 64 tokens or
+  // Consecutive tokens per workgroup of the texel attention kernel for batches of 256 tokens or
   // more (each key and value fetched once for all of them): 1..8, fewer where head_dim * tokens
   // would pass 256.
   uint32_t attention_tokens = 1;

@@ -57,13 +57,13 @@ std::vector<float> check_attention_with(bool texel, const AttnCase& c, uint32_t 
 
 // attention.comp and, where the device has texel buffers and subgroup arithmetic, attention_t
 // (head_dim a multiple of 4) with one token per workgroup and, for batches long enough to take
-// the grouped kernel (64 tokens, graph/ops_attention.cpp), with `qt`: the grouped kernel must
+// the grouped kernel (256 tokens, graph/ops_attention.cpp), with `qt`: the grouped kernel must
 // give each token bit for bit what the one-token kernel gives it.
 void check_attention(const AttnCase& c, uint32_t seed, uint32_t qt = 4) {
   check_attention_with(false, c, seed);
   if (!test::context().info().texel_buffers) return;
   const auto one = check_attention_with(true, c, seed, false, 1);
-  if (c.T >= 64 && c.head_dim % 4 == 0) {
+  if (c.T >= 256 && c.head_dim % 4 == 0) {
     const auto grouped = check_attention_with(true, c, seed, false, qt);
     CHECK_MESSAGE(grouped == one, describe(c) << ": " << qt << " tokens per workgroup differ");
   }
@@ -125,10 +125,10 @@ TEST_CASE("attention: batch causal mask") {
   check_attention({6, 4, 2, 5, 8, 3}, seed += 3);  // head_dim not a multiple of 4
   // Batches that take the grouped kernel: groups of 4, 3 and 2 tokens (the last one short), and
   // 8 asked for with head_dim 64 (4 taken).
-  check_attention({64, 4, 2, 67, 300, 200}, seed += 3);
-  check_attention({24, 4, 4, 65, 80, 9}, seed += 3, 3);
-  check_attention({32, 2, 1, 71, 71, 0}, seed += 3, 2);
-  check_attention({64, 2, 2, 64, 64, 0}, seed += 3, 8);
+  check_attention({64, 4, 2, 259, 300, 40}, seed += 3);
+  check_attention({24, 2, 2, 257, 280, 9}, seed += 3, 3);
+  check_attention({32, 2, 1, 263, 263, 0}, seed += 3, 2);
+  check_attention({64, 2, 2, 256, 256, 0}, seed += 3, 8);
   // A prefill batch whose positions cross the 256-key tile boundary.
   check_attention({64, 2, 1, 40, 300, 240}, seed += 3);
   // Prefill from position 0.
@@ -287,8 +287,8 @@ TEST_CASE("attention: f16 KV cache (storage and texel kernels), against the roun
   }
   if (!test::context().info().texel_buffers) return;
   // Batches with 4 tokens per workgroup give what one token per workgroup gives, bit for bit.
-  for (AttnCase c : {AttnCase{16, 4, 4, 66, 80, 3}, AttnCase{8, 8, 4, 64, 64, 0},
-                     AttnCase{64, 2, 1, 70, 300, 230}}) {
+  for (AttnCase c : {AttnCase{16, 2, 2, 258, 270, 3}, AttnCase{8, 8, 4, 256, 256, 0},
+                     AttnCase{64, 2, 1, 261, 300, 39}}) {
     const auto one = check_attention_with(true, c, seed, true, 1);
     CHECK_MESSAGE(check_attention_with(true, c, seed, true, 4) == one, describe(c));
     seed += 3;
