@@ -61,8 +61,7 @@ void dispatch(const Graph& g, const Node& node, Ops& ops, rt::Sequence& s) {
                                o.K, o.shape, ni ? &*ni : nullptr);
           },
           [&](const RopeOp& o) {
-            ops.rope(s, in(0), out, in(1), o.head_dim, o.n_heads, o.T, o.n_rot, o.freq_base,
-                     o.mode);
+            ops.rope(s, in(0), out, in(1), o.head_dim, o.n_heads, o.T, o.n_rot, o.freqs, o.mode);
           },
           [&](const KvWriteOp& o) { ops.kv_write(s, in(0), out, in(1), o.width, o.T, o.ctx); },
           [&](const RopeKvOp& o) {

@@ -70,7 +70,7 @@ struct MatMulRopeKvOp {
 };
 struct RopeOp {
   uint32_t head_dim, n_heads, T, n_rot;
-  float freq_base;
+  RopeFreqs freqs;
   RopeMode mode;
 };
 struct KvWriteOp {

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <set>
+#include <string_view>
 #include <tuple>
 
 #include "quant/formats.h"
@@ -25,6 +27,78 @@ std::string shape_str(const std::vector<uint64_t>& ne) {
   std::string s = "{";
   for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
   return s + "}";
+}
+
+// RoPE scaling as llama.cpp reads it: rope.scaling.type (default linear) with rope.scaling.factor
+// or the older rope.scale_linear (positions divided by the factor; "none" ignores it), and the
+// frequency factors of rope_freqs.weight (Llama 3.1 and later: n_rot / 2 positive values).
+// Anything else (YaRN, LongRoPE) is refused rather than run with the wrong positions.
+void read_rope_scaling(const GGUFFile& f, LlamaParams& p) {
+  const std::string type = f.opt_string("llama.rope.scaling.type").value_or("linear");
+  if (type != "linear" && type != "none")
+    throw ModelError(
+        fmt::format("RoPE scaling '{}' is not supported (vkllm runs 'none' and 'linear')", type));
+  float factor = f.opt_f32("llama.rope.scaling.factor").value_or(0.0f);
+  if (factor == 0.0f) factor = f.opt_f32("llama.rope.scale_linear").value_or(0.0f);
+  if (!std::isfinite(factor) || factor < 0.0f)
+    throw ModelError(fmt::format("rope.scaling.factor {} is not a positive number", factor));
+  if (type == "linear" && factor != 0.0f) p.rope.scale = 1.0f / factor;
+
+  const GGUFTensorInfo* t = f.find_tensor("rope_freqs.weight");
+  if (!t) return;
+  if (t->ne != std::vector<uint64_t>{p.n_rot / 2})
+    throw ModelError(fmt::format("tensor 'rope_freqs.weight' has shape {}, expected {{{}}}",
+                                 shape_str(t->ne), p.n_rot / 2));
+  if (!weight_format(t->type) || t->ne[0] % weight_format(t->type)->block_size != 0)
+    throw ModelError(fmt::format("tensor 'rope_freqs.weight' has type {}, which vkllm cannot read",
+                                 type_name(t->type)));
+  p.rope.factors = dequantize_all(t->type, f.tensor_data(*t), static_cast<int64_t>(t->ne[0]));
+  for (float v : p.rope.factors)
+    if (!(v > 0.0f) || !std::isfinite(v))
+      throw ModelError(
+          fmt::format("tensor 'rope_freqs.weight' holds {}, not a positive frequency factor", v));
+}
+
+// The tensors a llama model's graph reads (rope_freqs.weight aside: LlamaParams reads it), with
+// the shapes they must have.
+struct Want {
+  std::string name;
+  std::vector<uint64_t> ne;
+  bool matrix;              // matrices keep their format; vectors (norms) are converted to F32
+  bool matmul_only = true;  // read by matmul alone (may be repacked)
+};
+std::vector<Want> llama_wants(const LlamaParams& p) {
+  std::vector<Want> wants;
+  const uint64_t E = p.n_embd, KV = p.kv_width(), F = p.n_ff, V = p.n_vocab;
+  wants.push_back({"token_embd.weight", {E, V}, true, false});  // gathered by get_rows
+  wants.push_back({"output_norm.weight", {E}, false});
+  if (!p.tied_output) wants.push_back({"output.weight", {E, V}, true});
+  for (uint32_t l = 0; l < p.n_layer; ++l) {
+    const std::string b = fmt::format("blk.{}.", l);
+    wants.push_back({b + "attn_norm.weight", {E}, false});
+    wants.push_back({b + "attn_q.weight", {E, E}, true});
+    wants.push_back({b + "attn_k.weight", {E, KV}, true});
+    wants.push_back({b + "attn_v.weight", {E, KV}, true});
+    wants.push_back({b + "attn_output.weight", {E, E}, true});
+    wants.push_back({b + "ffn_norm.weight", {E}, false});
+    wants.push_back({b + "ffn_gate.weight", {E, F}, true});
+    wants.push_back({b + "ffn_up.weight", {E, F}, true});
+    wants.push_back({b + "ffn_down.weight", {F, E}, true});
+  }
+  return wants;
+}
+
+// Every tensor of the file must be one the graph reads: an unknown one (biases, experts, another
+// variant's weights) would be silently left out of the computation (llama.cpp refuses too).
+void check_no_unknown_tensors(const GGUFFile& f, const LlamaParams& p) {
+  const std::vector<Want> wants = llama_wants(p);
+  std::set<std::string_view> known{"rope_freqs.weight"};
+  for (const Want& w : wants) known.insert(w.name);
+  for (const GGUFTensorInfo& t : f.tensors())
+    if (!known.count(t.name))
+      throw ModelError(fmt::format(
+          "tensor '{}' is not part of a llama model vkllm can run (a variant it does not support)",
+          t.name));
 }
 
 }  // namespace
@@ -56,10 +130,14 @@ LlamaParams LlamaParams::from_gguf(const GGUFFile& f) {
   if (p.n_rot % 2 != 0) throw ModelError(fmt::format("rope.dimension_count {} is odd", p.n_rot));
   p.n_ctx_train =
       f.has("llama.context_length") ? checked_u32(f, "llama.context_length", 1, 1u << 24) : 2048;
-  if (auto v = f.opt_f32("llama.rope.freq_base")) p.rope_freq_base = *v;
+  if (auto v = f.opt_f32("llama.rope.freq_base")) p.rope.base = *v;
   if (auto v = f.opt_f32("llama.attention.layer_norm_rms_epsilon")) p.rms_eps = *v;
-  if (!(p.rope_freq_base > 0.0f) || !std::isfinite(p.rope_freq_base))
-    throw ModelError(fmt::format("rope.freq_base {} is not a positive number", p.rope_freq_base));
+  if (!(p.rope.base > 0.0f) || !std::isfinite(p.rope.base))
+    throw ModelError(fmt::format("rope.freq_base {} is not a positive number", p.rope.base));
+  read_rope_scaling(f, p);
+  if (auto n = f.opt_u64("llama.expert_count"); n && *n > 0)
+    throw ModelError(
+        fmt::format("mixture-of-experts models (expert_count {}) are not supported", *n));
   if (!(p.rms_eps >= 0.0f) || !std::isfinite(p.rms_eps))
     throw ModelError(fmt::format("layer_norm_rms_epsilon {} is not valid", p.rms_eps));
 
@@ -71,35 +149,15 @@ LlamaParams LlamaParams::from_gguf(const GGUFFile& f) {
                     shape_str(emb->ne), p.n_embd));
   p.n_vocab = static_cast<uint32_t>(emb->ne[1]);
   p.tied_output = f.find_tensor("output.weight") == nullptr;
+  check_no_unknown_tensors(f, p);
   return p;
 }
 
 LlamaWeights::LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f,
                            const LlamaParams& p,
                            const std::function<void(uint64_t, uint64_t)>& progress) {
-  struct Want {
-    std::string name;
-    std::vector<uint64_t> ne;
-    bool matrix;              // matrices keep their format; vectors (norms) are converted to F32
-    bool matmul_only = true;  // read by matmul alone (may be repacked)
-  };
-  std::vector<Want> wants;
-  const uint64_t E = p.n_embd, KV = p.kv_width(), F = p.n_ff, V = p.n_vocab;
-  wants.push_back({"token_embd.weight", {E, V}, true, false});  // gathered by get_rows
-  wants.push_back({"output_norm.weight", {E}, false});
-  if (!p.tied_output) wants.push_back({"output.weight", {E, V}, true});
-  for (uint32_t l = 0; l < p.n_layer; ++l) {
-    const std::string b = fmt::format("blk.{}.", l);
-    wants.push_back({b + "attn_norm.weight", {E}, false});
-    wants.push_back({b + "attn_q.weight", {E, E}, true});
-    wants.push_back({b + "attn_k.weight", {E, KV}, true});
-    wants.push_back({b + "attn_v.weight", {E, KV}, true});
-    wants.push_back({b + "attn_output.weight", {E, E}, true});
-    wants.push_back({b + "ffn_norm.weight", {E}, false});
-    wants.push_back({b + "ffn_gate.weight", {E, F}, true});
-    wants.push_back({b + "ffn_up.weight", {E, F}, true});
-    wants.push_back({b + "ffn_down.weight", {F, E}, true});
-  }
+  const std::vector<Want> wants = llama_wants(p);
+  const uint64_t E = p.n_embd, KV = p.kv_width(), F = p.n_ff;
   uint64_t total = 0;
   std::vector<const GGUFTensorInfo*> infos;
   for (const Want& w : wants) {
@@ -295,8 +353,8 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
   // compile twice as long with the norm code) each residual add is fused with the norm after it
   // (add_rms_norm).
   const std::string out_name = p.tied_output ? "token_embd.weight" : "output.weight";
-  const Ops::RopeKvShape rs{p.head_dim, p.n_head,         p.n_head_kv,      T,         p.n_rot,
-                            st.n_ctx,   p.rope_freq_base, RopeMode::Normal, st.kv_half};
+  const Ops::RopeKvShape rs{p.head_dim, p.n_head, p.n_head_kv,      T,         p.n_rot,
+                            st.n_ctx,   p.rope,   RopeMode::Normal, st.kv_half};
   bool defer = ops != nullptr && T == 1;
   auto fusable = [&](const std::string& name, uint32_t M, uint32_t K) {
     if (!w.has(name)) return false;

@@ -32,7 +32,9 @@ struct LlamaParams {
   uint32_t head_dim = 0;
   uint32_t n_rot = 0;
   uint32_t n_ctx_train = 0;
-  float rope_freq_base = 10000.0f;
+  // RoPE: rope.freq_base, linear scaling (rope.scaling.type / rope.scaling.factor) and Llama 3's
+  // per-pair frequency factors (tensor rope_freqs.weight).
+  RopeFreqs rope;
   float rms_eps = 1e-5f;
   bool tied_output = false;
 

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "graph/tuning.h"
 #include "quant/repack.h"
@@ -37,6 +38,19 @@ struct StepParams {
 enum class RopeMode {
   Normal,  // adjacent pairs (x[2i], x[2i + 1]), as GGUF llama / llama2.c
   NeoX,    // halves (x[i], x[i + n_rot / 2])
+};
+
+// RoPE frequencies: pair i < n_rot / 2 of a token at position pos turns by
+//   pos * scale * base^(-2i / n_rot) / factors[i]
+// (factors empty: all 1). `scale` is 1 / the linear scaling factor (GGUF rope.scaling.type
+// linear), `factors` Llama 3's per-pair frequency factors (GGUF tensor rope_freqs.weight). A
+// plain base converts implicitly.
+struct RopeFreqs {
+  float base = 10000.0f;
+  float scale = 1.0f;
+  std::vector<float> factors;
+  RopeFreqs() = default;
+  RopeFreqs(float b) : base(b) {}  // NOLINT(google-explicit-constructor): a plain base
 };
 
 // How the quantized kernels (shaders/formats/<glsl>.glsl) read a weight type: variant suffix,
@@ -75,11 +89,11 @@ class Ops {
   void add_rms_norm(rt::Sequence& s, BufferRange x, BufferRange b, BufferRange weight,
                     BufferRange sum, BufferRange y, uint32_t n, uint32_t rows, float eps);
   // Rotary embedding of x [T x n_heads * head_dim] into y (may alias x). Token t is at position
-  // step.pos0 + t; pair i < n_rot / 2 turns by pos * freq_base^(-2i / n_rot); dims past n_rot are
-  // copied. head_dim and n_rot even, n_rot <= head_dim. Uses an inverse-frequency table that this
-  // Ops keeps for its lifetime (built on first use of each (n_rot, freq_base)).
+  // step.pos0 + t; pair i < n_rot / 2 turns as RopeFreqs says; dims past n_rot are copied.
+  // head_dim and n_rot even, n_rot <= head_dim. Uses an inverse-frequency table that this Ops
+  // keeps for its lifetime (built on first use of each table).
   void rope(rt::Sequence& s, BufferRange x, BufferRange y, BufferRange step, uint32_t head_dim,
-            uint32_t n_heads, uint32_t T, uint32_t n_rot, float freq_base, RopeMode mode);
+            uint32_t n_heads, uint32_t T, uint32_t n_rot, const RopeFreqs& freqs, RopeMode mode);
   // Fused RoPE + KV-cache write: q_out [T x n_heads*head_dim] = rope(q); rows pos0+t of k_cache
   // and v_cache = rope(k) and v. Token t's q row starts at element t * q_stride + q_offset of q
   // (likewise k, v), so q, k and v can be column slices of one fused QKV product bound three
@@ -87,7 +101,7 @@ class Ops {
   // (shaders/kv_cache.glsl; adjacent-pair RoPE only), else f32.
   struct RopeKvShape {
     uint32_t head_dim, n_heads, n_kv_heads, T, n_rot, ctx_len;
-    float freq_base;
+    RopeFreqs freqs;
     RopeMode mode;
     bool kv_half = false;
   };
@@ -209,8 +223,9 @@ class Ops {
  private:
   // Workgroups to cover n invocations of `local` threads, folded into y when over the x limit.
   std::array<uint32_t, 3> groups_1d(uint64_t n, uint32_t local) const;
-  // RoPE inverse frequencies f32(freq_base^(-2i / n_rot)), i < n_rot / 2 (graph/ops_attention.cpp).
-  const rt::Buffer& rope_inv_freq(uint32_t n_rot, float freq_base);
+  // RoPE inverse frequencies, f32(scale * base^(-2i / n_rot) / factors[i]) for i < n_rot / 2
+  // (graph/ops_attention.cpp); throws std::invalid_argument for factors of the wrong count.
+  const rt::Buffer& rope_inv_freq(uint32_t n_rot, const RopeFreqs& freqs);
   // matmul for weights read by the quantized kernels (graph/ops_matmul.cpp).
   void matmul_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q, BufferRange w,
                     BufferRange x, BufferRange y, uint32_t M, uint32_t K, uint32_t T);
@@ -241,7 +256,7 @@ class Ops {
   // The RMSNorm kernel's name suffix ("" or "_rows") and workgroup size for rows of n over
   // `bufs` (graph/ops_attention.cpp).
   std::string norm_kernel(uint32_t n, std::initializer_list<BufferRange> bufs, uint32_t& wg) const;
-  std::map<std::pair<uint32_t, float>, rt::Buffer> rope_tables_;
+  std::map<std::vector<float>, rt::Buffer> rope_tables_;  // by contents
 
   rt::Context& ctx_;
   KernelTuning tuning_;  // what the kernels use (the setters above change it)

@@ -80,18 +80,22 @@ void Ops::add_rms_norm(rt::Sequence& s, BufferRange x, BufferRange b, BufferRang
   s.dispatch(p, {x, weight, y, b, sum}, push, groups_1d(uint64_t{rows} * wg, wg), "add_rms_norm");
 }
 
-const rt::Buffer& Ops::rope_inv_freq(uint32_t n_rot, float freq_base) {
-  const auto key = std::make_pair(n_rot, freq_base);
-  auto it = rope_tables_.find(key);
-  if (it != rope_tables_.end()) return it->second;
+const rt::Buffer& Ops::rope_inv_freq(uint32_t n_rot, const RopeFreqs& freqs) {
+  require(freqs.factors.empty() || freqs.factors.size() == n_rot / 2, "rope",
+          "frequency factors must have n_rot / 2 entries");
   // Rounded once from double, so the table (and hence every angle pos * inv_freq in f32) does not
   // depend on the device's pow/exp2 accuracy.
   std::vector<float> table(std::max(n_rot / 2, 1u), 1.0f);
-  for (uint32_t i = 0; i < n_rot / 2; ++i)
-    table[i] = static_cast<float>(std::pow(static_cast<double>(freq_base), -2.0 * i / n_rot));
+  for (uint32_t i = 0; i < n_rot / 2; ++i) {
+    const double f = freqs.factors.empty() ? 1.0 : static_cast<double>(freqs.factors[i]);
+    table[i] = static_cast<float>(static_cast<double>(freqs.scale) *
+                                  std::pow(static_cast<double>(freqs.base), -2.0 * i / n_rot) / f);
+  }
+  auto it = rope_tables_.find(table);
+  if (it != rope_tables_.end()) return it->second;
   rt::Buffer b = ctx_.create_buffer(table.size() * sizeof(float), "rope_inv_freq");
   ctx_.upload(b, 0, table.data(), table.size() * sizeof(float));
-  return rope_tables_.emplace(key, std::move(b)).first->second;
+  return rope_tables_.emplace(std::move(table), std::move(b)).first->second;
 }
 
 void Ops::rope_kv(rt::Sequence& s, BufferRange q, BufferRange k, BufferRange v, BufferRange q_out,
@@ -106,7 +110,7 @@ void Ops::rope_kv(rt::Sequence& s, BufferRange q, BufferRange k, BufferRange v, 
           "rope_kv", "a row stride is shorter than its row");
   const uint64_t pairs = uint64_t{sh.T} * (sh.n_heads + 2 * sh.n_kv_heads) * (sh.head_dim / 2);
   if (pairs == 0) return;
-  const rt::Buffer& table = rope_inv_freq(sh.n_rot, sh.freq_base);
+  const rt::Buffer& table = rope_inv_freq(sh.n_rot, sh.freqs);
   struct {
     uint32_t head_dim, n_heads, n_kv_heads, T, n_rot, ctx_len;
     QkvLayout lay;
@@ -119,12 +123,13 @@ void Ops::rope_kv(rt::Sequence& s, BufferRange q, BufferRange k, BufferRange v, 
 }
 
 void Ops::rope(rt::Sequence& s, BufferRange x, BufferRange y, BufferRange step, uint32_t head_dim,
-               uint32_t n_heads, uint32_t T, uint32_t n_rot, float freq_base, RopeMode mode) {
+               uint32_t n_heads, uint32_t T, uint32_t n_rot, const RopeFreqs& freqs,
+               RopeMode mode) {
   require(head_dim % 2 == 0 && n_rot % 2 == 0, "rope", "head_dim and n_rot must be even");
   require(n_rot <= head_dim, "rope", "n_rot must not exceed head_dim");
   const uint64_t pairs = uint64_t{T} * n_heads * (head_dim / 2);
   if (pairs == 0) return;
-  const rt::Buffer& table = rope_inv_freq(n_rot, freq_base);
+  const rt::Buffer& table = rope_inv_freq(n_rot, freqs);
   struct {
     uint32_t head_dim, n_heads, T, n_rot;
   } push{head_dim, n_heads, T, n_rot};

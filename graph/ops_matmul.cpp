@@ -208,7 +208,7 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
     require(range_bytes(rope->k_cache) >= kv_bytes && range_bytes(rope->v_cache) >= kv_bytes,
             "cache ranges smaller than ctx_len rows");
     binds.insert(binds.end(),
-                 {rope->k_cache, rope->v_cache, rope->step, rope_inv_freq(rs.n_rot, rs.freq_base)});
+                 {rope->k_cache, rope->v_cache, rope->step, rope_inv_freq(rs.n_rot, rs.freqs)});
     push.insert(push.end(), {E, KV, rs.head_dim, rs.n_rot, rs.ctx_len});
     suffix = "_qkv";
   }

@@ -162,6 +162,7 @@ void write_synthetic_llama(const std::string& path, const SyntheticLlamaConfig& 
   }
   norm("output_norm.weight");
   if (!c.tied_output) uniform_matrix("output.weight", c.n_embd, c.n_vocab);
+  if (c.edit) c.edit(w);
   size_t index = 0;
   w.write_streaming(path, [&](const GGUFTensorInfo& info, std::vector<uint8_t>& out) {
     if (progress) progress(info.name, tensor_types[index], index, generate.size());

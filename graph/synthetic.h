@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "quant/gguf.h"
 #include "quant/types.h"
 
 namespace vkllm {
@@ -23,6 +24,8 @@ struct SyntheticLlamaConfig {
   GGMLType type = GGMLType::F32;
   uint32_t seed = 1;
   std::string name;  // general.name; empty: "random-llama-<seed>"
+  // Applied to the file last (tests: extra keys, or tensors added with their data).
+  std::function<void(GGUFWriter&)> edit;
 };
 
 // Called before each tensor is generated: its name, the type it is written in, 0-based index and

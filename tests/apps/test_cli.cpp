@@ -152,6 +152,32 @@ TEST_CASE("cli: missing files, unsupported models and impossible requests are on
                        "buffer range: at most ");
   check_one_line_error(run_vkllm("run -m " + shell_quote(tiny) + " --device 99"), "device 99");
   check_one_line_error(run_vkllm("run -m " + shell_quote(tiny) + " --top-p 7"), "top");
+
+  // Model variants the llama graph would run wrongly are refused, not approximated.
+  auto variant = [&](const char* name, std::function<void(GGUFWriter&)> edit) {
+    test::RandomLlamaConfig c;
+    c.edit = std::move(edit);
+    const std::string path = (scratch_dir() / (std::string(name) + ".gguf")).string();
+    test::write_random_llama(path, c);
+    return run_vkllm("run -n 1 -m " + shell_quote(path));
+  };
+  const std::vector<float> four{1, 2, 3, 4};
+  const std::span<const uint8_t> four_bytes{reinterpret_cast<const uint8_t*>(four.data()), 16};
+  check_one_line_error(
+      variant("yarn", [](GGUFWriter& w) { w.set_string("llama.rope.scaling.type", "yarn"); }),
+      "RoPE scaling 'yarn' is not supported");
+  check_one_line_error(variant("moe", [](GGUFWriter& w) { w.set_u32("llama.expert_count", 8); }),
+                       "mixture-of-experts models (expert_count 8) are not supported");
+  check_one_line_error(variant("bias",
+                               [&](GGUFWriter& w) {
+                                 w.add_tensor("blk.0.attn_q.bias", GGMLType::F32, {4}, four_bytes);
+                               }),
+                       "tensor 'blk.0.attn_q.bias' is not part of a llama model vkllm can run");
+  check_one_line_error(variant("rope_freqs_shape",
+                               [&](GGUFWriter& w) {
+                                 w.add_tensor("rope_freqs.weight", GGMLType::F32, {4}, four_bytes);
+                               }),
+                       "tensor 'rope_freqs.weight' has shape {4}, expected {6}");
 }
 
 TEST_CASE("cli: bench prints one JSON object per test, or a markdown table") {

@@ -120,6 +120,26 @@ TEST_CASE("engine: random llama models match the CPU reference") {
                                               : "w64_q8_0",
                      w64_config(type, 10 + static_cast<uint32_t>(type))});
   }
+  // Linear RoPE scaling and Llama 3's frequency factors (rope_freqs.weight), on the storage-buffer
+  // rope_kv (head_dim 12, partial rotation) and on the fused q/k/v product's RoPE (w64).
+  auto scaled_rope = [](uint32_t n_pairs) {
+    return [n_pairs](GGUFWriter& w) {
+      w.set_string("llama.rope.scaling.type", "linear");
+      w.set_f32("llama.rope.scaling.factor", 2.5f);
+      std::vector<float> factors(n_pairs);
+      for (uint32_t i = 0; i < n_pairs; ++i) factors[i] = 1.0f + 7.0f * float(i) / float(n_pairs);
+      w.add_tensor("rope_freqs.weight", GGMLType::F32, {n_pairs},
+                   {reinterpret_cast<const uint8_t*>(factors.data()), factors.size() * 4});
+    };
+  };
+  c = base;
+  c.n_rot = 6;
+  c.seed = 6;
+  c.edit = scaled_rope(3);
+  cases.push_back({"scaled_rope", c});
+  c = w64_config(GGMLType::Q4_0, 7);
+  c.edit = scaled_rope(8);
+  cases.push_back({"w64_q4_0_scaled_rope", c});
   for (const auto& k : cases) {
     INFO("model: " << std::string(k.name));  // doctest prints a char pointer as a pointer
     compare_with_reference(random_model(k.name, k.cfg), 9, 4, 64);

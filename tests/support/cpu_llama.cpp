@@ -80,6 +80,15 @@ CpuLlama::CpuLlama(const GGUFFile& f, bool kv_half) : kv_half_(kv_half) {
   if (n_rot_ > head_dim_ || n_rot_ % 2 != 0) throw std::runtime_error("CpuLlama: bad n_rot");
   rope_base_ = f.opt_f32("llama.rope.freq_base").value_or(10000.0f);
   eps_ = f.opt_f32("llama.attention.layer_norm_rms_epsilon").value_or(1e-5f);
+  const std::string scaling = f.opt_string("llama.rope.scaling.type").value_or("linear");
+  if (scaling != "linear" && scaling != "none")
+    throw std::runtime_error("CpuLlama: unsupported RoPE scaling " + scaling);
+  if (scaling == "linear") {
+    const float factor = f.opt_f32("llama.rope.scaling.factor").value_or(0.0f);
+    if (factor > 0.0f) rope_linear_ = factor;
+  }
+  if (f.find_tensor("rope_freqs.weight"))
+    rope_factors_ = load(f, "rope_freqs.weight", {n_rot_ / 2});
 
   const GGUFTensorInfo* embd = f.find_tensor("token_embd.weight");
   if (!embd || embd->ne.size() < 2) throw std::runtime_error("CpuLlama: no token_embd.weight");
@@ -129,12 +138,15 @@ std::vector<float> CpuLlama::forward(std::span<const int32_t> tokens, bool all_l
   return logits;
 }
 
-// Rotates adjacent pairs (x[2i], x[2i+1]) of each head by pos * base^(-2i / n_rot), i < n_rot / 2.
+// Rotates adjacent pairs (x[2i], x[2i+1]) of each head by pos / linear * base^(-2i / n_rot) /
+// factor[i], i < n_rot / 2.
 void CpuLlama::rope(float* x, uint32_t n_heads, uint32_t pos) const {
   for (uint32_t h = 0; h < n_heads; ++h) {
     float* v = x + size_t(h) * head_dim_;
     for (uint32_t i = 0; i < n_rot_ / 2; ++i) {
-      const double theta = double(pos) * std::pow(double(rope_base_), -2.0 * i / double(n_rot_));
+      const double factor = rope_factors_.empty() ? 1.0 : double(rope_factors_[i]);
+      const double theta = double(pos) / rope_linear_ *
+                           std::pow(double(rope_base_), -2.0 * i / double(n_rot_)) / factor;
       const double c = std::cos(theta), s = std::sin(theta);
       const double a = v[2 * i], b = v[2 * i + 1];
       v[2 * i] = float(a * c - b * s);

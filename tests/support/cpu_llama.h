@@ -5,7 +5,7 @@
 // Weights follow GGUF/ggml: a matrix with ne = {K, M} has M rows of K contiguous elements and
 // computes y[m] = sum_k W[m, k] * x[k]. Every quant/formats.h weight format is accepted and
 // dequantized to f32 at load. RoPE uses the GGUF llama layout: adjacent pairs (x[2i], x[2i+1])
-// within each head.
+// within each head, with linear RoPE scaling and Llama 3's frequency factors (rope_freqs.weight).
 #pragma once
 #include <cstdint>
 #include <span>
@@ -56,6 +56,8 @@ class CpuLlama {
   uint32_t n_embd_ = 0, n_layer_ = 0, n_head_ = 0, n_head_kv_ = 0, head_dim_ = 0, n_ff_ = 0;
   uint32_t n_vocab_ = 0, n_ctx_ = 0, n_rot_ = 0;
   float rope_base_ = 10000.0f, eps_ = 1e-5f;
+  double rope_linear_ = 1.0;         // positions are divided by it (rope.scaling.factor)
+  std::vector<float> rope_factors_;  // rope_freqs.weight (empty: all 1)
   uint32_t n_past_ = 0;
   bool kv_half_ = false;
 

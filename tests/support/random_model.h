@@ -2,8 +2,10 @@
 // a SentencePiece-style tokenizer and seeded random weights scaled so activations stay sane.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 
+#include "quant/gguf.h"
 #include "quant/types.h"
 
 namespace vkllm::test {
@@ -19,6 +21,7 @@ struct RandomLlamaConfig {
   // F32); norms are always F32.
   GGMLType type = GGMLType::F32;
   uint32_t seed = 1;
+  std::function<void(GGUFWriter&)> edit;  // SyntheticLlamaConfig::edit
 };
 
 // Writes the model to `path` (graph/synthetic.h's write_synthetic_llama). The vocabulary is "<unk>"
