@@ -194,10 +194,33 @@ Engine::MatvecCeiling Engine::matvec_ceiling(int reps) {
 Tokenizer load_tokenizer(const GGUFFile& f) {
   const auto model = f.opt_string("tokenizer.ggml.model");
   if (!model) throw ModelError("the file has no tokenizer (tokenizer.ggml.model is missing)");
-  if (*model != "llama")
-    throw ModelError(fmt::format(
-        "unsupported tokenizer '{}' (vkllm supports the SentencePiece 'llama' tokenizer)", *model));
+  if (*model != "llama" && *model != "gpt2")
+    throw ModelError(
+        fmt::format("unsupported tokenizer '{}' (vkllm supports 'llama' (SentencePiece) and "
+                    "'gpt2' (byte-level BPE))",
+                    *model));
   Vocab v;
+  if (*model == "gpt2") {
+    // Byte-level BPE: no space prefix and no BOS unless the file asks for them.
+    v.bpe = true;
+    v.add_bos = false;
+    v.add_space_prefix = false;
+    if (!f.has("tokenizer.ggml.merges"))
+      throw ModelError("the BPE tokenizer has no merges (tokenizer.ggml.merges is missing)");
+    v.merges = f.get_string_array("tokenizer.ggml.merges");
+    const auto pre = f.opt_string("tokenizer.ggml.pre");
+    if (!pre)
+      throw ModelError(fmt::format(
+          "the BPE tokenizer names no pre-tokenizer (tokenizer.ggml.pre is missing; vkllm "
+          "supports {})",
+          pre_tokenizer_names()));
+    const auto kind = pre_tokenizer_from_name(*pre);
+    if (!kind)
+      throw ModelError(fmt::format("unsupported pre-tokenizer '{}' (vkllm supports {})", *pre,
+                                   pre_tokenizer_names()));
+    v.pre = *kind;
+    v.ignore_merges = *kind == PreTokenizer::Llama3;
+  }
   v.tokens = f.get_string_array("tokenizer.ggml.tokens");
   if (f.has("tokenizer.ggml.scores"))
     v.scores = f.get_f32_array("tokenizer.ggml.scores");

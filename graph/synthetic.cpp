@@ -7,10 +7,14 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <vector>
 
+#include "graph/pretokenize.h"
+#include "graph/tokenizer.h"
 #include "quant/formats.h"
 #include "quant/gguf.h"
 
@@ -50,6 +54,70 @@ std::vector<std::string> extra_pieces(uint32_t n) {
   return out;
 }
 
+// The text byte-level BPE vocabularies are learned from: stories, numbers, contractions in both
+// cases, punctuation runs, tabs and line breaks, accents, CJK and an emoji, so the merges span the
+// pre-tokenizers' cases.
+constexpr std::string_view kBpeCorpus =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the sun.\n"
+    "One day, she saw a big dog in the park. The dog was happy and wagged its tail.\n"
+    "\"Can I play with you?\" Lily asked. The dog barked, and they played all day long.\n\n"
+    "Tom's mom said: \"Don't run! We'll be late, and I'm not joking.\" He'd heard it before.\n"
+    "THEY'RE HERE, YOU'VE SEEN IT, WE'LL GO. It's 12:30 now; the train leaves at 1:45 pm.\n"
+    "In 2024 there were 365 days... or were there 366? 3.14159 is close to pi, 1000000 is big.\n"
+    "\tIndented line with a tab;   three spaces before this,\tand a tab again.\r\n"
+    "Symbols: @#$%^&*()_+-=[]{}|<>/~` and -- dashes --- and ... dots!!! ??? ?!\n"
+    "Caf\u00e9 au lait, na\u00efve fa\u00e7ade, Stra\u00dfe, \u00fcber, se\u00f1or, "
+    "\u00c5ngstr\u00f6m.\n"
+    "\u4f60\u597d\uff0c\u4e16\u754c\u3002\u65e5\u672c\u8a9e\u3082\u3002 "
+    "\u041f\u0440\u0438\u0432\u0435\u0442, \u043c\u0438\u0440! \U0001F600 ok\n"
+    "The cat sat on the mat. The cat and the dog were friends, and they were happy together.\n"
+    "She said, \"I like to read books, and I like to draw pictures of the sun and the moon.\"\n";
+
+// A byte-level BPE vocabulary learned from kBpeCorpus: the 256 byte characters, then up to
+// max_merges merges (the most frequent adjacent pair within the pre-tokenized words first, ties
+// by the pair's spelling), each adding its joined token.
+struct BpeVocab {
+  std::vector<std::string> tokens, merges;
+};
+BpeVocab learn_bpe(PreTokenizer pre, size_t max_merges) {
+  BpeVocab v;
+  for (uint32_t b = 0; b < 256; ++b) v.tokens.push_back(byte_level_char(static_cast<uint8_t>(b)));
+  std::map<std::vector<std::string>, uint32_t> words;  // a word's symbols -> its count
+  for (std::string_view piece : pre_tokenize(kBpeCorpus, pre)) {
+    std::vector<std::string> syms;
+    for (unsigned char c : piece) syms.push_back(byte_level_char(c));
+    ++words[syms];
+  }
+  std::set<std::string> known(v.tokens.begin(), v.tokens.end());
+  while (v.merges.size() < max_merges) {
+    std::map<std::pair<std::string, std::string>, uint32_t> pairs;
+    for (const auto& [syms, n] : words)
+      for (size_t i = 1; i < syms.size(); ++i) pairs[{syms[i - 1], syms[i]}] += n;
+    auto best = pairs.end();
+    for (auto it = pairs.begin(); it != pairs.end(); ++it)
+      if (best == pairs.end() || it->second > best->second) best = it;
+    if (best == pairs.end()) break;
+    const auto [a, b] = best->first;
+    v.merges.push_back(a + " " + b);
+    if (known.insert(a + b).second) v.tokens.push_back(a + b);
+    std::map<std::vector<std::string>, uint32_t> next;
+    for (const auto& [syms, n] : words) {
+      std::vector<std::string> merged;
+      for (size_t i = 0; i < syms.size(); ++i) {
+        if (i + 1 < syms.size() && syms[i] == a && syms[i + 1] == b) {
+          merged.push_back(a + b);
+          ++i;
+        } else {
+          merged.push_back(syms[i]);
+        }
+      }
+      next[merged] += n;
+    }
+    words = std::move(next);
+  }
+  return v;
+}
+
 // The type a matrix with rows of `k` elements is written in.
 GGMLType matrix_type(GGMLType want, uint32_t k) {
   const WeightFormat* wf = weight_format(want);
@@ -66,6 +134,10 @@ void write_synthetic_llama(const std::string& path, const SyntheticLlamaConfig& 
   const uint32_t n_rot = c.n_rot ? c.n_rot : head_dim;
   if (n_rot > head_dim || n_rot % 2 != 0) throw std::invalid_argument("synthetic llama: bad n_rot");
   if (c.n_vocab < 260) throw std::invalid_argument("synthetic llama: n_vocab below 260");
+  const std::optional<PreTokenizer> pre = pre_tokenizer_from_name(c.tokenizer);
+  if (c.tokenizer != "llama" && !pre)
+    throw std::invalid_argument(fmt::format("synthetic llama: unknown tokenizer '{}' (valid: {})",
+                                            c.tokenizer, synthetic_tokenizer_names()));
   if (!weight_format(c.type))
     throw std::invalid_argument(
         fmt::format("synthetic llama: {} is not a weight format", type_name(c.type)));
@@ -85,28 +157,49 @@ void write_synthetic_llama(const std::string& path, const SyntheticLlamaConfig& 
   w.set_f32("llama.rope.freq_base", c.rope_base);
   w.set_f32("llama.attention.layer_norm_rms_epsilon", c.eps);
 
-  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
-  std::vector<float> scores = {0.0f, 0.0f, 0.0f};
-  std::vector<int32_t> types = {2, 3, 3};  // unknown, control, control
-  for (uint32_t b = 0; b < 256; ++b) {
-    tokens.push_back(fmt::format("<0x{:02X}>", b));
-    scores.push_back(0.0f);
-    types.push_back(6);  // byte
+  if (c.tokenizer == "llama") {
+    std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
+    std::vector<float> scores = {0.0f, 0.0f, 0.0f};
+    std::vector<int32_t> types = {2, 3, 3};  // unknown, control, control
+    for (uint32_t b = 0; b < 256; ++b) {
+      tokens.push_back(fmt::format("<0x{:02X}>", b));
+      scores.push_back(0.0f);
+      types.push_back(6);  // byte
+    }
+    const uint32_t n_extra = c.n_vocab - uint32_t(tokens.size());
+    std::vector<std::string> extra = extra_pieces(n_extra);
+    for (uint32_t i = 0; i < n_extra; ++i) {
+      tokens.push_back(extra[i]);
+      scores.push_back(-float(i + 1));
+      types.push_back(1);  // normal
+    }
+    w.set_string("tokenizer.ggml.model", "llama");
+    w.set_string_array("tokenizer.ggml.tokens", std::move(tokens));
+    w.set_f32_array("tokenizer.ggml.scores", std::move(scores));
+    w.set_i32_array("tokenizer.ggml.token_type", std::move(types));
+    w.set_u32("tokenizer.ggml.bos_token_id", 1);
+    w.set_u32("tokenizer.ggml.eos_token_id", 2);
+    w.set_u32("tokenizer.ggml.unknown_token_id", 0);
+  } else {
+    // Byte-level BPE as Llama 3 lays it out: the learned tokens, then control tokens (begin and
+    // end of text, reserved ones up to n_vocab).
+    BpeVocab v = learn_bpe(*pre, c.n_vocab - 258);
+    std::vector<int32_t> types(v.tokens.size(), 1);
+    const auto bos = static_cast<uint32_t>(v.tokens.size());
+    v.tokens.push_back("<|begin_of_text|>");
+    v.tokens.push_back("<|end_of_text|>");
+    for (uint32_t i = 0; v.tokens.size() < c.n_vocab; ++i)
+      v.tokens.push_back(fmt::format("<|reserved_special_token_{}|>", i));
+    types.resize(v.tokens.size(), 3);  // control
+    w.set_string("tokenizer.ggml.model", "gpt2");
+    w.set_string("tokenizer.ggml.pre", c.tokenizer);
+    w.set_string_array("tokenizer.ggml.tokens", std::move(v.tokens));
+    w.set_i32_array("tokenizer.ggml.token_type", std::move(types));
+    w.set_string_array("tokenizer.ggml.merges", std::move(v.merges));
+    w.set_u32("tokenizer.ggml.bos_token_id", bos);
+    w.set_u32("tokenizer.ggml.eos_token_id", bos + 1);
+    w.set_bool("tokenizer.ggml.add_bos_token", true);
   }
-  const uint32_t n_extra = c.n_vocab - uint32_t(tokens.size());
-  std::vector<std::string> extra = extra_pieces(n_extra);
-  for (uint32_t i = 0; i < n_extra; ++i) {
-    tokens.push_back(extra[i]);
-    scores.push_back(-float(i + 1));
-    types.push_back(1);  // normal
-  }
-  w.set_string("tokenizer.ggml.model", "llama");
-  w.set_string_array("tokenizer.ggml.tokens", std::move(tokens));
-  w.set_f32_array("tokenizer.ggml.scores", std::move(scores));
-  w.set_i32_array("tokenizer.ggml.token_type", std::move(types));
-  w.set_u32("tokenizer.ggml.bos_token_id", 1);
-  w.set_u32("tokenizer.ggml.eos_token_id", 2);
-  w.set_u32("tokenizer.ggml.unknown_token_id", 0);
 
   Rng rng(c.seed);
   // Tensors are declared first and generated while the file is written, one at a time and in file
@@ -191,6 +284,10 @@ std::optional<SyntheticLlamaConfig> synthetic_preset(std::string_view name) {
   }
   c.name = "synthetic-llama-" + n;
   return c;
+}
+
+std::string synthetic_tokenizer_names() {
+  return "llama, " + pre_tokenizer_names();
 }
 
 std::string synthetic_preset_names() {

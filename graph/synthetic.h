@@ -24,6 +24,10 @@ struct SyntheticLlamaConfig {
   GGMLType type = GGMLType::F32;
   uint32_t seed = 1;
   std::string name;  // general.name; empty: "random-llama-<seed>"
+  // "llama": the SentencePiece vocabulary below; a pre-tokenizer name ("gpt-2", "llama-bpe",
+  // "smollm"): a byte-level BPE vocabulary learned from a built-in text (up to n_vocab - 258
+  // merges), then <|begin_of_text|> (BOS), <|end_of_text|> (EOS) and reserved control tokens.
+  std::string tokenizer = "llama";
   // Applied to the file last (tests: extra keys, or tensors added with their data).
   std::function<void(GGUFWriter&)> edit;
 };
@@ -48,6 +52,8 @@ void write_synthetic_llama(const std::string& path, const SyntheticLlamaConfig& 
 std::optional<SyntheticLlamaConfig> synthetic_preset(std::string_view name);
 // "260K, 15M, 110M, 1B".
 std::string synthetic_preset_names();
+// "llama, gpt-2, llama-bpe, smollm": SyntheticLlamaConfig::tokenizer's values.
+std::string synthetic_tokenizer_names();
 
 // llama.cpp's general.file_type (enum llama_ftype) for a model whose matrices are mostly `type`;
 // nullopt where llama.cpp has no such value.

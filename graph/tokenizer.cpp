@@ -2,8 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <optional>
 #include <queue>
 #include <stdexcept>
+
+#include "graph/unicode.h"
 
 namespace vkllm {
 
@@ -47,7 +50,69 @@ int parse_byte_token(const std::string& s) {
   return v;
 }
 
+// A symbol of a word being merged: a range of its bytes, linked to its neighbours.
+struct Symbol {
+  int prev, next;
+  size_t start, len;
+};
+
+// Repeatedly merges the adjacent pair of symbols (of text s) with the highest
+// priority(left, right), leftmost on ties, while any pair has one (nullopt: the pair does not
+// merge). Merged-away symbols keep len 0; stale queue entries are recognised by their length.
+template <class Priority>
+void merge_pairs(std::string_view s, std::vector<Symbol>& sym, Priority priority) {
+  struct Bigram {
+    int left, right;
+    float priority;
+    size_t size;
+  };
+  auto worse = [](const Bigram& a, const Bigram& b) {
+    return a.priority < b.priority || (a.priority == b.priority && a.left > b.left);
+  };
+  std::priority_queue<Bigram, std::vector<Bigram>, decltype(worse)> queue(worse);
+  auto try_add = [&](int left, int right) {
+    if (left < 0 || right < 0) return;
+    const std::optional<float> p = priority(s.substr(sym[left].start, sym[left].len),
+                                            s.substr(sym[right].start, sym[right].len));
+    if (p) queue.push({left, right, *p, sym[left].len + sym[right].len});
+  };
+  for (int i = 1; i < static_cast<int>(sym.size()); ++i) try_add(i - 1, i);
+  while (!queue.empty()) {
+    const Bigram b = queue.top();
+    queue.pop();
+    Symbol& l = sym[b.left];
+    Symbol& r = sym[b.right];
+    if (l.len == 0 || r.len == 0 || l.len + r.len != b.size || l.next != b.right) continue;
+    l.len += r.len;
+    r.len = 0;
+    l.next = r.next;
+    if (r.next >= 0) sym[r.next].prev = b.left;
+    try_add(l.prev, b.left);
+    try_add(b.left, l.next);
+  }
+}
+
+// GPT-2's bytes_to_unicode: the printable bytes ! .. ~, U+00A1 .. U+00AC and U+00AE .. U+00FF
+// stand for themselves, the others (controls, space, U+007F .. U+00A0, U+00AD) for U+0100 on, in
+// byte order.
+const std::array<std::string, 256>& byte_level_table() {
+  static const std::array<std::string, 256> table = [] {
+    std::array<std::string, 256> t;
+    uint32_t next = 256;
+    for (uint32_t b = 0; b < 256; ++b) {
+      const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+      t[b] = utf8_encode(printable ? b : next++);
+    }
+    return t;
+  }();
+  return table;
+}
+
 }  // namespace
+
+const std::string& byte_level_char(uint8_t b) {
+  return byte_level_table()[b];
+}
 
 Tokenizer::Tokenizer(Vocab v) : vocab_(std::move(v)) {
   const size_t n = vocab_.tokens.size();
@@ -69,7 +134,20 @@ Tokenizer::Tokenizer(Vocab v) : vocab_(std::move(v)) {
   for (size_t i = 0; i < n; ++i) {
     ids_.emplace(vocab_.tokens[i], static_cast<int32_t>(i));  // first occurrence wins
     const int b = parse_byte_token(vocab_.tokens[i]);
-    if (b >= 0 && byte_ids_[b] < 0) byte_ids_[b] = static_cast<int32_t>(i);
+    if (!vocab_.bpe && b >= 0 && byte_ids_[b] < 0) byte_ids_[b] = static_cast<int32_t>(i);
+  }
+  if (!vocab_.bpe) return;
+  for (uint32_t b = 0; b < 256; ++b)
+    byte_of_char_.emplace(utf8_codepoints(byte_level_char(static_cast<uint8_t>(b)))[0].cp,
+                          static_cast<uint8_t>(b));
+  merge_rank_.reserve(vocab_.merges.size());
+  for (size_t i = 0; i < vocab_.merges.size(); ++i) {
+    const std::string& m = vocab_.merges[i];
+    const size_t sp = m.find(' ', 1);
+    if (sp == std::string::npos || sp + 1 >= m.size() || m.find(' ', sp + 1) != std::string::npos)
+      throw std::runtime_error(
+          fmt::format("tokenizer: merge {} ('{}') is not two pieces split by a space", i, m));
+    merge_rank_.emplace(m, static_cast<int32_t>(i));  // the first of duplicates ranks
   }
 }
 
@@ -94,6 +172,10 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) cons
   std::vector<int32_t> out;
   if (add_bos) out.push_back(vocab_.bos);
   if (text.empty()) return out;
+  if (vocab_.bpe) {
+    encode_bpe(text, out);
+    return out;
+  }
 
   std::string s;
   s.reserve(text.size() * 2 + 3);
@@ -105,11 +187,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) cons
       s += c;
   }
 
-  // Symbols: one per UTF-8 character (an invalid byte is a symbol of its own), in a linked list.
-  struct Symbol {
-    int prev, next;
-    size_t start, len;
-  };
+  // Symbols: one per UTF-8 character (an invalid byte is a symbol of its own), merged by the
+  // best-scoring vocabulary entry their concatenation is.
   std::vector<Symbol> sym;
   for (size_t i = 0; i < s.size();) {
     size_t len = utf8_len(static_cast<uint8_t>(s[i]));
@@ -121,41 +200,58 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) cons
     if (idx > 0) sym[idx - 1].next = idx;
     i += len;
   }
-
-  // Repeatedly merge the adjacent pair whose concatenation is the best-scoring vocabulary entry
-  // (leftmost on ties). Stale queue entries are recognised by their length.
-  struct Bigram {
-    int left, right;
-    float score;
-    size_t size;
-  };
-  auto worse = [](const Bigram& a, const Bigram& b) {
-    return a.score < b.score || (a.score == b.score && a.left > b.left);
-  };
-  std::priority_queue<Bigram, std::vector<Bigram>, decltype(worse)> queue(worse);
-  auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
-    const std::string_view piece(s.data() + sym[left].start, sym[left].len + sym[right].len);
-    const int32_t id = find(piece);
-    if (id >= 0) queue.push({left, right, vocab_.scores[id], piece.size()});
-  };
-  for (int i = 1; i < static_cast<int>(sym.size()); ++i) try_add(i - 1, i);
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& l = sym[b.left];
-    Symbol& r = sym[b.right];
-    if (l.len == 0 || r.len == 0 || l.len + r.len != b.size || l.next != b.right) continue;
-    l.len += r.len;
-    r.len = 0;
-    l.next = r.next;
-    if (r.next >= 0) sym[r.next].prev = b.left;
-    try_add(l.prev, b.left);
-    try_add(b.left, l.next);
-  }
+  merge_pairs(s, sym, [&](std::string_view l, std::string_view r) -> std::optional<float> {
+    const int32_t id = find(std::string_view(l.data(), l.size() + r.size()));
+    if (id < 0) return std::nullopt;
+    return vocab_.scores[id];
+  });
   for (int i = 0; i >= 0; i = sym[i].next)
     emit(std::string_view(s.data() + sym[i].start, sym[i].len), out);
   return out;
+}
+
+void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) const {
+  std::string word;
+  for (std::string_view piece : pre_tokenize(text, vocab_.pre)) {
+    word.clear();
+    for (unsigned char c : piece) word += byte_level_char(c);
+    if (int32_t id = vocab_.ignore_merges ? find(word) : -1; id >= 0)
+      out.push_back(id);
+    else
+      merge_bpe(word, out);
+  }
+}
+
+void Tokenizer::merge_bpe(const std::string& word, std::vector<int32_t>& out) const {
+  // Symbols: the word's characters, merged by the best (lowest) merge rank.
+  std::vector<Symbol> sym;
+  for (const Codepoint& c : utf8_codepoints(word)) {
+    const int idx = static_cast<int>(sym.size());
+    sym.push_back({idx - 1, -1, c.offset, c.len});
+    if (idx > 0) sym[idx - 1].next = idx;
+  }
+  std::string key;
+  merge_pairs(word, sym, [&](std::string_view l, std::string_view r) -> std::optional<float> {
+    key.assign(l);
+    key += ' ';
+    key.append(r);
+    auto it = merge_rank_.find(key);
+    if (it == merge_rank_.end()) return std::nullopt;
+    return -static_cast<float>(it->second);  // exact: ranks stay far below 2^24
+  });
+  // A merged symbol missing from the vocabulary (an inconsistent file) falls back to its bytes'
+  // characters, and a character missing too to the unknown token.
+  for (int i = 0; i >= 0 && !sym.empty(); i = sym[i].next) {
+    const std::string_view s(word.data() + sym[i].start, sym[i].len);
+    if (int32_t id = find(s); id >= 0) {
+      out.push_back(id);
+      continue;
+    }
+    for (const Codepoint& c : utf8_codepoints(s)) {
+      const int32_t id = find(s.substr(c.offset, c.len));
+      out.push_back(id >= 0 ? id : vocab_.unk);
+    }
+  }
 }
 
 std::string Tokenizer::piece(int32_t id) const {
@@ -163,6 +259,18 @@ std::string Tokenizer::piece(int32_t id) const {
   const int32_t type = vocab_.types[id];
   if (type == kTypeControl) return {};
   const std::string& t = vocab_.tokens[id];
+  if (vocab_.bpe) {
+    // Byte-level characters back to their bytes; others (user-defined tokens) as they are.
+    std::string out;
+    for (const Codepoint& c : utf8_codepoints(t)) {
+      auto it = byte_of_char_.find(c.cp);
+      if (it != byte_of_char_.end())
+        out += static_cast<char>(it->second);
+      else
+        out.append(t, c.offset, c.len);
+    }
+    return out;
+  }
   if (type == kTypeByte) {
     const int b = parse_byte_token(t);
     if (b >= 0) return std::string(1, static_cast<char>(b));
@@ -200,7 +308,7 @@ std::string Detokenizer::push(int32_t id) {
   }
   std::string p = tok_.piece(id);
   if (p.empty()) return {};
-  if (after_bos_ && p[0] == ' ') p.erase(0, 1);
+  if (after_bos_ && tok_.vocab().add_space_prefix && p[0] == ' ') p.erase(0, 1);
   after_bos_ = false;
   pending_ += p;
   return drain(false);

@@ -1,6 +1,10 @@
-// SentencePiece-style tokenizer (GGUF tokenizer.ggml.model = "llama"): score-driven merges of
-// UTF-8 characters, byte fallback <0xXX>, a leading-space prefix, BOS. Independent of any file
-// format: graph/engine.h builds the Vocab from GGUF metadata.
+// Tokenizers of GGUF vocabularies, independent of the file format (graph/engine.h builds the Vocab
+// from GGUF metadata):
+// - SentencePiece-style (tokenizer.ggml.model = "llama"): score-driven merges of UTF-8
+//   characters, byte fallback <0xXX>, a leading-space prefix, BOS.
+// - byte-level BPE (tokenizer.ggml.model = "gpt2": Llama 3, SmolLM2): the text's bytes as GPT-2's
+//   printable characters, cut into pieces by the pre-tokenizer (graph/pretokenize.h), then ranked
+//   merges within each piece.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -10,6 +14,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "graph/pretokenize.h"
 
 namespace vkllm {
 
@@ -21,7 +27,16 @@ struct Vocab {
   int32_t bos = 1, eos = 2, unk = 0;
   bool add_bos = true;
   bool add_space_prefix = true;
+  // Byte-level BPE: tokens are byte-level strings, `merges` the "left right" pairs best first.
+  bool bpe = false;
+  std::vector<std::string> merges;
+  PreTokenizer pre = PreTokenizer::Gpt2;
+  bool ignore_merges = false;  // a piece that is a token as a whole is that token (Llama 3)
 };
+
+// GPT-2's byte-level alphabet: byte b as a printable character (UTF-8), as byte-level BPE
+// vocabularies spell their tokens.
+const std::string& byte_level_char(uint8_t b);
 
 class Tokenizer {
  public:
@@ -44,6 +59,9 @@ class Tokenizer {
  private:
   int32_t find(std::string_view piece) const;
   void emit(std::string_view piece, std::vector<int32_t>& out) const;
+  void encode_bpe(std::string_view text, std::vector<int32_t>& out) const;
+  // The merges of one pre-tokenized piece, spelled in byte-level characters.
+  void merge_bpe(const std::string& word, std::vector<int32_t>& out) const;
 
   Vocab vocab_;
   // Transparent hashing: lookups by string_view without building a std::string.
@@ -53,10 +71,12 @@ class Tokenizer {
   };
   std::unordered_map<std::string, int32_t, PieceHash, std::equal_to<>> ids_;
   std::array<int32_t, 256> byte_ids_{};
+  std::unordered_map<std::string, int32_t, PieceHash, std::equal_to<>> merge_rank_;  // "a b"
+  std::unordered_map<uint32_t, uint8_t> byte_of_char_;  // byte-level character -> byte
 };
 
-// Streaming detokenizer: push ids, get back only complete UTF-8. The first piece after BOS loses
-// its leading space (the prefix the encoder added), as llama2.c does.
+// Streaming detokenizer: push ids, get back only complete UTF-8. With a leading-space prefix
+// (SentencePiece) the first piece after BOS loses its leading space, as llama2.c does.
 class Detokenizer {
  public:
   explicit Detokenizer(const Tokenizer& t) : tok_(t) {}

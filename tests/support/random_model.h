@@ -21,6 +21,7 @@ struct RandomLlamaConfig {
   // F32); norms are always F32.
   GGMLType type = GGMLType::F32;
   uint32_t seed = 1;
+  std::string tokenizer = "llama";        // SyntheticLlamaConfig::tokenizer
   std::function<void(GGUFWriter&)> edit;  // SyntheticLlamaConfig::edit
 };
 
