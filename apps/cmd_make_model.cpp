@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "apps/common.h"
+#include "graph/pretokenize.h"
 #include "graph/synthetic.h"
 #include "quant/formats.h"
 #include "quant/gguf.h"
@@ -21,7 +22,7 @@ namespace vkllm::app {
 namespace {
 
 struct MakeModelOptions {
-  std::string preset, type = "F32", out;
+  std::string preset, type = "F32", out, tokenizer = "llama";
   uint32_t seed = 1;
 };
 
@@ -34,6 +35,10 @@ void make_model(const MakeModelOptions& o) {
         fmt::format("unknown preset '{}' (valid: {})", o.preset, synthetic_preset_names()));
   c->type = parse_weight_format(o.type, "type").type;
   c->seed = o.seed;
+  if (o.tokenizer != "llama" && !pre_tokenizer_from_name(o.tokenizer))
+    throw std::invalid_argument(fmt::format("unknown tokenizer '{}' (valid: {})", o.tokenizer,
+                                            synthetic_tokenizer_names()));
+  c->tokenizer = o.tokenizer;
   {  // Fail before the work if the output cannot be created.
     std::FILE* probe = std::fopen(o.out.c_str(), "wb");
     if (!probe)
@@ -72,6 +77,10 @@ void register_make_model(CLI::App& app) {
                   "weight type of the matrices (default F32): " + format_names());
   cmd->add_option("-o,--output", o->out, "output GGUF file (overwritten)")->required();
   cmd->add_option("--seed", o->seed, "random seed for the weights (default 1)");
+  cmd->add_option("--tokenizer", o->tokenizer,
+                  "vocabulary: llama (SentencePiece, the default) or a byte-level BPE one learned "
+                  "from a built-in text, with its pre-tokenizer: " +
+                      pre_tokenizer_names());
   cmd->callback([o] { make_model(*o); });
 }
 

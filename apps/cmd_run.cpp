@@ -70,7 +70,10 @@ void run(RunOptions& o) {
   sp.seed = o.seed_set ? o.seed : static_cast<uint64_t>(Clock::now().time_since_epoch().count());
   Sampler sampler(sp);
 
-  const std::vector<int32_t> prompt_ids = tok->encode(o.prompt, true);
+  // BOS where the model's tokenizer adds one, and always before an empty prompt (the
+  // continuation from the start of a text).
+  std::vector<int32_t> prompt_ids = tok->encode(o.prompt, tok->vocab().add_bos);
+  if (prompt_ids.empty()) prompt_ids.push_back(tok->bos());
   const uint32_t n_ctx = o.n_ctx ? o.n_ctx : std::min<uint32_t>(params.n_ctx_train, 2048);
   if (prompt_ids.size() > n_ctx)
     throw std::runtime_error(

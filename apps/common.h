@@ -61,5 +61,6 @@ void register_bench(CLI::App& app);
 void register_profile(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_make_model(CLI::App& app);
+void register_tokenize(CLI::App& app);
 
 }  // namespace vkllm::app

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   vkllm::app::register_profile(app);
   vkllm::app::register_quantize(app);
   vkllm::app::register_make_model(app);
+  vkllm::app::register_tokenize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

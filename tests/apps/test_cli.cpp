@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "graph/engine.h"
+#include "graph/tokenizer.h"
 #include "graph/tuning.h"
 #include "quant/gguf.h"
 #include "support/cli_runner.h"
@@ -33,6 +35,7 @@ TEST_CASE("cli: --help describes every subcommand") {
   CHECK(r.out.find("devices") != std::string::npos);
   CHECK(r.out.find("run") != std::string::npos);
   CHECK(r.out.find("bench") != std::string::npos);
+  CHECK(r.out.find("tokenize") != std::string::npos);
   Result run_help = run_vkllm("run --help");
   CHECK(run_help.code == 0);
   for (const char* opt : {"--model", "--prompt", "--n-predict", "--temp", "--seed", "--ctx-size",
@@ -173,6 +176,21 @@ TEST_CASE("cli: missing files, unsupported models and impossible requests are on
                                  w.add_tensor("blk.0.attn_q.bias", GGMLType::F32, {4}, four_bytes);
                                }),
                        "tensor 'blk.0.attn_q.bias' is not part of a llama model vkllm can run");
+  // Byte-level BPE tokenizers need their merges and a pre-tokenizer vkllm has.
+  auto bpe_variant = [&](const char* name, std::function<void(GGUFWriter&)> edit) {
+    test::RandomLlamaConfig c;
+    c.tokenizer = "llama-bpe";
+    c.edit = std::move(edit);
+    const std::string path = (scratch_dir() / (std::string(name) + ".gguf")).string();
+    test::write_random_llama(path, c);
+    return run_vkllm("run -n 1 -m " + shell_quote(path));
+  };
+  check_one_line_error(
+      bpe_variant("qwen_pre", [](GGUFWriter& w) { w.set_string("tokenizer.ggml.pre", "qwen2"); }),
+      "unsupported pre-tokenizer 'qwen2' (vkllm supports gpt-2, llama-bpe, smollm)");
+  check_one_line_error(
+      bpe_variant("no_merges", [](GGUFWriter& w) { w.remove("tokenizer.ggml.merges"); }),
+      "the BPE tokenizer has no merges");
   check_one_line_error(variant("rope_freqs_shape",
                                [&](GGUFWriter& w) {
                                  w.add_tensor("rope_freqs.weight", GGMLType::F32, {4}, four_bytes);
@@ -225,4 +243,40 @@ TEST_CASE("cli: bench prints one JSON object per test, or a markdown table") {
   CHECK(t.out.find("peak memory after load") != std::string::npos);
   CHECK(t.out.find("kernels: texel_kernels=") != std::string::npos);
   check_one_line_error(run_vkllm("bench -r 0"), "-r");
+}
+
+TEST_CASE("cli: tokenize prints the ids the model's tokenizer gives, without a device") {
+  const std::string text = "Once upon a time, \xe4\xbd\xa0\xe5\xa5\xbd!";
+  for (const char* pre : {"llama", "llama-bpe"}) {
+    INFO("tokenizer: " << pre);
+    test::RandomLlamaConfig c;
+    c.tokenizer = pre;
+    const std::string path = (scratch_dir() / (std::string("tok_") + pre + ".gguf")).string();
+    test::write_random_llama(path, c);
+    const Tokenizer tok = load_tokenizer(GGUFFile::open(path));
+    const std::vector<int32_t> want = tok.encode(text, true);
+    std::string line;
+    for (int32_t id : want) line += (line.empty() ? "" : " ") + std::to_string(id);
+    // No Vulkan device is created: an impossible device choice does not matter.
+    Result r = run_vkllm("tokenize -m " + shell_quote(path) + " -p " + shell_quote(text),
+                         "VKLLM_DEVICE=99");
+    INFO("stderr: " << r.err);
+    CHECK(r.code == 0);
+    CHECK(r.out == line + "\n");
+    Result p = run_vkllm("tokenize --no-bos --pieces -m " + shell_quote(path) + " -p " +
+                         shell_quote(text));
+    CHECK(p.code == 0);
+    CHECK(count_lines(p.out) == static_cast<int>(want.size()) - 1);
+    CHECK(p.out.find(std::to_string(want[1]) + "\t\"") == 0);
+  }
+  // A byte-level BPE model generates like any other: stdout starts with the prompt exactly.
+  test::RandomLlamaConfig c;
+  c.tokenizer = "smollm";
+  const std::string path = (scratch_dir() / "run_smollm.gguf").string();
+  test::write_random_llama(path, c);
+  Result r =
+      run_vkllm("run -m " + shell_quote(path) + " -p " + shell_quote(text) + " -n 6 --temp 0");
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 0);
+  CHECK(r.out.rfind(text, 0) == 0);
 }

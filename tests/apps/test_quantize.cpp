@@ -190,6 +190,9 @@ TEST_CASE("quantize and make-model: bad input is a one-line error") {
                        "unknown type 'Q8_K'");
   check_one_line_error(run_vkllm("make-model --preset 260K -o /nonexistent/dir/m.gguf"),
                        "cannot write");
+  check_one_line_error(
+      run_vkllm("make-model --preset 260K --tokenizer qwen2 -o " + shell_quote(out)),
+      "unknown tokenizer 'qwen2' (valid: llama, gpt-2, llama-bpe, smollm)");
 }
 
 namespace {
