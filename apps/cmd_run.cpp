@@ -33,6 +33,7 @@ struct RunOptions {
   uint64_t seed = 0;
   bool seed_set = false;
   bool quiet = false;
+  bool no_special = false;
   DeviceOptions dev;
   CacheOptions cache;
 };
@@ -72,7 +73,7 @@ void run(RunOptions& o) {
 
   // BOS where the model's tokenizer adds one, and always before an empty prompt (the
   // continuation from the start of a text).
-  std::vector<int32_t> prompt_ids = tok->encode(o.prompt, tok->vocab().add_bos);
+  std::vector<int32_t> prompt_ids = tok->encode(o.prompt, tok->vocab().add_bos, !o.no_special);
   if (prompt_ids.empty()) prompt_ids.push_back(tok->bos());
   const uint32_t n_ctx = o.n_ctx ? o.n_ctx : std::min<uint32_t>(params.n_ctx_train, 2048);
   if (prompt_ids.size() > n_ctx)
@@ -125,8 +126,10 @@ void run(RunOptions& o) {
   while (generated < o.n_predict) {
     const int32_t next = sampler.sample(logits);
     sampler.accept(next);
-    if (next == tok->eos() || next == tok->bos()) {
-      stop_reason = next == tok->eos() ? "end of text" : "start of a new text";
+    if (tok->is_eog(next) || next == tok->bos()) {
+      stop_reason = next == tok->bos()   ? "start of a new text"
+                    : next == tok->eos() ? "end of text"
+                                         : "end of turn";
       break;
     }
     ++generated;
@@ -167,7 +170,8 @@ void register_run(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "run",
       "generate text: prints the prompt, then the continuation as it is produced; stops after -n "
-      "tokens, at end of text (EOS, or BOS starting a new text) or when the context is full");
+      "tokens, at end of text (EOS, an end-of-turn token, or BOS starting a new text) or when "
+      "the context is full");
   cmd->add_option("-m,--model", o->model,
                   "GGUF model file (default: the embedded stories260K model)");
   cmd->add_option("-p,--prompt", o->prompt, "prompt text (default: empty, i.e. start of text)");
@@ -192,6 +196,9 @@ void register_run(CLI::App& app) {
       },
       "random seed for sampling (default: from the clock)");
   cmd->add_flag("-q,--quiet", o->quiet, "no notices, model summary or timings on stderr");
+  cmd->add_flag("--no-special", o->no_special,
+                "take the text of control tokens in the prompt (\"<s>\", \"<|eot_id|>\") as "
+                "plain text instead of those tokens");
   add_cache_options(*cmd, o->cache);
   add_device_options(*cmd, o->dev);
   cmd->callback([o] { run(*o); });

@@ -19,7 +19,7 @@ namespace {
 
 struct TokenizeOptions {
   std::string model, prompt, file;
-  bool no_bos = false, pieces = false;
+  bool no_bos = false, pieces = false, no_special = false;
 };
 
 void tokenize(const TokenizeOptions& o) {
@@ -39,7 +39,8 @@ void tokenize(const TokenizeOptions& o) {
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("{}: {}", path, e.what()));
   }
-  const std::vector<int32_t> ids = tok->encode(text, tok->vocab().add_bos && !o.no_bos);
+  const std::vector<int32_t> ids =
+      tok->encode(text, tok->vocab().add_bos && !o.no_bos, !o.no_special);
   if (o.pieces) {
     for (int32_t id : ids) std::printf("%d\t\"%s\"\n", id, json_escape(tok->piece(id)).c_str());
   } else {
@@ -61,6 +62,8 @@ void register_tokenize(CLI::App& app) {
   cmd->add_option("-f,--file", o->file, "read the text from a file (exactly, newlines included)")
       ->excludes(p);
   cmd->add_flag("--no-bos", o->no_bos, "leave out the BOS token");
+  cmd->add_flag("--no-special", o->no_special,
+                "take the text of control tokens (\"<s>\", \"<|eot_id|>\") as plain text");
   cmd->add_flag("--pieces", o->pieces,
                 "one token per line: its id and its text as a JSON string (control tokens empty)");
   cmd->callback([o] { tokenize(*o); });

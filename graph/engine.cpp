@@ -239,6 +239,10 @@ Tokenizer load_tokenizer(const GGUFFile& f) {
   v.unk = id("tokenizer.ggml.unknown_token_id", 0);
   if (auto b = f.opt_bool("tokenizer.ggml.add_bos_token")) v.add_bos = *b;
   if (auto b = f.opt_bool("tokenizer.ggml.add_space_prefix")) v.add_space_prefix = *b;
+  // Generations also end at the end-of-turn and end-of-message tokens (and the Tokenizer adds
+  // control tokens named like them).
+  for (const char* key : {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"})
+    if (int32_t t = id(key, -1); t >= 0) v.eog.push_back(t);
   try {
     return Tokenizer(std::move(v));
   } catch (const std::exception& e) {

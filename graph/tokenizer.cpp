@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
 #include <queue>
 #include <stdexcept>
@@ -14,7 +15,9 @@ namespace {
 
 constexpr std::string_view kSpace = "\xe2\x96\x81";  // U+2581 LOWER ONE EIGHTH BLOCK
 constexpr std::string_view kReplacement = "\xef\xbf\xbd";
+constexpr int32_t kTypeUnknown = 2;
 constexpr int32_t kTypeControl = 3;
+constexpr int32_t kTypeUserDefined = 4;
 constexpr int32_t kTypeByte = 6;
 
 // Length of the UTF-8 sequence a lead byte starts, or 0 for a byte that cannot lead one.
@@ -136,6 +139,25 @@ Tokenizer::Tokenizer(Vocab v) : vocab_(std::move(v)) {
     const int b = parse_byte_token(vocab_.tokens[i]);
     if (!vocab_.bpe && b >= 0 && byte_ids_[b] < 0) byte_ids_[b] = static_cast<int32_t>(i);
   }
+  for (int32_t id : vocab_.eog)
+    if (id < 0 || static_cast<size_t>(id) >= n)
+      throw std::runtime_error(fmt::format(
+          "tokenizer: end-of-generation id {} is outside the vocabulary of {} tokens", id, n));
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t t = vocab_.types[i];
+    const std::string& text = vocab_.tokens[i];
+    if ((t == kTypeControl || t == kTypeUserDefined || t == kTypeUnknown) && !text.empty())
+      specials_.push_back(static_cast<int32_t>(i));
+    // End-of-turn control tokens by name, as llama.cpp finds them (converters do not always
+    // write their ids).
+    if (t == kTypeControl &&
+        (text == "<|eot_id|>" || text == "<|eom_id|>" || text == "<|im_end|>" ||
+         text == "<|end|>" || text == "<end_of_turn>" || text == "<|endoftext|>"))
+      vocab_.eog.push_back(static_cast<int32_t>(i));
+  }
+  std::stable_sort(specials_.begin(), specials_.end(), [&](int32_t a, int32_t b) {
+    return vocab_.tokens[a].size() > vocab_.tokens[b].size();
+  });
   if (!vocab_.bpe) return;
   for (uint32_t b = 0; b < 256; ++b)
     byte_of_char_.emplace(utf8_codepoints(byte_level_char(static_cast<uint8_t>(b)))[0].cp,
@@ -149,6 +171,11 @@ Tokenizer::Tokenizer(Vocab v) : vocab_(std::move(v)) {
           fmt::format("tokenizer: merge {} ('{}') is not two pieces split by a space", i, m));
     merge_rank_.emplace(m, static_cast<int32_t>(i));  // the first of duplicates ranks
   }
+}
+
+bool Tokenizer::is_eog(int32_t id) const {
+  return id == vocab_.eos ||
+         std::find(vocab_.eog.begin(), vocab_.eog.end(), id) != vocab_.eog.end();
 }
 
 bool Tokenizer::is_control(int32_t id) const {
@@ -168,18 +195,55 @@ void Tokenizer::emit(std::string_view piece, std::vector<int32_t>& out) const {
   for (unsigned char c : piece) out.push_back(byte_ids_[c] >= 0 ? byte_ids_[c] : vocab_.unk);
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) const {
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos,
+                                       bool parse_special) const {
   std::vector<int32_t> out;
   if (add_bos) out.push_back(vocab_.bos);
-  if (text.empty()) return out;
-  if (vocab_.bpe) {
-    encode_bpe(text, out);
-    return out;
+  // Fragments: a special token's id, or text (id -1). Each special token, longest first, splits
+  // the text fragments at its occurrences.
+  struct Fragment {
+    int32_t id;
+    std::string_view text;
+  };
+  std::vector<Fragment> frags;
+  if (!text.empty()) frags.push_back({-1, text});
+  for (int32_t sid : specials_) {
+    if (!parse_special && vocab_.types[sid] != kTypeUserDefined) continue;
+    const std::string& st = vocab_.tokens[sid];
+    std::vector<Fragment> next;
+    for (const Fragment& f : frags) {
+      if (f.id >= 0) {
+        next.push_back(f);
+        continue;
+      }
+      size_t at = 0;
+      for (size_t hit; (hit = f.text.find(st, at)) != std::string_view::npos;
+           at = hit + st.size()) {
+        if (hit > at) next.push_back({-1, f.text.substr(at, hit - at)});
+        next.push_back({sid, {}});
+      }
+      if (at < f.text.size()) next.push_back({-1, f.text.substr(at)});
+    }
+    frags = std::move(next);
   }
+  bool after_special = true;  // SentencePiece's prefix: at the start and after a special token
+  for (const Fragment& f : frags) {
+    if (f.id >= 0)
+      out.push_back(f.id);
+    else if (vocab_.bpe)
+      encode_bpe(f.text, out);
+    else
+      encode_spm(f.text, vocab_.add_space_prefix && after_special, out);
+    after_special = f.id >= 0;
+  }
+  return out;
+}
 
+void Tokenizer::encode_spm(std::string_view text, bool space_prefix,
+                           std::vector<int32_t>& out) const {
   std::string s;
   s.reserve(text.size() * 2 + 3);
-  if (vocab_.add_space_prefix) s += kSpace;
+  if (space_prefix) s += kSpace;
   for (char c : text) {
     if (c == ' ')
       s += kSpace;
@@ -207,7 +271,6 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) cons
   });
   for (int i = 0; i >= 0; i = sym[i].next)
     emit(std::string_view(s.data() + sym[i].start, sym[i].len), out);
-  return out;
 }
 
 void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) const {

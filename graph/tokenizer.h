@@ -32,6 +32,10 @@ struct Vocab {
   std::vector<std::string> merges;
   PreTokenizer pre = PreTokenizer::Gpt2;
   bool ignore_merges = false;  // a piece that is a token as a whole is that token (Llama 3)
+  // Besides eos, the tokens that end a generation (end of turn, end of message); the Tokenizer
+  // adds the control tokens named <|eot_id|>, <|eom_id|>, <|im_end|>, <|end|>, <end_of_turn> and
+  // <|endoftext|>.
+  std::vector<int32_t> eog;
 };
 
 // GPT-2's byte-level alphabet: byte b as a printable character (UTF-8), as byte-level BPE
@@ -44,7 +48,12 @@ class Tokenizer {
   // outside it, empty). Empty scores mean all 0, empty types all normal.
   explicit Tokenizer(Vocab v);
 
-  std::vector<int32_t> encode(std::string_view text, bool add_bos) const;
+  // Token ids of `text`, BOS first if add_bos. The text of a user-defined token always becomes
+  // that token, and with parse_special also that of a control or unknown token ("<s>",
+  // "<|eot_id|>"), longest first, as llama.cpp does; the text between them is tokenized as usual
+  // (SentencePiece: with the space prefix at the start and after each such token).
+  std::vector<int32_t> encode(std::string_view text, bool add_bos,
+                              bool parse_special = false) const;
   // Concatenated pieces without control tokens; the space the prefix added is removed.
   std::string decode(std::span<const int32_t> ids) const;
   // Raw bytes of one token: U+2581 -> ' ', <0xXX> -> that byte, control tokens -> "".
@@ -53,12 +62,15 @@ class Tokenizer {
   int32_t n_vocab() const { return static_cast<int32_t>(vocab_.tokens.size()); }
   int32_t bos() const { return vocab_.bos; }
   int32_t eos() const { return vocab_.eos; }
+  // Whether a generation ends at `id`: eos or one of vocab().eog.
+  bool is_eog(int32_t id) const;
   bool is_control(int32_t id) const;
   const Vocab& vocab() const { return vocab_; }
 
  private:
   int32_t find(std::string_view piece) const;
   void emit(std::string_view piece, std::vector<int32_t>& out) const;
+  void encode_spm(std::string_view text, bool space_prefix, std::vector<int32_t>& out) const;
   void encode_bpe(std::string_view text, std::vector<int32_t>& out) const;
   // The merges of one pre-tokenized piece, spelled in byte-level characters.
   void merge_bpe(const std::string& word, std::vector<int32_t>& out) const;
@@ -71,6 +83,7 @@ class Tokenizer {
   };
   std::unordered_map<std::string, int32_t, PieceHash, std::equal_to<>> ids_;
   std::array<int32_t, 256> byte_ids_{};
+  std::vector<int32_t> specials_;  // control, user-defined and unknown tokens, longest text first
   std::unordered_map<std::string, int32_t, PieceHash, std::equal_to<>> merge_rank_;  // "a b"
   std::unordered_map<uint32_t, uint8_t> byte_of_char_;  // byte-level character -> byte
 };

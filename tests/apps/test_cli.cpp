@@ -269,6 +269,11 @@ TEST_CASE("cli: tokenize prints the ids the model's tokenizer gives, without a d
     CHECK(count_lines(p.out) == static_cast<int>(want.size()) - 1);
     CHECK(p.out.find(std::to_string(want[1]) + "\t\"") == 0);
   }
+  // Control token texts are those tokens unless --no-special.
+  CHECK(run_vkllm("tokenize --no-bos -p '<s>'").out == "1\n");
+  Result plain = run_vkllm("tokenize --no-bos --no-special -p '<s>'");
+  CHECK(plain.code == 0);
+  CHECK(plain.out != "1\n");
   // A byte-level BPE model generates like any other: stdout starts with the prompt exactly.
   test::RandomLlamaConfig c;
   c.tokenizer = "smollm";

@@ -259,3 +259,16 @@ TEST_CASE("bpe tokenizer: malformed merges and unknown pre-tokenizers are errors
   CHECK_FALSE(pre_tokenizer_from_name("qwen2").has_value());
   CHECK(pre_tokenizer_from_name("llama3") == PreTokenizer::Llama3);
 }
+
+TEST_CASE(
+    "bpe tokenizer: control token texts become those tokens only when asked (llama.cpp's ids)") {
+  const Tokenizer t = bpe_tokenizer("llama-bpe");
+  const char* text = "<|begin_of_text|>Hello<|end_of_text|> world";
+  CHECK(t.encode(text, false, true) ==
+        std::vector<int32_t>{510, 427, 333, 111, 511, 265, 111, 114, 108, 100});
+  CHECK(t.encode(text, false, false) ==
+        std::vector<int32_t>{60,  124, 473, 491, 110, 95,  111, 102, 95,  116, 101, 120,
+                             116, 124, 62,  427, 333, 111, 60,  124, 481, 95,  111, 102,
+                             95,  116, 101, 120, 116, 124, 62,  265, 111, 114, 108, 100});
+  CHECK(t.encode("x<|begin_of_text|>", false, true) == std::vector<int32_t>{120, 510});
+}

@@ -258,3 +258,49 @@ TEST_CASE("tokenizer: a tiny hand-made vocabulary; unk when there is no byte tok
   CHECK(u.encode("aaa", false) == std::vector<int32_t>{4, 3});
   CHECK(u.decode(u.encode("aaa", false)) == "aaa");
 }
+
+// Expected ids from llama.cpp (node-llama-cpp 3.22.1, `model.tokenize(text, specialTokens)`) on
+// stories260K: control and unknown token texts become those tokens only when asked, and the
+// space prefix comes back after each.
+TEST_CASE("tokenizer: special token texts in the prompt, as llama.cpp parses them") {
+  struct Case {
+    const char* text;
+    std::vector<int32_t> special, plain;
+  };
+  const std::vector<Case> cases = {
+      {"<s>Once</s> upon<unk>",
+       {1, 403, 2, 410, 407, 0},
+       {410, 504, 419, 505, 441, 416, 331, 504, 492, 419, 505, 407, 504, 379, 433, 505}},
+      {"Once upon</s>", {403, 407, 2}, {403, 407, 504, 492, 419, 505}},
+      {"</s></s>x", {2, 2, 410, 444}, {410, 504, 492, 419, 505, 504, 492, 419, 505, 444}},
+      {"a<s>b", {261, 1, 268}, {261, 504, 419, 505, 430}},
+      {" <s> spaced </s> ",
+       {410, 410, 1, 410, 262, 427, 412, 429, 266, 410, 2, 410, 410},
+       {410, 410, 504, 419, 505, 262, 427, 412, 429, 266, 410, 504, 492, 419, 505, 410}},
+  };
+  for (const Case& c : cases) {
+    INFO("text: " << c.text);
+    CHECK(tok().encode(c.text, false, true) == c.special);
+    CHECK(tok().encode(c.text, false, false) == c.plain);
+    CHECK(tok().decode(c.plain) == c.text);
+  }
+}
+
+TEST_CASE("tokenizer: user-defined tokens always match; end-of-turn tokens end a generation") {
+  Vocab v;
+  v.tokens = {"<unk>", "<s>", "</s>", "\xe2\x96\x81" "a", "b", "<tool>", "<|im_end|>", "<|end|>"};
+  v.types = {2, 3, 3, 1, 1, 4, 3, 1};  // <|end|> is not a control token here
+  v.add_space_prefix = false;
+  Tokenizer t(v);
+  CHECK(t.encode("b<tool>b", false, false) == std::vector<int32_t>{4, 5, 4});
+  CHECK(t.encode("<|im_end|>", false, true) == std::vector<int32_t>{6});
+  CHECK(t.is_eog(2));
+  CHECK(t.is_eog(6));
+  CHECK_FALSE(t.is_eog(7));
+  CHECK_FALSE(t.is_eog(4));
+  v.eog = {4};
+  CHECK(Tokenizer(v).is_eog(4));
+  v.eog = {99};
+  CHECK_THROWS_WITH_AS(Tokenizer{v}, doctest::Contains("end-of-generation id 99"),
+                       std::runtime_error);
+}
