@@ -18,15 +18,9 @@ shift $((OPTIND - 1))
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(third_party/stories260K.gguf)
 
-LLAMACPP_VERSION=3.22.1
-dir=build/llamacpp-node
-if [ ! -d "$dir/node_modules/@node-llama-cpp/linux-x64-vulkan" ]; then
-  echo "installing node-llama-cpp $LLAMACPP_VERSION (prebuilt llama.cpp Vulkan) into $dir" >&2
-  mkdir -p "$dir"
-  (cd "$dir" && [ -f package.json ] || npm init -y >/dev/null)
-  (cd "$dir" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --no-audit --no-fund --silent \
-     "node-llama-cpp@$LLAMACPP_VERSION" "@node-llama-cpp/linux-x64-vulkan@$LLAMACPP_VERSION" >/dev/null)
-fi
+source bench/llamacpp_env.sh
+install_llamacpp
+dir=$LLAMACPP_DIR
 cp bench/llamacpp_bench.mjs "$dir/"
 [ -x build/bin/vkllm ] || bash scripts/build.sh >&2
 # llama.cpp ignores CPU-type Vulkan devices (lavapipe) unless told to use them.

@@ -9,17 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LLAMACPP_VERSION=3.22.1
-dir=build/llamacpp-node
+source bench/llamacpp_env.sh
+dir=$LLAMACPP_DIR
 lib=${1:-}
 if [ -z "$lib" ]; then
-  if [ ! -d "$dir/node_modules/@node-llama-cpp/linux-x64-vulkan" ]; then
-    echo "installing node-llama-cpp $LLAMACPP_VERSION (prebuilt llama.cpp Vulkan) into $dir" >&2
-    mkdir -p "$dir"
-    (cd "$dir" && [ -f package.json ] || npm init -y >/dev/null)
-    (cd "$dir" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --no-audit --no-fund --silent \
-       "node-llama-cpp@$LLAMACPP_VERSION" "@node-llama-cpp/linux-x64-vulkan@$LLAMACPP_VERSION" >/dev/null)
-  fi
+  install_llamacpp
   lib=$dir/node_modules/@node-llama-cpp/linux-x64-vulkan/bins/linux-x64-vulkan/libggml-base.so
 fi
 [ -f "$lib" ] || { echo "error: $lib: no such file" >&2; exit 1; }
