@@ -95,6 +95,9 @@ NodeCost node_cost(const Graph& g, const Node& node, uint32_t pos0) {
           [&](const CopyBytesOp& o) {
             return NodeCost{2 * o.bytes, 0.0};
           },
+          [&](const CopyRowsOp& o) {
+            return NodeCost{2 * o.rows * o.row_bytes, 0.0};
+          },
       },
       node.op);
 }
@@ -113,6 +116,7 @@ const char* op_kind_name(const OpParams& op) {
                         [](const AddOp&) { return "add"; },
                         [](const SwiGluOp&) { return "swiglu"; },
                         [](const CopyBytesOp&) { return "copy_bytes"; },
+                        [](const CopyRowsOp&) { return "copy_rows"; },
                     },
                     op);
 }

@@ -28,7 +28,8 @@ Engine::Engine(rt::Context& ctx, const GGUFFile& file, const EngineOptions& opti
         n_ctx_, kv_bytes / 1048576.0, options_.kv_half ? "f16" : "f32", range / 1048576.0,
         range / row_bytes, options_.kv_half ? "" : " (twice as many with an f16 KV cache)"));
   ops_ = std::make_unique<Ops>(ctx);
-  weights_ = std::make_unique<LlamaWeights>(ctx, *ops_, file, params_, options.load_progress);
+  weights_ = std::make_unique<LlamaWeights>(ctx, *ops_, file, params_, options.load_progress,
+                                            options.max_weight_buffer);
 
   const uint32_t max_rows = options_.all_logits ? options_.n_batch : 1;
   step_buf_ = ctx.create_buffer(sizeof(StepParams), "step");

@@ -27,6 +27,9 @@ struct EngineOptions {
   // The KV cache in f16 (half the memory and the attention's reads; K and V rounded to f16) or
   // f32 (exact).
   bool kv_half = false;
+  // The largest buffer one weight piece may take (0: the device's maxStorageBufferRange); the
+  // vocabulary-sized matrices are split by rows to fit (LlamaWeights). Tests set it small.
+  uint64_t max_weight_buffer = 0;
 };
 
 // One node of the last replay of a step, for profiling (Engine::profile_last).

@@ -37,7 +37,7 @@ void dispatch(const Graph& g, const Node& node, Ops& ops, rt::Sequence& s) {
   std::visit(
       Overloaded{
           [&](const GetRowsOp& o) {
-            ops.get_rows(s, o.type, in(0), in(1), out, o.n_cols, o.n_rows);
+            ops.get_rows(s, o.type, in(0), in(1), out, o.n_cols, o.n_rows, o.row0, o.zero_past);
           },
           [&](const RmsNormOp& o) {
             if (o.deferred)
@@ -76,6 +76,11 @@ void dispatch(const Graph& g, const Node& node, Ops& ops, rt::Sequence& s) {
           [&](const CopyBytesOp& o) {
             const auto src = in(0);
             s.copy(*src.buffer, src.offset + o.src_offset, *out.buffer, out.offset, o.bytes);
+          },
+          [&](const CopyRowsOp& o) {
+            const auto src = in(0);
+            s.copy_rows(*src.buffer, src.offset, o.src_stride, *out.buffer,
+                        out.offset + o.dst_offset, o.dst_stride, o.row_bytes, o.rows);
           },
       },
       node.op);

@@ -28,9 +28,13 @@ struct Tensor {
 };
 
 // Per-op parameters. Shapes follow the conventions of graph/ops.h.
+// The ids in [row0, row0 + the table's rows) gather their rows; with zero_past, ids past the
+// table write zeros (Ops::get_rows).
 struct GetRowsOp {
   GGMLType type;
   uint32_t n_cols, n_rows;
+  uint32_t row0 = 0;
+  bool zero_past = true;
 };
 struct RmsNormOp {
   uint32_t n, rows;
@@ -94,8 +98,15 @@ struct SwiGluOp {
 struct CopyBytesOp {  // a transfer copy of `bytes` from src at src_offset to the start of dst
   uint64_t src_offset, bytes;
 };
-using OpParams = std::variant<GetRowsOp, RmsNormOp, AddRmsNormOp, MatMulOp, MatMulRopeKvOp, RopeOp,
-                              KvWriteOp, RopeKvOp, AttentionOp, AddOp, SwiGluOp, CopyBytesOp>;
+// Row r < rows of src (bytes r * src_stride .. + row_bytes) to dst at dst_offset + r * dst_stride:
+// one transfer command.
+struct CopyRowsOp {
+  uint32_t rows;
+  uint64_t row_bytes, src_stride, dst_offset, dst_stride;
+};
+using OpParams =
+    std::variant<GetRowsOp, RmsNormOp, AddRmsNormOp, MatMulOp, MatMulRopeKvOp, RopeOp, KvWriteOp,
+                 RopeKvOp, AttentionOp, AddOp, SwiGluOp, CopyBytesOp, CopyRowsOp>;
 
 struct Node {
   std::string name;

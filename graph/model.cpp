@@ -155,7 +155,9 @@ LlamaParams LlamaParams::from_gguf(const GGUFFile& f) {
 
 LlamaWeights::LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f,
                            const LlamaParams& p,
-                           const std::function<void(uint64_t, uint64_t)>& progress) {
+                           const std::function<void(uint64_t, uint64_t)>& progress,
+                           uint64_t max_buffer_bytes) {
+  const uint64_t limit = max_buffer_bytes ? max_buffer_bytes : ctx.info().max_storage_buffer_range;
   const std::vector<Want> wants = llama_wants(p);
   const uint64_t E = p.n_embd, KV = p.kv_width(), F = p.n_ff;
   uint64_t total = 0;
@@ -202,7 +204,6 @@ LlamaWeights::LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f,
   // scale padding of 7 rows: kept under 64 KiB of margin for the matrices llama models have).
   auto fits = [&](GGMLType type, uint64_t rows, uint64_t cols) {
     const uint64_t bytes = row_bytes(type, cols).value_or(0) * rows;
-    const uint64_t limit = ctx.info().max_storage_buffer_range;
     return bytes > 0 && limit > 65536 && bytes <= limit - 65536;
   };
   struct Load {
@@ -277,23 +278,75 @@ LlamaWeights::LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f,
       data = {reinterpret_cast<const uint8_t*>(widened.data()), widened.size() * 4};
       type = GGMLType::F32;
     }
-    WeightLayout layout = WeightLayout::AsStored;
-    if (wants[i0].matrix && wants[i0].matmul_only && widened.empty())
-      layout = ops.weight_layout(type, static_cast<uint32_t>(rows), static_cast<uint32_t>(cols));
-    rt::Buffer buf;
-    if (layout == WeightLayout::Planar) {
-      const PlanarParams pp = ops.planar_params(type);
-      const PlanarShape ps = planar_shape(type, rows, cols, pp);
-      buf = ctx.create_buffer(ps.total_bytes, ld.name.c_str());
-      // Repack straight into the buffer where it is host-visible, else through a host copy.
-      std::vector<uint8_t> host(buf.mapped() ? 0 : ps.total_bytes);
-      std::span<uint8_t> dst = buf.mapped() ? std::span<uint8_t>(buf.mapped(), ps.total_bytes)
-                                            : std::span<uint8_t>(host);
-      repack_planar(type, data, rows, cols, pp, dst);
-      if (!host.empty()) ctx.upload(buf, 0, host.data(), host.size());
-    } else {
-      buf = ctx.create_buffer(data.size(), ld.name.c_str());
-      ctx.upload(buf, 0, data.data(), data.size());
+    // The bytes a piece of `n` rows takes in its buffer, as stored or repacked.
+    const bool repack = wants[i0].matrix && wants[i0].matmul_only && widened.empty();
+    auto layout_of = [&](uint64_t n) {
+      return repack ? ops.weight_layout(type, static_cast<uint32_t>(n), static_cast<uint32_t>(cols))
+                    : WeightLayout::AsStored;
+    };
+    auto piece_bytes = [&](uint64_t n) {
+      return layout_of(n) == WeightLayout::Planar
+                 ? planar_shape(type, n, cols, ops.planar_params(type)).total_bytes
+                 : data.size() / rows * n;
+    };
+    // Rows per piece: all of them, or for the vocabulary-sized matrices (the embedding table and
+    // the output product, which graph/ops split by rows) the most, in multiples of 256 (whole
+    // planar tiles), that fit one buffer and at most 64 MiB (a piece's file pages and its buffer
+    // are resident together while it is repacked: peak memory stays near the file's size).
+    uint64_t per_piece = rows;
+    if (piece_bytes(rows) > limit) {
+      const uint64_t piece_limit = std::min<uint64_t>(limit, 64u << 20);
+      const std::string& name = ld.name;
+      if (name != "token_embd.weight" && name != "output.weight")
+        throw ModelError(fmt::format(
+            "tensor '{}' takes {} bytes, over the device's largest buffer binding ({} bytes)", name,
+            piece_bytes(rows), limit));
+      per_piece = std::min<uint64_t>(rows, piece_limit / (data.size() / rows)) / 256 * 256;
+      while (per_piece > 0 && piece_bytes(per_piece) > piece_limit) per_piece -= 256;
+      if (per_piece == 0)
+        throw ModelError(
+            fmt::format("tensor '{}' has rows too long for the device's largest "
+                        "buffer binding ({} bytes)",
+                        name, limit));
+    }
+    const WeightLayout layout = layout_of(per_piece);
+    std::vector<Piece> pieces;
+    const uint64_t rb = data.size() / rows;
+    for (uint64_t r0 = 0; r0 < rows; r0 += per_piece) {
+      const uint64_t n = std::min(per_piece, rows - r0);
+      if (layout_of(n) != layout)
+        throw ModelError(
+            fmt::format("tensor '{}': its last piece of {} rows cannot take the "
+                        "layout of the others",
+                        ld.name, n));
+      const std::span<const uint8_t> part = data.subspan(r0 * rb, n * rb);
+      const std::string label =
+          pieces.empty() && n == rows ? ld.name : fmt::format("{}#{}", ld.name, pieces.size());
+      rt::Buffer buf;
+      if (layout == WeightLayout::Planar) {
+        const PlanarParams pp = ops.planar_params(type);
+        const PlanarShape ps = planar_shape(type, n, cols, pp);
+        buf = ctx.create_buffer(ps.total_bytes, label.c_str());
+        // Repack straight into the buffer where it is host-visible, else through a host copy.
+        std::vector<uint8_t> host(buf.mapped() ? 0 : ps.total_bytes);
+        std::span<uint8_t> dst = buf.mapped() ? std::span<uint8_t>(buf.mapped(), ps.total_bytes)
+                                              : std::span<uint8_t>(host);
+        repack_planar(type, part, n, cols, pp, dst);
+        if (!host.empty()) ctx.upload(buf, 0, host.data(), host.size());
+      } else {
+        // In chunks, each chunk's file pages dropped once copied (a no-op off the mapping), so a
+        // large tensor costs its buffer and one chunk of file pages at a time.
+        buf = ctx.create_buffer(part.size(), label.c_str());
+        constexpr uint64_t kChunk = 16u << 20;
+        for (uint64_t at = 0; at < part.size(); at += kChunk) {
+          const std::span<const uint8_t> chunk =
+              part.subspan(at, std::min(kChunk, part.size() - at));
+          ctx.upload(buf, at, chunk.data(), chunk.size());
+          f.release(chunk);
+        }
+      }
+      f.release(part);  // a split matrix's file pages go piece by piece (no-op off the mapping)
+      pieces.push_back({std::move(buf), static_cast<uint32_t>(r0), static_cast<uint32_t>(n)});
     }
     // On unified-memory devices (lavapipe, integrated GPUs) the buffer is host memory too: drop
     // the mapped file pages now so peak memory stays near the file size.
@@ -301,7 +354,7 @@ LlamaWeights::LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f,
       f.release(file_data[j]);
       done += infos[ld.parts[j]]->n_bytes;
     }
-    entries_.emplace(ld.name, Entry{type, std::move(buf), layout});
+    entries_.emplace(ld.name, Entry{type, layout, std::move(pieces)});
     if (progress) progress(done, total);
   }
   bytes_ = total;
@@ -323,7 +376,16 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
   const uint32_t E = p.n_embd, KV = p.kv_width(), F = p.n_ff, V = p.n_vocab;
   auto W = [&](const std::string& name) {
     const auto& e = w.get(name);
-    return g.weight(name, e.type, e.buffer);
+    if (e.pieces.size() != 1)
+      throw std::logic_error("build_llama_graph: '" + name + "' is split into pieces");
+    return g.weight(name, e.type, e.buffer());
+  };
+  // Piece i of a matrix that may be split by rows (LlamaWeights::Piece), with its node name.
+  auto piece = [&](const std::string& name, size_t i, const std::string& node) {
+    const auto& e = w.get(name);
+    if (e.pieces.size() == 1) return std::pair{W(name), node};
+    return std::pair{g.weight(fmt::format("{}#{}", name, i), e.type, e.pieces.at(i).buffer),
+                     fmt::format("{}#{}", node, i)};
   };
   auto act = [&](const std::string& name, uint64_t floats) {
     return g.activation(name, floats * 4);
@@ -333,10 +395,15 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
   };
   const int step = ext("step", st.step);
   const int ids = g.external("ids", uint64_t{T} * 4, rt::BufferRange(*st.ids, 0, uint64_t{T} * 4));
-  const int emb_w = W("token_embd.weight");
-
-  int x = g.add("embed", GetRowsOp{w.get("token_embd.weight").type, E, T}, {emb_w, ids},
-                act("x.embed", uint64_t{T} * E));
+  // The embedding gather, one dispatch per piece of the table: each writes the rows of the ids
+  // it holds, the last also zeros for ids past the vocabulary.
+  int x = act("x.embed", uint64_t{T} * E);
+  const auto& emb = w.get("token_embd.weight");
+  for (size_t i = 0; i < emb.pieces.size(); ++i) {
+    const auto [t, node] = piece("token_embd.weight", i, "embed");
+    g.add(node, GetRowsOp{emb.type, E, T, emb.pieces[i].row0, i + 1 == emb.pieces.size()}, {t, ids},
+          x);
+  }
 
   // The normed input of the products after a norm: h, and for a deferred norm (below) the
   // partial sums of squares the products finish it with.
@@ -475,12 +542,29 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
                 act("h.last", E));
     rows = 1;
   }
-  const int logits = g.external("logits", uint64_t{rows} * V * 4,
-                                rt::BufferRange(*st.logits, 0, uint64_t{rows} * V * 4));
+  // The output product, one per piece of the matrix: for one row of logits each writes its
+  // columns in place; for several, into a scratch [rows x piece rows] copied into the logits'
+  // column range (the products write rows of M contiguous floats).
   const auto& out_w = w.get(out_name);
-  MatMulOp out_op{out_w.type, V, E, rows, out_w.layout};
-  out_op.norm_in = h.in;
-  g.add("output", out_op, with_norm({W(out_name), h.h}, h), logits);
+  const bool split = out_w.pieces.size() > 1;
+  const uint64_t row_bytes = uint64_t{V} * 4;
+  const int logits =
+      g.external("logits", rows * row_bytes, rt::BufferRange(*st.logits, 0, rows * row_bytes));
+  for (size_t i = 0; i < out_w.pieces.size(); ++i) {
+    const LlamaWeights::Piece& pc = out_w.pieces[i];
+    const auto [t, node] = piece(out_name, i, "output");
+    MatMulOp out_op{out_w.type, pc.rows, E, rows, out_w.layout};
+    out_op.norm_in = h.in;
+    const uint64_t col0 = uint64_t{pc.row0} * 4, cols = uint64_t{pc.rows} * 4;
+    int dst = logits;
+    if (split && rows == 1)
+      dst = g.external(node + ".logits", cols, rt::BufferRange(*st.logits, col0, cols));
+    else if (split)
+      dst = act(node + ".logits", uint64_t{rows} * pc.rows);
+    g.add(node, out_op, with_norm({t, h.h}, h), dst);
+    if (split && rows > 1)
+      g.add(node + ".copy", CopyRowsOp{rows, cols, cols, col0, row_bytes}, {dst}, logits);
+  }
   return g;
 }
 

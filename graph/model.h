@@ -46,15 +46,26 @@ struct LlamaParams {
 // The model's weights, uploaded once.
 class LlamaWeights {
  public:
+  // Rows row0 .. row0 + rows - 1 of a matrix in a buffer of their own.
+  struct Piece {
+    rt::Buffer buffer;
+    uint32_t row0 = 0, rows = 0;
+  };
   struct Entry {
     GGMLType type;
-    rt::Buffer buffer;
     WeightLayout layout = WeightLayout::AsStored;  // matrices read by matmul only may be repacked
+    // One piece, or for the vocabulary-sized matrices (token_embd, output) that one buffer
+    // binding cannot hold, consecutive row ranges that each fit one.
+    std::vector<Piece> pieces;
+    const rt::Buffer& buffer() const { return pieces.front().buffer; }
   };
   // `progress(done_bytes, total_bytes)` is called after each tensor. Matrices that only matmul
   // reads get the layout ops.weight_layout() asks for (repacked at load, the file untouched).
+  // `max_buffer_bytes` (0: the device's maxStorageBufferRange) is the largest buffer a piece may
+  // take; a smaller one makes tests split small models.
   LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f, const LlamaParams& p,
-               const std::function<void(uint64_t, uint64_t)>& progress = {});
+               const std::function<void(uint64_t, uint64_t)>& progress = {},
+               uint64_t max_buffer_bytes = 0);
   const Entry& get(const std::string& name) const;
   // Fused matrices: "blk.N.attn_qkv.weight" (q, k, v rows) and "blk.N.ffn_gate_up.weight"
   // (gate/up rows interleaved) replace their parts where the loader could fuse them.

@@ -207,8 +207,11 @@ class Ops {
   // get_rows_<glsl>; rows = table range size / row bytes), ids one uint32 per token, out f32. An
   // id >= rows writes a row of zeros (callers validate ids). An F16 or quantized table whose range
   // ends mid-word needs 2 bytes of buffer after it (the kernels read 32-bit words).
+  // A table split by rows is gathered by one call per piece: `row0` is the id of the piece's first
+  // row; ids before it, and past it unless `zero_past`, leave their output rows untouched.
   void get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
-                BufferRange out, uint32_t n_cols, uint32_t n_rows_out);
+                BufferRange out, uint32_t n_cols, uint32_t n_rows_out, uint32_t row0 = 0,
+                bool zero_past = true);
   // y[i] = x[i] * factor for i < n (y may alias x).
   void scale(rt::Sequence& s, BufferRange x, BufferRange y, uint32_t n, float factor);
   // dst[i] = src[i] for i < n f32 elements, by a shader.
@@ -252,7 +255,7 @@ class Ops {
   // get_rows for tables read by the quantized kernels (graph/ops_elementwise.cpp).
   void get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q,
                       BufferRange table, BufferRange ids, BufferRange out, uint32_t n_cols,
-                      uint32_t n_rows_out);
+                      uint32_t n_rows_out, uint32_t row0, bool zero_past);
   // The RMSNorm kernel's name suffix ("" or "_rows") and workgroup size for rows of n over
   // `bufs` (graph/ops_attention.cpp).
   std::string norm_kernel(uint32_t n, std::initializer_list<BufferRange> bufs, uint32_t& wg) const;

@@ -8,9 +8,10 @@
 namespace vkllm {
 
 void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
-                   BufferRange out, uint32_t n_cols, uint32_t n_rows_out) {
+                   BufferRange out, uint32_t n_cols, uint32_t n_rows_out, uint32_t row0,
+                   bool zero_past) {
   if (const auto q = quant_kernel_format(wtype)) {
-    get_rows_quant(s, wtype, *q, table, ids, out, n_cols, n_rows_out);
+    get_rows_quant(s, wtype, *q, table, ids, out, n_cols, n_rows_out, row0, zero_past);
     return;
   }
   const bool f16 = wtype == GGMLType::F16;
@@ -32,8 +33,9 @@ void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRan
     table.size = table_bytes + 2;
   }
   struct {
-    uint32_t n_cols, n_rows_out, n_table_rows;
-  } push{n_cols, n_rows_out, static_cast<uint32_t>(std::min<uint64_t>(table_rows, UINT32_MAX))};
+    uint32_t n_cols, n_rows_out, n_table_rows, row0, zero_past;
+  } push{n_cols, n_rows_out, static_cast<uint32_t>(std::min<uint64_t>(table_rows, UINT32_MAX)),
+         row0, zero_past ? 1u : 0u};
   const char* name = f16 ? "get_rows_f16" : "get_rows_f32";
   const auto& p = ctx_.pipeline({name, 3, sizeof(push), {tuning_.elementwise_wg}});
   s.dispatch(p, {table, ids, out}, push,
@@ -43,7 +45,7 @@ void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRan
 // Quantized tables: get_rows_<glsl>, one invocation per 32-element group of an output row.
 void Ops::get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q,
                          BufferRange table, BufferRange ids, BufferRange out, uint32_t n_cols,
-                         uint32_t n_rows_out) {
+                         uint32_t n_rows_out, uint32_t row0, bool zero_past) {
   if (n_cols % q.block != 0)
     throw std::invalid_argument(
         "get_rows: " + type_name(wtype) + " tables need n_cols to be a multiple of " +
@@ -68,8 +70,9 @@ void Ops::get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelForma
     table.size = words;
   }
   struct {
-    uint32_t n_cols, n_rows_out, n_table_rows;
-  } push{n_cols, n_rows_out, static_cast<uint32_t>(std::min<uint64_t>(table_rows, UINT32_MAX))};
+    uint32_t n_cols, n_rows_out, n_table_rows, row0, zero_past;
+  } push{n_cols, n_rows_out, static_cast<uint32_t>(std::min<uint64_t>(table_rows, UINT32_MAX)),
+         row0, zero_past ? 1u : 0u};
   const std::string name = std::string("get_rows_") + q.glsl;
   const auto& p = ctx_.pipeline({name, 3, sizeof(push), {tuning_.elementwise_wg}});
   s.dispatch(p, {table, ids, out}, push,

@@ -252,6 +252,21 @@ void Sequence::copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, u
   write_timestamp();
 }
 
+void Sequence::copy_rows(const Buffer& src, uint64_t src_offset, uint64_t src_stride,
+                         const Buffer& dst, uint64_t dst_offset, uint64_t dst_stride,
+                         uint64_t row_bytes, uint32_t rows, const char* label) {
+  if (!recording_) throw DeviceError("Sequence::copy_rows outside begin()/end()");
+  if (rows == 0 || row_bytes == 0) return;
+  const std::string name = label ? label : "copy_rows";
+  insert_label(name);
+  std::vector<VkBufferCopy> regions(rows);
+  for (uint32_t r = 0; r < rows; ++r)
+    regions[r] = {src_offset + r * src_stride, dst_offset + r * dst_stride, row_bytes};
+  vkCmdCopyBuffer(cb_, src.handle(), dst.handle(), rows, regions.data());
+  labels_.push_back(name);
+  write_timestamp();
+}
+
 void Sequence::end() {
   // Results become visible to the host (and to the next submission) once the fence signals.
   auto mb = vk_init<VkMemoryBarrier>(VK_STRUCTURE_TYPE_MEMORY_BARRIER);

@@ -49,6 +49,11 @@ class Sequence {
             const char* label = "fill");
   void copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset,
             uint64_t size, const char* label = "copy");
+  // Rows r < rows of row_bytes each, from src_offset + r * src_stride to dst_offset + r *
+  // dst_stride: one copy command with a region per row.
+  void copy_rows(const Buffer& src, uint64_t src_offset, uint64_t src_stride, const Buffer& dst,
+                 uint64_t dst_offset, uint64_t dst_stride, uint64_t row_bytes, uint32_t rows,
+                 const char* label = "copy_rows");
   // Finishes recording; makes results visible to the host after the submission completes.
   void end();
 

@@ -3,7 +3,8 @@
 //   table: [n_table_rows x n_cols] f32 (default) or f16 (TABLE_F16: read as uint words holding two
 //   halves; any n_cols, a row may start in the middle of a word, and the bound range covers whole
 //   words: the host widens it over the last half word)   ids: uint per token
-// Ids >= n_table_rows write a row of zeros (the host validates ids before upload anyway).
+// Ids past the table write a row of zeros where p.zero_past (the host validates ids before upload
+// anyway); for a piece of a split table (p.row0 > 0 or !p.zero_past) ids outside it write nothing.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -19,13 +20,16 @@ layout(push_constant) uniform P {
   uint n_cols;
   uint n_rows_out;
   uint n_table_rows;
+  uint row0;       // id of the table's first row (a table split by rows: one dispatch per piece)
+  uint zero_past;  // ids past the table write zeros (else, like ids before row0, nothing)
 } p;
 
 void main() {
   const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
   if (i >= p.n_cols * p.n_rows_out) return;
   const uint t = i / p.n_cols, c = i % p.n_cols;
-  const uint id = ids[t];
+  if (ids[t] < p.row0 || (ids[t] - p.row0 >= p.n_table_rows && p.zero_past == 0u)) return;
+  const uint id = ids[t] - p.row0;
   float v = 0.0;
   if (id < p.n_table_rows) {
     const uint e = id * p.n_cols + c;

@@ -4,7 +4,8 @@
 //   table: [n_table_rows x n_cols] in the format selected by -DFMT_<NAME> (shaders/formats/),
 //   bound as uint words; n_cols a multiple of QK   ids: uint per token   out: f32
 // One invocation decodes one 32-element group of one output row. Ids >= n_table_rows write a row
-// of zeros (the host validates ids before upload anyway).
+// of zeros where p.zero_past (the host validates ids before upload anyway); for a piece of a split
+// table (p.row0 > 0 or !p.zero_past) ids outside it write nothing.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -16,6 +17,8 @@ layout(push_constant) uniform P {
   uint n_cols;
   uint n_rows_out;
   uint n_table_rows;
+  uint row0;       // id of the table's first row (a table split by rows: one dispatch per piece)
+  uint zero_past;  // ids past the table write zeros (else, like ids before row0, nothing)
 } p;
 
 #include "formats/format.glsl"
@@ -26,7 +29,8 @@ void main() {
   if (i >= per_row * p.n_rows_out) return;
   const uint t = i / per_row, gi = i % per_row;
   const uint b = gi / QGROUPS, g = gi % QGROUPS;
-  const uint id = ids[t];
+  if (ids[t] < p.row0 || (ids[t] - p.row0 >= p.n_table_rows && p.zero_past == 0u)) return;
+  const uint id = ids[t] - p.row0;
   float v[QG];
   if (id < p.n_table_rows) {
     q_dequant((id * nb + b) * QBYTES, g, v);

@@ -1,5 +1,6 @@
 // The Vulkan forward pass against the scalar CPU reference (tests/support/cpu_llama), on the real
 // stories260K model and on random llama-shaped models written by the tests.
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -41,8 +42,10 @@ std::vector<int32_t> some_tokens(uint32_t n, uint32_t n_vocab, uint32_t seed) {
 
 // Prompt as one batch (all logits), then `decode` single-token steps; every logit compared.
 // kv_half: an f16 KV cache, against a reference that rounds its cached keys and values likewise.
+// max_weight_buffer: EngineOptions::max_weight_buffer (0: the device's limit).
 void compare_with_reference(const std::string& path, uint32_t prompt_len, uint32_t decode,
-                            uint32_t n_batch, bool kv_half = false, double tol = kLogitTol) {
+                            uint32_t n_batch, bool kv_half = false, double tol = kLogitTol,
+                            uint64_t max_weight_buffer = 0) {
   GGUFFile f = GGUFFile::open(path);
   test::CpuLlama ref(f, kv_half);
   EngineOptions o;
@@ -50,6 +53,7 @@ void compare_with_reference(const std::string& path, uint32_t prompt_len, uint32
   o.n_batch = n_batch;
   o.n_ctx = 64;
   o.kv_half = kv_half;
+  o.max_weight_buffer = max_weight_buffer;
   Engine eng(test::context(), f, o);
   auto toks = some_tokens(prompt_len + decode, ref.n_vocab(), prompt_len * 7 + decode);
   std::span<const int32_t> prompt(toks.data(), prompt_len);
@@ -290,4 +294,47 @@ TEST_CASE("engine: activation memory is shared between tensors with disjoint lif
   int32_t bos = 1;
   eng.eval(std::span<const int32_t>(&bos, 1));
   CHECK(eng.stats().arena_bytes * 4 < eng.stats().unshared_bytes);
+}
+
+// The vocabulary-sized matrices split by rows where one buffer cannot hold them (here forced by a
+// small EngineOptions::max_weight_buffer): the embedding gathered by one dispatch per piece, the
+// output product per piece into the logits' columns (in place for one row, through a copy for
+// a batch's rows). 300 tokens in pieces of 256 and 44 rows.
+TEST_CASE("engine: embedding and output split into pieces match the CPU reference") {
+  struct Case {
+    const char* name;
+    test::RandomLlamaConfig cfg;
+  };
+  std::vector<Case> cases;
+  test::RandomLlamaConfig c;
+  c.seed = 41;
+  cases.push_back({"split_f32", c});
+  c.tied_output = true;
+  c.seed = 42;
+  cases.push_back({"split_f32_tied", c});
+  cases.push_back({"split_q4_0", w64_config(GGMLType::Q4_0, 43)});
+  cases.push_back({"split_q8_0", w64_config(GGMLType::Q8_0, 44)});
+  c = w64_config(GGMLType::F16, 45);
+  c.tied_output = true;
+  cases.push_back({"split_f16_tied", c});
+  for (const auto& k : cases) {
+    INFO("model: " << std::string(k.name));
+    const std::string path = random_model(k.name, k.cfg);
+    GGUFFile f = GGUFFile::open(path);
+    // A limit between 256 and 300 rows of the embedding as stored.
+    const GGUFTensorInfo* emb = f.find_tensor("token_embd.weight");
+    const uint64_t limit = emb->n_bytes / 300 * 280;
+    compare_with_reference(path, 9, 4, 64, false, kLogitTol, limit);
+    // The decode step holds both pieces of both matrices.
+    EngineOptions o;
+    o.n_ctx = 16;
+    o.timestamps = true;
+    o.max_weight_buffer = limit;
+    Engine split(test::context(), f, o);
+    split.eval(std::vector<int32_t>{1});
+    std::vector<std::string> names;
+    for (const NodeProfile& n : split.profile_last(1)) names.push_back(n.name);
+    for (const char* want : {"embed#0", "embed#1", "output#0", "output#1"})
+      CHECK_MESSAGE(std::find(names.begin(), names.end(), want) != names.end(), want);
+  }
 }

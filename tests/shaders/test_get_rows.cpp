@@ -4,6 +4,7 @@
 #include <string>
 
 #include "graph/ops.h"
+#include "quant/formats.h"
 #include "quant/half.h"
 #include "support/vk_test.h"
 
@@ -82,4 +83,39 @@ TEST_CASE("get_rows: unsupported type throws") {
                        doctest::Contains("IQ2_XXS"), std::invalid_argument);
   seq.end();
   test::check_no_validation_messages();
+}
+
+// A table split by rows (graph/model.cpp's pieces): one dispatch per piece, each gathering the ids
+// it holds (row0 = its first id), the last also zeros for ids past the table; every output row is
+// written exactly once (poisoned output).
+TEST_CASE("get_rows: a table split into pieces, one dispatch each") {
+  const uint32_t n_table = 300, n_cols = 64, split = 256;
+  const std::vector<uint32_t> ids = {0, 255, 256, 299, 300, 7, 1000000, 280, 128, 299};
+  for (GGMLType type : {GGMLType::F32, GGMLType::F16, GGMLType::Q8_0, GGMLType::Q4_0}) {
+    INFO("type " << type_name(type));
+    const std::vector<float> values = test::random_floats(size_t(n_table) * n_cols, 31);
+    const std::vector<uint8_t> bytes = quantize_rows(type, values.data(), n_table, n_cols);
+    const std::vector<float> table = dequantize_all(type, bytes, int64_t(n_table) * n_cols);
+    const size_t row_bytes = bytes.size() / n_table;
+    std::vector<float> want(ids.size() * n_cols, 0.0f);
+    for (size_t t = 0; t < ids.size(); ++t)
+      if (ids[t] < n_table)
+        std::memcpy(&want[t * n_cols], &table[size_t(ids[t]) * n_cols], n_cols * 4);
+    auto piece = [&](uint32_t r0, uint32_t r1) {
+      std::vector<uint8_t> b(bytes.begin() + r0 * row_bytes, bytes.begin() + r1 * row_bytes);
+      b.resize(b.size() + 4, 0xFF);  // the kernels read whole words
+      return test::upload(b);
+    };
+    Ops ops(test::context());
+    rt::Buffer p0 = piece(0, split), p1 = piece(split, n_table), di = test::upload(ids),
+               dout = test::poisoned(want.size() * 4);
+    test::run([&](rt::Sequence& s) {
+      ops.get_rows(s, type, {p0, 0, split * row_bytes}, di, dout, n_cols, uint32_t(ids.size()), 0,
+                   false);
+      ops.get_rows(s, type, {p1, 0, (n_table - split) * row_bytes}, di, dout, n_cols,
+                   uint32_t(ids.size()), split, true);
+    });
+    test::check_close(test::download<float>(dout, want.size()), want, 0.0, 1.0, "split get_rows");
+    test::check_no_validation_messages();
+  }
 }
