@@ -279,7 +279,11 @@ LlamaWeights::LlamaWeights(rt::Context& ctx, const Ops& ops, const GGUFFile& f,
       type = GGMLType::F32;
     }
     // The bytes a piece of `n` rows takes in its buffer, as stored or repacked.
-    const bool repack = wants[i0].matrix && wants[i0].matmul_only && widened.empty();
+    // Matrices only matmul reads, and a tied embedding (the output product reads it too, and
+    // get_rows gathers from the planar layout as well).
+    const bool repack =
+        wants[i0].matrix && widened.empty() &&
+        (wants[i0].matmul_only || (ld.name == "token_embd.weight" && p.tied_output));
     auto layout_of = [&](uint64_t n) {
       return repack ? ops.weight_layout(type, static_cast<uint32_t>(n), static_cast<uint32_t>(cols))
                     : WeightLayout::AsStored;
@@ -401,8 +405,10 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
   const auto& emb = w.get("token_embd.weight");
   for (size_t i = 0; i < emb.pieces.size(); ++i) {
     const auto [t, node] = piece("token_embd.weight", i, "embed");
-    g.add(node, GetRowsOp{emb.type, E, T, emb.pieces[i].row0, i + 1 == emb.pieces.size()}, {t, ids},
-          x);
+    g.add(node,
+          GetRowsOp{emb.type, E, T, emb.pieces[i].row0, i + 1 == emb.pieces.size(), emb.layout,
+                    emb.pieces[i].rows},
+          {t, ids}, x);
   }
 
   // The normed input of the products after a norm: h, and for a deferred norm (below) the

@@ -27,6 +27,12 @@ namespace vkllm {
 
 using rt::BufferRange;
 
+// Bytes a range covers (VK_WHOLE_SIZE: to the end of its buffer).
+inline uint64_t range_bytes(const BufferRange& r) {
+  if (r.size != VK_WHOLE_SIZE) return r.size;
+  return r.buffer && r.buffer->size() > r.offset ? r.buffer->size() - r.offset : 0;
+}
+
 // Layout of the step buffer bound to position-dependent kernels.
 struct StepParams {
   uint32_t pos0;    // position of the first token of this batch
@@ -209,9 +215,12 @@ class Ops {
   // ends mid-word needs 2 bytes of buffer after it (the kernels read 32-bit words).
   // A table split by rows is gathered by one call per piece: `row0` is the id of the piece's first
   // row; ids before it, and past it unless `zero_past`, leave their output rows untouched.
+  // layout Planar: a Q4_0, Q8_0 or F16 table of n_table_rows rows repacked as matmul reads it
+  // (planar_params; a tied embedding), gathered by get_rows_planar_<type>.
   void get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
                 BufferRange out, uint32_t n_cols, uint32_t n_rows_out, uint32_t row0 = 0,
-                bool zero_past = true);
+                bool zero_past = true, WeightLayout layout = WeightLayout::AsStored,
+                uint32_t n_table_rows = 0);
   // y[i] = x[i] * factor for i < n (y may alias x).
   void scale(rt::Sequence& s, BufferRange x, BufferRange y, uint32_t n, float factor);
   // dst[i] = src[i] for i < n f32 elements, by a shader.
@@ -253,6 +262,9 @@ class Ops {
                     const RopeKvFusion* rope = nullptr, const NormIn* norm_in = nullptr,
                     const NormOut* norm_out = nullptr);
   // get_rows for tables read by the quantized kernels (graph/ops_elementwise.cpp).
+  void get_rows_planar(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
+                       BufferRange out, uint32_t n_cols, uint32_t n_rows_out, uint32_t row0,
+                       bool zero_past, uint32_t n_table_rows);
   void get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q,
                       BufferRange table, BufferRange ids, BufferRange out, uint32_t n_cols,
                       uint32_t n_rows_out, uint32_t row0, bool zero_past);

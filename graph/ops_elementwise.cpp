@@ -1,5 +1,6 @@
 // Ops for small element-wise and row kernels: embedding gather, scale, copy, row softmax, SwiGLU.
 #include <algorithm>
+#include <cctype>
 #include <stdexcept>
 #include <string>
 
@@ -9,7 +10,11 @@ namespace vkllm {
 
 void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
                    BufferRange out, uint32_t n_cols, uint32_t n_rows_out, uint32_t row0,
-                   bool zero_past) {
+                   bool zero_past, WeightLayout layout, uint32_t n_table_rows) {
+  if (layout == WeightLayout::Planar) {
+    get_rows_planar(s, wtype, table, ids, out, n_cols, n_rows_out, row0, zero_past, n_table_rows);
+    return;
+  }
   if (const auto q = quant_kernel_format(wtype)) {
     get_rows_quant(s, wtype, *q, table, ids, out, n_cols, n_rows_out, row0, zero_past);
     return;
@@ -20,11 +25,7 @@ void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRan
                                 " (F32, F16, BF16 and the GGUF block formats of quant/formats.h "
                                 "are supported)");
   if (n_cols == 0 || n_rows_out == 0) return;
-  uint64_t table_bytes = table.size;
-  if (table_bytes == VK_WHOLE_SIZE)
-    table_bytes = table.buffer && table.buffer->size() > table.offset
-                      ? table.buffer->size() - table.offset
-                      : 0;
+  const uint64_t table_bytes = range_bytes(table);
   const uint64_t table_rows = table_bytes / (uint64_t{n_cols} * (f16 ? 2 : 4));
   if (f16 && table_bytes % 4 != 0) {
     // The kernel reads whole 32-bit words: widen the range over the last half word.
@@ -42,6 +43,44 @@ void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRan
              groups_1d(uint64_t{n_cols} * n_rows_out, tuning_.elementwise_wg), name);
 }
 
+// Planar tables: the planes bound as uvec4 texel buffers as matmul binds them (ops_matmul.cpp),
+// one invocation per 32-element block of an output row.
+void Ops::get_rows_planar(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
+                          BufferRange out, uint32_t n_cols, uint32_t n_rows_out, uint32_t row0,
+                          bool zero_past, uint32_t n_table_rows) {
+  if (!has_planar_layout(wtype) || n_cols % 32 != 0)
+    throw std::invalid_argument(
+        "get_rows: a planar table must be Q4_0, Q8_0 or F16 with rows of "
+        "a multiple of 32");
+  if (n_cols == 0 || n_rows_out == 0) return;
+  const PlanarParams pp = planar_params(wtype);
+  const PlanarShape ps = planar_shape(wtype, n_table_rows, n_cols, pp);
+  if (range_bytes(table) < ps.total_bytes)
+    throw std::invalid_argument("get_rows: planar table range smaller than its rows");
+  std::vector<BufferRange> binds = {BufferRange(*table.buffer, table.offset, ps.quant_bytes)};
+  std::vector<VkFormat> texel = {VK_FORMAT_R32G32B32A32_UINT};
+  if (ps.scale_bytes) {
+    binds.emplace_back(*table.buffer, table.offset + ps.scale_offset, ps.scale_bytes);
+    texel.push_back(VK_FORMAT_R32G32B32A32_UINT);
+  }
+  binds.insert(binds.end(), {ids, out});
+  struct {
+    uint32_t n_cols, n_rows_out, n_table_rows, row0, zero_past;
+  } push{n_cols, n_rows_out, n_table_rows, row0, zero_past ? 1u : 0u};
+  const std::string name = "get_rows_planar_" + type_name(wtype);
+  std::string lower = name;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  rt::PipelineDesc desc{lower,
+                        static_cast<uint32_t>(binds.size()),
+                        sizeof(push),
+                        {tuning_.elementwise_wg, pp.lanes, pp.lane_rows},
+                        {}};
+  desc.texel = texel;
+  const auto& p = ctx_.pipeline(desc);
+  s.dispatch(p, binds, &push, sizeof(push),
+             groups_1d(uint64_t{n_cols} / 32 * n_rows_out, tuning_.elementwise_wg), lower.c_str());
+}
+
 // Quantized tables: get_rows_<glsl>, one invocation per 32-element group of an output row.
 void Ops::get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q,
                          BufferRange table, BufferRange ids, BufferRange out, uint32_t n_cols,
@@ -51,11 +90,7 @@ void Ops::get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelForma
         "get_rows: " + type_name(wtype) + " tables need n_cols to be a multiple of " +
         std::to_string(q.block) + " (n_cols = " + std::to_string(n_cols) + ")");
   if (n_cols == 0 || n_rows_out == 0) return;
-  uint64_t table_bytes = table.size;
-  if (table_bytes == VK_WHOLE_SIZE)
-    table_bytes = table.buffer && table.buffer->size() > table.offset
-                      ? table.buffer->size() - table.offset
-                      : 0;
+  const uint64_t table_bytes = range_bytes(table);
   const uint64_t row_bytes = uint64_t{n_cols} / q.block * q.block_bytes;
   const uint64_t table_rows = table_bytes / row_bytes;
   const uint64_t used = table_rows * row_bytes;

@@ -54,11 +54,6 @@ uint32_t pow2_ceil(uint32_t v) {
   return p;
 }
 
-uint64_t range_bytes(const BufferRange& r) {
-  if (r.size != VK_WHOLE_SIZE) return r.size;
-  return r.buffer && r.buffer->size() > r.offset ? r.buffer->size() - r.offset : 0;
-}
-
 void require(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument("matmul: " + what);
 }

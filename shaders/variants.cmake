@@ -33,6 +33,11 @@ foreach(wt f32 f16 q4_0 q8_0)
   vkllm_shader(matvec_t_${wt}_subgroup_qkv matvec_t.comp DEFINES WT_${WT} USE_SUBGROUP QKV_ROPE)
   vkllm_shader(matvec_t_${wt}_lanes_qkv matvec_t.comp DEFINES WT_${WT} LANE_ROWS QKV_ROPE)
 endforeach()
+# The embedding gather from a planar matrix (a tied embedding kept in the output product's layout)
+foreach(wt f16 q4_0 q8_0)
+  string(TOUPPER ${wt} WT)
+  vkllm_shader(get_rows_planar_${wt} get_rows_planar.comp DEFINES WT_${WT})
+endforeach()
 
 # GGUF block formats read as stored: one header per format, shaders/formats/<glsl>.glsl, selected
 # by -DFMT_<GLSL> (the glsl names of quant/formats.h; graph/ops_matmul.cpp, ops_elementwise.cpp).

@@ -144,6 +144,12 @@ TEST_CASE("engine: random llama models match the CPU reference") {
   c = w64_config(GGMLType::Q4_0, 7);
   c.edit = scaled_rope(8);
   cases.push_back({"w64_q4_0_scaled_rope", c});
+  // Tied quantized embeddings: repacked to the planar layout, gathered from it.
+  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0}) {
+    c = w64_config(type, 20 + static_cast<uint32_t>(type));
+    c.tied_output = true;
+    cases.push_back({type == GGMLType::Q4_0 ? "w64_q4_0_tied" : "w64_q8_0_tied", c});
+  }
   for (const auto& k : cases) {
     INFO("model: " << std::string(k.name));  // doctest prints a char pointer as a pointer
     compare_with_reference(random_model(k.name, k.cfg), 9, 4, 64);
@@ -314,6 +320,9 @@ TEST_CASE("engine: embedding and output split into pieces match the CPU referenc
   cases.push_back({"split_f32_tied", c});
   cases.push_back({"split_q4_0", w64_config(GGMLType::Q4_0, 43)});
   cases.push_back({"split_q8_0", w64_config(GGMLType::Q8_0, 44)});
+  c = w64_config(GGMLType::Q8_0, 46);
+  c.tied_output = true;
+  cases.push_back({"split_q8_0_tied", c});
   c = w64_config(GGMLType::F16, 45);
   c.tied_output = true;
   cases.push_back({"split_f16_tied", c});

@@ -6,6 +6,7 @@
 #include "graph/ops.h"
 #include "quant/formats.h"
 #include "quant/half.h"
+#include "quant/repack.h"
 #include "support/vk_test.h"
 
 using namespace vkllm;
@@ -116,6 +117,50 @@ TEST_CASE("get_rows: a table split into pieces, one dispatch each") {
                    uint32_t(ids.size()), split, true);
     });
     test::check_close(test::download<float>(dout, want.size()), want, 0.0, 1.0, "split get_rows");
+    test::check_no_validation_messages();
+  }
+}
+
+// get_rows_planar.comp: a table repacked to the planar layout (a tied embedding kept in the
+// output product's layout), against the dequantized GGUF rows; 300 rows (not whole tiles), also
+// as two pieces.
+TEST_CASE("get_rows: planar Q4_0, Q8_0 and F16 tables") {
+  if (!test::context().info().texel_buffers) return;
+  const uint32_t n_table = 300, n_cols = 96, split = 256;
+  const std::vector<uint32_t> ids = {0, 299, 256, 255, 300, 1, 4000000000u, 63, 64, 171};
+  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16}) {
+    INFO("type " << type_name(type));
+    const std::vector<float> values = test::random_floats(size_t(n_table) * n_cols, 41);
+    const std::vector<uint8_t> bytes = quantize_rows(type, values.data(), n_table, n_cols);
+    const std::vector<float> table = dequantize_all(type, bytes, int64_t(n_table) * n_cols);
+    std::vector<float> want(ids.size() * n_cols, 0.0f);
+    for (size_t t = 0; t < ids.size(); ++t)
+      if (ids[t] < n_table)
+        std::memcpy(&want[t * n_cols], &table[size_t(ids[t]) * n_cols], n_cols * 4);
+    Ops ops(test::context());
+    const PlanarParams pp = ops.planar_params(type);
+    const size_t rb = bytes.size() / n_table;
+    auto planar = [&](uint32_t r0, uint32_t r1) {
+      std::vector<uint8_t> out(planar_shape(type, r1 - r0, n_cols, pp).total_bytes);
+      repack_planar(type, {bytes.data() + r0 * rb, (r1 - r0) * rb}, r1 - r0, n_cols, pp, out);
+      return test::upload(out);
+    };
+    rt::Buffer whole = planar(0, n_table), p0 = planar(0, split), p1 = planar(split, n_table);
+    rt::Buffer di = test::upload(ids);
+    const auto n_out = uint32_t(ids.size());
+    rt::Buffer dout = test::poisoned(want.size() * 4);
+    test::run([&](rt::Sequence& s) {
+      ops.get_rows(s, type, whole, di, dout, n_cols, n_out, 0, true, WeightLayout::Planar, n_table);
+    });
+    test::check_close(test::download<float>(dout, want.size()), want, 0.0, 1.0, "planar get_rows");
+    rt::Buffer dout2 = test::poisoned(want.size() * 4);
+    test::run([&](rt::Sequence& s) {
+      ops.get_rows(s, type, p0, di, dout2, n_cols, n_out, 0, false, WeightLayout::Planar, split);
+      ops.get_rows(s, type, p1, di, dout2, n_cols, n_out, split, true, WeightLayout::Planar,
+                   n_table - split);
+    });
+    test::check_close(test::download<float>(dout2, want.size()), want, 0.0, 1.0,
+                      "planar get_rows in two pieces");
     test::check_no_validation_messages();
   }
 }

@@ -1,0 +1,69 @@
+// Reading a weight matrix through uniform texel buffers, as quant/repack.h lays out the planar
+// formats (shaders/matvec_t.comp, shaders/get_rows_planar.comp). The includer selects the format
+// (-DWT_Q4_0, WT_Q8_0, WT_F16, WT_F32) and declares, before including this:
+//   TL, TNR   specialization constants: the planar layout's lanes per tile and rows per lane
+//             (TL = 0: row-major, for F32 and F16 kept as stored)
+//   wq        usamplerBuffer: the quant plane (uvec4 texels); wd the scale plane (Q4_0, Q8_0);
+//             wf samplerBuffer: F32 weights (vec4 texels)
+// Texel t of row m (rows of J texels) in the weight plane, and the scale texel of block b of row
+// m, as quant/repack.cpp places them.
+uint w_texel(uint m, uint t, uint J) {
+  if (TL == 0) return m * J + t;
+  const uint TR = TL * TNR, i = m % TR;
+  return ((m / TR) * J + t) * TR + (i % TNR) * TL + i / TNR;
+}
+uint s_texel(uint m, uint b, uint nb) {
+  const uint g = m / 8;
+  const uint L = max(TL, 1u);  // TL = 0 (row-major) has no scale plane
+  return ((g / L) * nb + b) * L + g % L;
+}
+
+// The scale of row m from the scale texel of its group of 8 rows.
+float w_scale(uvec4 sv, uint m) {
+  return unpackHalf2x16(sv[(m % 8) / 2])[m % 2];
+}
+
+// Block b of row m, element i at q[i]: W[m, 32 b + i] = q[i] * scale - zero * scale (zero is
+// folded into the dot product through the sum of x).
+#if defined(WT_Q4_0)
+const float ZERO = 8.0;
+void w_block(uint m, uint nb, uint b, out float q[32]) {
+  const uvec4 v = texelFetch(wq, int(w_texel(m, b, nb)));
+  [[unroll]] for (uint k = 0; k < 4; ++k) {
+    const uint lo = v[k] & 0x0F0F0F0Fu, hi = (v[k] >> 4) & 0x0F0F0F0Fu;
+    [[unroll]] for (uint c = 0; c < 4; ++c) {
+      q[4 * k + c] = float((lo >> (8 * c)) & 0xFFu);
+      q[16 + 4 * k + c] = float((hi >> (8 * c)) & 0xFFu);
+    }
+  }
+}
+#elif defined(WT_Q8_0)
+void w_block(uint m, uint nb, uint b, out float q[32]) {
+  [[unroll]] for (uint h = 0; h < 2; ++h) {
+    const uvec4 v = texelFetch(wq, int(w_texel(m, 2 * b + h, 2 * nb)));
+    [[unroll]] for (uint k = 0; k < 4; ++k) {
+      [[unroll]] for (uint c = 0; c < 4; ++c)
+        q[16 * h + 4 * k + c] = float(int(v[k] << (24 - 8 * c)) >> 24);
+    }
+  }
+}
+#elif defined(WT_F16)
+void w_block(uint m, uint nb, uint b, out float q[32]) {
+  [[unroll]] for (uint j = 0; j < 4; ++j) {
+    const uvec4 v = texelFetch(wq, int(w_texel(m, 4 * b + j, 4 * nb)));
+    [[unroll]] for (uint k = 0; k < 4; ++k) {
+      const vec2 h = unpackHalf2x16(v[k]);
+      q[8 * j + 2 * k] = h.x;
+      q[8 * j + 2 * k + 1] = h.y;
+    }
+  }
+}
+#else
+void w_block(uint m, uint nb, uint b, out float q[32]) {
+  const uint t0 = (m * nb + b) * 8;
+  [[unroll]] for (uint j = 0; j < 8; ++j) {
+    const vec4 v = texelFetch(wf, int(t0 + j));
+    [[unroll]] for (uint c = 0; c < 4; ++c) q[4 * j + c] = v[c];
+  }
+}
+#endif
