@@ -411,9 +411,19 @@ void Ops::matmul_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat&
   const bool sg = info.subgroup_arithmetic && info.subgroup_size <= max_wg;
   const uint32_t wg =
       sg ? info.subgroup_size : pow2_floor(std::min(std::max(info.subgroup_size, 32u), max_wg));
-  std::string name = std::string("matvec_") + q.glsl;
+  // Where the device has the texel kernels, W and x are read through texel buffers (one word or
+  // float per texel): on CPU drivers a vector gather instead of a per-lane loop.
+  const uint64_t talign = std::max<uint64_t>(info.min_texel_offset_alignment, 1);
+  const bool texel =
+      tuning_.texel_kernels && info.texel_buffers && w.offset % talign == 0 &&
+      x.offset % talign == 0 &&
+      std::max(range_bytes(w) / 4, uint64_t{T} * K) <= info.max_texel_buffer_elements;
+  std::string name = std::string("matvec_") + q.glsl + (texel ? "_texel" : "");
   if (sg) name += "_subgroup";
-  const auto& p = ctx_.pipeline({name, 3, sizeof(push), {wg, kQuantMatvecRows, nt}});
+  rt::PipelineDesc desc{name, 3, sizeof(push), {wg, kQuantMatvecRows, nt}};
+  if (texel) desc.texel = {VK_FORMAT_R32_UINT, VK_FORMAT_R32G32B32A32_SFLOAT};
+  if (texel) x = BufferRange(*x.buffer, x.offset, uint64_t{T} * K * 4);
+  const auto& p = ctx_.pipeline(desc);
   const uint64_t blocks =
       (uint64_t{M} + kQuantMatvecRows - 1) / kQuantMatvecRows * ((uint64_t{T} + nt - 1) / nt);
   s.dispatch(p, {w, x, y}, push, groups_1d(blocks * wg, wg), name.c_str());

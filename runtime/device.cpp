@@ -115,7 +115,8 @@ DeviceInfo query_device(VkPhysicalDevice dev, uint32_t index) {
   info.max_texel_buffer_elements = lim.maxTexelBufferElements;
   info.min_texel_offset_alignment = lim.minTexelBufferOffsetAlignment;
   info.texel_buffers = true;
-  for (VkFormat f : {VK_FORMAT_R32G32B32A32_UINT, VK_FORMAT_R32G32B32A32_SFLOAT}) {
+  for (VkFormat f : {VK_FORMAT_R32G32B32A32_UINT, VK_FORMAT_R32G32B32A32_SFLOAT, VK_FORMAT_R32_UINT,
+                     VK_FORMAT_R32_SFLOAT}) {
     VkFormatProperties fp{};
     vkGetPhysicalDeviceFormatProperties(dev, f, &fp);
     if (!(fp.bufferFeatures & VK_FORMAT_FEATURE_UNIFORM_TEXEL_BUFFER_BIT))

@@ -168,12 +168,14 @@ void Sequence::dispatch(const Pipeline& p, std::span<const BufferRange> bindings
 VkBufferView Sequence::texel_view(const Pipeline& p, size_t i, const BufferRange& b,
                                   uint64_t size) {
   const VkFormat format = p.desc.texel[i];
-  if (format != VK_FORMAT_R32G32B32A32_UINT && format != VK_FORMAT_R32G32B32A32_SFLOAT)
+  const bool vec4 =
+      format == VK_FORMAT_R32G32B32A32_UINT || format == VK_FORMAT_R32G32B32A32_SFLOAT;
+  if (!vec4 && format != VK_FORMAT_R32_UINT && format != VK_FORMAT_R32_SFLOAT)
     throw DeviceError(
-        fmt::format("shader '{}': texel binding {} has a format other than the "
-                    "R32G32B32A32 UINT/SFLOAT ones DeviceInfo::texel_buffers checks",
+        fmt::format("shader '{}': texel binding {} has a format other than the R32G32B32A32 and "
+                    "R32 UINT/SFLOAT ones DeviceInfo::texel_buffers checks",
                     p.desc.shader, i));
-  const uint64_t texel = 16;
+  const uint64_t texel = vec4 ? 16 : 4;
   const auto& info = ctx_.info();
   if (b.offset + size > b.buffer->size() || size % texel != 0 ||
       b.offset % info.min_texel_offset_alignment != 0 ||

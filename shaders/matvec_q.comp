@@ -3,7 +3,8 @@
 // at a time:
 //   y[t, m] = sum_k W[m, k] * x[t, k], f32 accumulation.
 //   W: [M x K] in the format selected by -DFMT_<NAME> (shaders/formats/), rows of K / QK blocks
-//   back to back, bound as uint words   x: [T x K] f32   y: [T x M] f32   K a multiple of QK.
+//   back to back, bound as uint words (TEXEL: W and x as texel buffers)   x: [T x K] f32
+//   y: [T x M] f32   K a multiple of QK.
 // One workgroup computes NR consecutive rows for NT consecutive tokens. Each thread walks a
 // strided slice of the row's 32-element groups (shaders/formats/format.glsl): it loads the
 // group's x values of the NT tokens once and uses them for all NR rows, decoding each row's group
@@ -23,8 +24,18 @@ layout(constant_id = 2) const uint NT = 1;   // tokens per workgroup
 layout(local_size_x_id = 0) in;
 const bool PAIRS = false;
 
+#ifdef TEXEL
+// W and x through texel buffers (W one word per R32_UINT texel, x four floats per
+// R32G32B32A32_SFLOAT texel: every format's runs are whole vec4s): on CPU drivers a texel fetch
+// is one vector gather, a storage-buffer load a per-lane loop (docs/perf.md).
+layout(binding = 0) uniform usamplerBuffer wqt;
+layout(binding = 1) uniform samplerBuffer xt;
+#define Q_WORD(i) texelFetch(wqt, int(i)).x
+#define Q_NWORDS uint(textureSize(wqt))
+#else
 layout(std430, binding = 0) readonly buffer W { uint wq[]; };
 layout(std430, binding = 1) readonly buffer X { float x[]; };
+#endif
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform P {
   uint M;
@@ -62,11 +73,21 @@ void main() {
     [[unroll]] for (uint t = 0; t < NT; ++t) {
       [[unroll]] for (uint r = 0; r < QNRUN; ++r) {
         float s = 0.0;
+#ifdef TEXEL
+        [[unroll]] for (uint i = 0; i < QRUN; i += 4) {
+          const vec4 v = texelFetch(xt, int((xrow[t] + x0 + r * QRUN_STRIDE + i) / 4));
+          [[unroll]] for (uint c = 0; c < 4; ++c) {
+            xv[t * QG + r * QRUN + i + c] = v[c];
+            s += v[c];
+          }
+        }
+#else
         [[unroll]] for (uint i = 0; i < QRUN; ++i) {
           const float v = x[xrow[t] + x0 + r * QRUN_STRIDE + i];
           xv[t * QG + r * QRUN + i] = v;
           s += v;
         }
+#endif
 #ifdef Q_HAS_MIN
         xs[t * QNRUN + r] = s;
 #endif

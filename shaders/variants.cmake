@@ -45,6 +45,8 @@ foreach(fmt q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl q4_k q5_k q6_k q2_k q3_k bf16)
   string(TOUPPER ${fmt} FMT)
   vkllm_shader(matvec_${fmt} matvec_q.comp DEFINES FMT_${FMT})
   vkllm_shader(matvec_${fmt}_subgroup matvec_q.comp DEFINES FMT_${FMT} USE_SUBGROUP)
+  vkllm_shader(matvec_${fmt}_texel matvec_q.comp DEFINES FMT_${FMT} TEXEL)
+  vkllm_shader(matvec_${fmt}_texel_subgroup matvec_q.comp DEFINES FMT_${FMT} TEXEL USE_SUBGROUP)
   vkllm_shader(get_rows_${fmt} get_rows_q.comp DEFINES FMT_${FMT})
 endforeach()
 

@@ -4,9 +4,16 @@
 #ifndef VKLLM_FORMATS_COMMON_GLSL
 #define VKLLM_FORMATS_COMMON_GLSL
 
+// Word i of the weights and their word count: `wq` as a storage buffer, unless the kernel
+// defines both (shaders/matvec_q.comp's TEXEL variant reads an R32_UINT texel buffer).
+#ifndef Q_WORD
+#define Q_WORD(i) wq[i]
+#define Q_NWORDS uint(wq.length())
+#endif
+
 // 16-bit field at even byte offset b.
 uint q_u16(uint b) {
-  return (wq[b >> 2] >> ((b & 2u) << 3)) & 0xFFFFu;
+  return (Q_WORD(b >> 2) >> ((b & 2u) << 3)) & 0xFFFFu;
 }
 float q_f16(uint b) {
   return unpackHalf2x16(q_u16(b)).x;
@@ -20,15 +27,15 @@ float q_f16(uint b) {
 #define Q_LOAD(b, v, N)                                          \
   {                                                              \
     const uint i_ = (b) >> 2;                                    \
-    [[unroll]] for (uint k_ = 0; k_ < N; ++k_) v[k_] = wq[i_ + k_]; \
+    [[unroll]] for (uint k_ = 0; k_ < N; ++k_) v[k_] = Q_WORD(i_ + k_); \
   }
 #else
 #define Q_LOAD(b, v, N)                                                   \
   {                                                                       \
-    const uint i_ = (b) >> 2, s_ = ((b) & 2u) << 3, last_ = wq.length() - 1; \
-    uint lo_ = wq[i_];                                                    \
+    const uint i_ = (b) >> 2, s_ = ((b) & 2u) << 3, last_ = Q_NWORDS - 1; \
+    uint lo_ = Q_WORD(i_);                                                \
     [[unroll]] for (uint k_ = 0; k_ < N; ++k_) {                          \
-      const uint hi_ = wq[min(i_ + k_ + 1, last_)];                       \
+      const uint hi_ = Q_WORD(min(i_ + k_ + 1, last_));                    \
       v[k_] = (lo_ >> s_) | ((hi_ << 1) << (31u - s_));                   \
       lo_ = hi_;                                                          \
     }                                                                     \

@@ -9,7 +9,8 @@
 //   void q_group(uint bb, uint g, out float q[QG], out vec2 sm[QNRUN])
 //               decodes group g of the block at byte offset bb: element i of run r is
 //               q[r * QRUN + i] * sm[r].x + sm[r].y (sm[r].y is 0 without Q_HAS_MIN).
-// The kernel declares `uint wq[]` (the weights) before including this file.
+// The kernel declares `uint wq[]` (the weights) before including this file, or defines Q_WORD
+// and Q_NWORDS (formats/common.glsl).
 #ifndef VKLLM_FORMATS_FORMAT_GLSL
 #define VKLLM_FORMATS_FORMAT_GLSL
 

@@ -29,7 +29,7 @@ void q_group(uint bb, uint g, out float q[QG], out vec2 sm[QNRUN]) {
       [[unroll]] for (uint e = 0; e < 4; ++e) q[8 * j + 4 * k + e] = x[e];
     }
   }
-  const vec2 dm = unpackHalf2x16(wq[(bb >> 2) + 20u]);
+  const vec2 dm = unpackHalf2x16(Q_WORD((bb >> 2) + 20u));
   [[unroll]] for (uint j = 0; j < 4; ++j) {
     const uint s = (i >> 1) + 2u * j;  // byte within sc (< 8)
     const uint b = (sc[s >> 2] >> ((s & 3u) << 3)) & 0xFFu;

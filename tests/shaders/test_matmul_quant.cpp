@@ -91,19 +91,25 @@ void check_matmul(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t se
   const uint64_t y_bytes = uint64_t(T) * M * 4;
   rt::Buffer dw = upload_at(w.bytes.data(), w.bytes.size(), w_off);
   rt::Buffer dx = upload_at(x.data(), x.size() * 4, x_off);
-  rt::Buffer dy = test::poisoned(y_off + y_bytes);
 
-  Ops ops(test::context());
-  ops.set_texel_kernels(false);  // the as-stored kernels (Q4_0/Q8_0 are planar on texel devices)
-  test::run([&](rt::Sequence& s) {
-    ops.matmul(s, type, {dw, w_off, w.bytes.size()}, {dx, x_off, x.size() * 4},
-               {dy, y_off, y_bytes}, M, K, T);
-  });
-  std::vector<float> all = test::download<float>(dy, (y_off + y_bytes) / 4);
-  std::vector<float> got(all.begin() + y_off / 4, all.end());
-  check_scaled(got, want, mag, 1e-5,
-               type_name(type) + " M=" + std::to_string(M) + " K=" + std::to_string(K) +
-                   " T=" + std::to_string(T) + (offsets ? " (offsets)" : ""));
+  // The as-stored kernels through storage buffers, and where the device has them through texel
+  // buffers (matvec_<fmt>_texel; Q4_0/Q8_0 weights are planar there in models, as stored here).
+  for (bool texel : {false, true}) {
+    if (texel && !test::context().info().texel_buffers) continue;
+    rt::Buffer dy = test::poisoned(y_off + y_bytes);
+    Ops ops(test::context());
+    ops.set_texel_kernels(texel);
+    test::run([&](rt::Sequence& s) {
+      ops.matmul(s, type, {dw, w_off, w.bytes.size()}, {dx, x_off, x.size() * 4},
+                 {dy, y_off, y_bytes}, M, K, T);
+    });
+    std::vector<float> all = test::download<float>(dy, (y_off + y_bytes) / 4);
+    std::vector<float> got(all.begin() + y_off / 4, all.end());
+    check_scaled(got, want, mag, 1e-5,
+                 type_name(type) + " M=" + std::to_string(M) + " K=" + std::to_string(K) +
+                     " T=" + std::to_string(T) + (offsets ? " (offsets)" : "") +
+                     (texel ? " (texel buffers)" : ""));
+  }
 }
 
 }  // namespace
