@@ -1,10 +1,10 @@
 // Ops for small element-wise and row kernels: embedding gather, scale, copy, row softmax, SwiGLU.
 #include <algorithm>
-#include <cctype>
 #include <stdexcept>
 #include <string>
 
 #include "graph/ops.h"
+#include "quant/formats.h"
 
 namespace vkllm {
 
@@ -67,10 +67,9 @@ void Ops::get_rows_planar(rt::Sequence& s, GGMLType wtype, BufferRange table, Bu
   struct {
     uint32_t n_cols, n_rows_out, n_table_rows, row0, zero_past;
   } push{n_cols, n_rows_out, n_table_rows, row0, zero_past ? 1u : 0u};
-  const std::string name = "get_rows_planar_" + type_name(wtype);
-  std::string lower = name;
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  rt::PipelineDesc desc{lower,
+  // has_planar_layout types are weight formats: their shader suffix is the format's glsl name.
+  const std::string name = std::string("get_rows_planar_") + weight_format(wtype)->glsl;
+  rt::PipelineDesc desc{name,
                         static_cast<uint32_t>(binds.size()),
                         sizeof(push),
                         {tuning_.elementwise_wg, pp.lanes, pp.lane_rows},
@@ -78,7 +77,7 @@ void Ops::get_rows_planar(rt::Sequence& s, GGMLType wtype, BufferRange table, Bu
   desc.texel = texel;
   const auto& p = ctx_.pipeline(desc);
   s.dispatch(p, binds, &push, sizeof(push),
-             groups_1d(uint64_t{n_cols} / 32 * n_rows_out, tuning_.elementwise_wg), lower.c_str());
+             groups_1d(uint64_t{n_cols} / 32 * n_rows_out, tuning_.elementwise_wg), name.c_str());
 }
 
 // Quantized tables: get_rows_<glsl>, one invocation per 32-element group of an output row.
