@@ -1,7 +1,10 @@
 // Sampler: greedy, reproducibility, the filters, repetition penalty and the distribution itself.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -19,6 +22,64 @@ SamplerParams plain(float temp, uint64_t seed = 7) {
   p.seed = seed;
   return p;
 }
+
+// The filters written the plain way: every candidate sorted, then top-k, top-p, min-p and the draw
+// (the same generator and distribution as Sampler). The softmax is normalized over the top-k
+// candidates in order, or without top-k over all tokens in id order, as Sampler sums them; with
+// nothing cut the draw walks the tokens in id order.
+struct ReferenceSampler {
+  SamplerParams p;
+  std::mt19937_64 rng{p.seed};
+  int32_t sample(const std::vector<float>& logits) {
+    const size_t n = logits.size();
+    std::vector<int32_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    auto key = [&](int32_t i) { return std::isnan(logits[i]) ? -INFINITY : logits[i]; };
+    std::sort(order.begin(), order.end(),
+              [&](int32_t a, int32_t b) { return key(a) > key(b) || (key(a) == key(b) && a < b); });
+    const float top = key(order[0]);
+    if (top == -INFINITY) return order[0];
+    auto weight = [&](int32_t i) {
+      return top == INFINITY ? (key(i) == INFINITY ? 1.0 : 0.0)
+                             : std::exp((double(key(i)) - top) / p.temperature);
+    };
+    const bool top_k = p.top_k > 0 && size_t(p.top_k) < n;
+    std::vector<int32_t> cand = order;
+    if (top_k) cand.resize(p.top_k);
+    double sum = 0.0;
+    if (top_k) {
+      for (int32_t i : cand) sum += weight(i);
+    } else {
+      for (size_t i = 0; i < n; ++i) sum += weight(int32_t(i));
+    }
+    size_t keep = cand.size();
+    if (p.top_p < 1.0f) {
+      double cum = 0.0;
+      size_t k = 0;
+      while (k < keep) {
+        cum += weight(cand[k++]) / sum;
+        if (cum >= p.top_p) break;
+      }
+      keep = std::max<size_t>(k, 1);
+    }
+    if (p.min_p > 0.0f) {
+      size_t k = 1;
+      while (k < keep && weight(cand[k]) / sum >= p.min_p / sum) ++k;
+      keep = k;
+    }
+    if (!top_k && p.top_p >= 1.0f && p.min_p <= 0.0f)
+      std::iota(cand.begin(), cand.end(), 0);  // nothing cut: the draw in id order
+    double total = 0.0;
+    for (size_t i = 0; i < keep; ++i) total += weight(cand[i]) / sum;
+    std::uniform_real_distribution<double> dist(0.0, total);
+    double r = dist(rng);
+    for (size_t i = 0; i < keep; ++i) {
+      r -= weight(cand[i]) / sum;
+      if (r < 0.0) return cand[i];
+    }
+    return cand[keep - 1];
+  }
+};
 }  // namespace
 
 TEST_CASE("sampler: greedy picks the argmax, ties go to the lowest id") {
@@ -129,6 +190,36 @@ TEST_CASE("sampler: temperature 1 draws follow the softmax distribution") {
   CHECK(std::fabs(count[0] / double(n) - 0.5) < 0.02);
   CHECK(std::fabs(count[1] / double(n) - 0.3) < 0.02);
   CHECK(std::fabs(count[2] / double(n) - 0.2) < 0.02);
+}
+
+TEST_CASE("sampler: the filters choose as a full sort of the vocabulary would") {
+  // Vocabularies past the first sorted prefix (256) and past its doublings, flat and peaked
+  // logits, with and without infinities.
+  std::mt19937 gen(5);
+  int cases = 0;
+  for (size_t n : {1u, 7u, 300u, 5000u})
+    for (float sigma : {0.3f, 3.0f})
+      for (int32_t k : {0, 1, 40})
+        for (float top_p : {1.0f, 0.999f, 0.9f, 0.3f})
+          for (float min_p : {0.0f, 0.05f, 0.6f})
+            for (float temp : {0.5f, 1.5f}) {
+              std::normal_distribution<float> nd(0.0f, sigma);
+              std::vector<float> logits(n);
+              for (float& x : logits) x = nd(gen);
+              if (n > 7 && cases % 5 == 1) logits[n / 3] = -INFINITY, logits[n / 2] = NAN;
+              if (n > 7 && cases % 7 == 3) logits[n / 4] = logits[n / 5] = INFINITY;
+              SamplerParams p = plain(temp, 1000 + cases);
+              p.top_k = k, p.top_p = top_p, p.min_p = min_p;
+              Sampler s(p);
+              ReferenceSampler ref{p};
+              for (int i = 0; i < 8; ++i) {
+                const int32_t got = s.sample(logits), want = ref.sample(logits);
+                REQUIRE_MESSAGE(got == want, "n=" << n << " sigma=" << sigma << " k=" << k
+                                                  << " top_p=" << top_p << " min_p=" << min_p
+                                                  << " temp=" << temp << " draw " << i);
+              }
+              ++cases;
+            }
 }
 
 TEST_CASE("sampler: out-of-range parameters are rejected") {
