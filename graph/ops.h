@@ -140,12 +140,13 @@ class Ops {
   // multiple of the kernel block (quant_kernel_format). A quantized W range whose byte size is not
   // a multiple of 4 needs 2 bytes of buffer after it (the kernels read 32-bit words). Other types,
   // or a K that is not a multiple of the block, throw std::invalid_argument naming the type.
-  // `layout` Planar (quant/repack.h, Q4_0/Q8_0/F16) is read by the texel kernels only; pass what
-  // weight_layout() returned when the weights were loaded.
+  // `layout` Planar (quant/repack.h: Q4_0, Q8_0, F16, Q4_K, Q6_K) is read by the texel kernels
+  // only; pass what weight_layout() returned when the weights were loaded.
   //
   // Texel kernels (matvec_t_<type>): where the device has uniform texel buffers and
-  // texel_kernels() is on, F32/F16 as stored and planar Q4_0/Q8_0/F16 with K a multiple of 32 read
-  // W and x through texel buffers (on lavapipe several times faster than storage-buffer loads).
+  // texel_kernels() is on, F32/F16 as stored and the planar types (K a multiple of 32, of 256 for
+  // K-quants) read W and x through texel buffers (on lavapipe several times faster than
+  // storage-buffer loads).
   //
   // `glu` (texel kernels only, see glu_supported): W's rows 2j and 2j + 1 are a gate and an up
   // row, and y [T x M/2] gets silu(gate) * up (the SwiGLU of a fused gate/up product).
@@ -215,8 +216,8 @@ class Ops {
   // ends mid-word needs 2 bytes of buffer after it (the kernels read 32-bit words).
   // A table split by rows is gathered by one call per piece: `row0` is the id of the piece's first
   // row; ids before it, and past it unless `zero_past`, leave their output rows untouched.
-  // layout Planar: a Q4_0, Q8_0 or F16 table of n_table_rows rows repacked as matmul reads it
-  // (planar_params; a tied embedding), gathered by get_rows_planar_<type>.
+  // layout Planar: a table of a planar type (has_planar_layout) of n_table_rows rows repacked as
+  // matmul reads it (planar_params; a tied embedding), gathered by get_rows_planar_<type>.
   void get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
                 BufferRange out, uint32_t n_cols, uint32_t n_rows_out, uint32_t row0 = 0,
                 bool zero_past = true, WeightLayout layout = WeightLayout::AsStored,

@@ -48,10 +48,10 @@ void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRan
 void Ops::get_rows_planar(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
                           BufferRange out, uint32_t n_cols, uint32_t n_rows_out, uint32_t row0,
                           bool zero_past, uint32_t n_table_rows) {
-  if (!has_planar_layout(wtype) || n_cols % 32 != 0)
+  if (!has_planar_layout(wtype) || n_cols % 32 != 0 || n_cols % weight_format(wtype)->block_size)
     throw std::invalid_argument(
-        "get_rows: a planar table must be Q4_0, Q8_0 or F16 with rows of "
-        "a multiple of 32");
+        "get_rows: a planar table must be Q4_0, Q8_0, F16, Q4_K or Q6_K "
+        "with rows of whole blocks (32 elements, 256 for K-quants)");
   if (n_cols == 0 || n_rows_out == 0) return;
   const PlanarParams pp = planar_params(wtype);
   const PlanarShape ps = planar_shape(wtype, n_table_rows, n_cols, pp);

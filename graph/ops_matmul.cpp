@@ -98,7 +98,8 @@ bool Ops::texel_matmul_ok(GGMLType wtype, WeightLayout layout, const BufferRange
   const auto& info = ctx_.info();
   if (!tuning_.texel_kernels || K == 0 || K % 32 != 0) return false;
   const bool planar = layout == WeightLayout::Planar;
-  if (planar ? !has_planar_layout(wtype) : wtype != GGMLType::F32 && wtype != GGMLType::F16)
+  if (planar ? !has_planar_layout(wtype) || K % weight_format(wtype)->block_size != 0
+             : wtype != GGMLType::F32 && wtype != GGMLType::F16)
     return false;
   const uint64_t align = info.min_texel_offset_alignment;
   if (w.offset % align != 0 || x.offset % align != 0) return false;
@@ -148,7 +149,9 @@ Ops::TexelShape Ops::texel_shape(GGMLType wtype, WeightLayout layout, uint32_t T
     sh.subgroup = info.subgroup_arithmetic && info.subgroup_size <= max_wg;
     sh.wg = sh.subgroup ? info.subgroup_size
                         : pow2_floor(std::min(std::max(info.subgroup_size, 32u), max_wg));
-    sh.rows = T > 1 ? kTexelRowsBatch : (wtype == GGMLType::Q8_0 ? kTexelRowsOneQ8 : kTexelRowsOne);
+    // Two quant texels per block (Q8_0, Q6_K): more rows per workgroup.
+    const bool q8 = wtype == GGMLType::Q8_0 || wtype == GGMLType::Q6_K;
+    sh.rows = T > 1 ? kTexelRowsBatch : (q8 ? kTexelRowsOneQ8 : kTexelRowsOne);
     sh.rows_per_group = sh.rows;
   }
   return sh;

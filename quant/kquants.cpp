@@ -518,6 +518,21 @@ void dequantize_q4_k(const uint8_t* q, float* out, int64_t n) {
   }
 }
 
+void split_q4_k(const uint8_t* block, int8_t* q, float* ab) {
+  const float d = load_half(block + q4k::kD);
+  const float min = load_half(block + q4k::kDmin);
+  const uint8_t* qs = block + q4k::kQs;
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    get_scale_min_k4(j, block + q4k::kScales, &sc, &m);
+    ab[2 * j] = d * sc;
+    ab[2 * j + 1] = min * m;
+    const uint8_t* src = qs + 32 * (j / 2);  // sub-blocks 2c, 2c + 1: low, high nibbles
+    for (int i = 0; i < 32; ++i)
+      q[32 * j + i] = static_cast<int8_t>(j % 2 == 0 ? src[i] & 0xF : src[i] >> 4);
+  }
+}
+
 // ---------------------------------------------------------------- Q5_K
 // As Q4_K with a 5th bit: element 64 * c + l has it in qh[l] bit 2c, element 64 * c + 32 + l in
 // qh[l] bit 2c + 1.
@@ -663,6 +678,26 @@ void dequantize_q6_k(const uint8_t* q, float* out, int64_t n) {
       ql += 64;
       qh += 32;
       sc += 8;
+    }
+  }
+}
+
+// Sub-block j = 4 h + k (half h of 128, quarter k) takes ql[64 h + 32 (k % 2) + i] (low nibble for
+// k < 2), qh[32 h + i] bits 2k, 2k + 1 and the scales 8 h + 2 k + i / 16, as dequantize_q6_k reads
+// them.
+void split_q6_k(const uint8_t* block, int8_t* q, float* ab) {
+  const float d = load_half(block + q6k::kD);
+  const uint8_t* ql = block + q6k::kQl;
+  const uint8_t* qh = block + q6k::kQh;
+  const int8_t* sc = reinterpret_cast<const int8_t*>(block + q6k::kScales);
+  for (int j = 0; j < 8; ++j) {
+    const int h = j / 4, k = j % 4;
+    ab[2 * j] = d * sc[8 * h + 2 * k];
+    ab[2 * j + 1] = d * sc[8 * h + 2 * k + 1];
+    for (int i = 0; i < 32; ++i) {
+      const int lo = (ql[64 * h + 32 * (k % 2) + i] >> (4 * (k / 2))) & 0xF;
+      const int hi = (qh[32 * h + i] >> (2 * k)) & 3;
+      q[32 * j + i] = static_cast<int8_t>((lo | (hi << 4)) - 32);
     }
   }
 }

@@ -5,26 +5,35 @@
 #include <stdexcept>
 #include <string>
 
+#include "quant/formats.h"
+#include "quant/quant_impl.h"
+
 namespace vkllm {
 
 namespace {
 
 struct BlockBytes {
-  uint64_t scale;  // leading fp16 scale bytes of a GGUF block (0 for F16)
-  uint64_t quant;  // the bytes after it: a multiple of 16
+  uint64_t scale;   // Q4_0, Q8_0: the leading fp16 scale bytes of a GGUF block
+  uint64_t quant;   // planar quant bytes per block of 32: a multiple of 16
+  uint64_t texels;  // scale-plane texels per group of 8 rows and block
+  uint64_t elems;   // elements per GGUF block (32, or 256 for K-quants)
 };
 
 BlockBytes block_bytes(GGMLType type) {
   switch (type) {
     case GGMLType::Q4_0:
-      return {2, 16};
+      return {2, 16, 1, 32};
     case GGMLType::Q8_0:
-      return {2, 32};
+      return {2, 32, 1, 32};
     case GGMLType::F16:
-      return {0, 64};
+      return {0, 64, 0, 32};
+    case GGMLType::Q4_K:
+      return {0, 16, 4, 256};
+    case GGMLType::Q6_K:
+      return {0, 32, 4, 256};
     default:
       throw std::invalid_argument("no planar layout for " + type_name(type) +
-                                  " (only Q4_0, Q8_0 and F16)");
+                                  " (only Q4_0, Q8_0, F16, Q4_K and Q6_K)");
   }
 }
 
@@ -39,14 +48,20 @@ uint64_t round_up(uint64_t v, uint64_t a) {
 }  // namespace
 
 bool has_planar_layout(GGMLType type) {
-  return type == GGMLType::Q4_0 || type == GGMLType::Q8_0 || type == GGMLType::F16;
+  return type == GGMLType::Q4_0 || type == GGMLType::Q8_0 || type == GGMLType::F16 ||
+         type == GGMLType::Q4_K || type == GGMLType::Q6_K;
+}
+
+uint32_t planar_scale_texels(GGMLType type) {
+  return static_cast<uint32_t>(block_bytes(type).texels);
 }
 
 PlanarShape planar_shape(GGMLType type, uint64_t rows, uint64_t cols, const PlanarParams& p) {
   const BlockBytes bb = block_bytes(type);
-  if (cols == 0 || cols % 32 != 0)
+  if (cols == 0 || cols % bb.elems != 0)
     throw std::invalid_argument(type_name(type) + " planar layout: row length " +
-                                std::to_string(cols) + " is not a positive multiple of 32");
+                                std::to_string(cols) + " is not a positive multiple of " +
+                                std::to_string(bb.elems));
   if (p.align < 16 || !pow2(p.align))
     throw std::invalid_argument("planar layout: alignment " + std::to_string(p.align) +
                                 " is not a power of two >= 16");
@@ -55,12 +70,12 @@ PlanarShape planar_shape(GGMLType type, uint64_t rows, uint64_t cols, const Plan
                                 " and rows per lane " + std::to_string(p.lane_rows) +
                                 " must be powers of two");
   const uint64_t nb = cols / 32;
-  const uint64_t tile = uint64_t{p.lanes} * (bb.scale ? std::max(p.lane_rows, 8u) : p.lane_rows);
+  const uint64_t tile = uint64_t{p.lanes} * (bb.texels ? std::max(p.lane_rows, 8u) : p.lane_rows);
   PlanarShape s;
   s.rows = round_up(rows, tile);
   s.quant_bytes = s.rows * nb * bb.quant;
   s.scale_offset = round_up(s.quant_bytes, p.align);
-  s.scale_bytes = bb.scale ? s.rows / 8 * nb * 16 : 0;
+  s.scale_bytes = s.rows / 8 * nb * 16 * bb.texels;
   s.total_bytes = round_up(s.scale_offset + s.scale_bytes, 16);
   return s;
 }
@@ -70,18 +85,21 @@ uint64_t planar_quant_texel(const PlanarParams& p, uint64_t m, uint64_t t, uint6
   return ((m / tr) * j_row + t) * tr + (i % p.lane_rows) * p.lanes + i / p.lane_rows;
 }
 
-uint64_t planar_scale_texel(const PlanarParams& p, uint64_t m, uint64_t b, uint64_t nb) {
+uint64_t planar_scale_texel(const PlanarParams& p, uint64_t m, uint64_t b, uint64_t nb,
+                            uint64_t texels, uint64_t k) {
   const uint64_t g = m / 8;
-  return ((g / p.lanes) * nb + b) * p.lanes + g % p.lanes;
+  return (((g / p.lanes) * nb + b) * texels + k) * p.lanes + g % p.lanes;
 }
 
 void repack_planar(GGMLType type, std::span<const uint8_t> src, uint64_t rows, uint64_t cols,
                    const PlanarParams& p, std::span<uint8_t> dst) {
   const PlanarShape s = planar_shape(type, rows, cols, p);
   const BlockBytes bb = block_bytes(type);
-  const uint64_t nb = cols / 32, block = bb.scale + bb.quant, per_block = bb.quant / 16;
-  const uint64_t j_row = nb * per_block;
-  if (src.size() != rows * nb * block || dst.size() != s.total_bytes)
+  const uint64_t nb = cols / 32, per_block = bb.quant / 16, j_row = nb * per_block;
+  // GGUF bytes per bb.elems elements (F16's "block" of 32 is 32 elements of one)
+  const WeightFormat& wf = *weight_format(type);
+  const uint64_t gguf_block = bb.elems / wf.block_size * wf.block_bytes, n_gguf = cols / bb.elems;
+  if (src.size() != rows * n_gguf * gguf_block || dst.size() != s.total_bytes)
     throw std::invalid_argument(type_name(type) + " planar repack: " + std::to_string(src.size()) +
                                 " source bytes and " + std::to_string(dst.size()) +
                                 " destination bytes for a " + std::to_string(rows) + " x " +
@@ -89,16 +107,39 @@ void repack_planar(GGMLType type, std::span<const uint8_t> src, uint64_t rows, u
   std::memset(dst.data(), 0, dst.size());
   uint8_t* quants = dst.data();
   uint8_t* scales = dst.data() + s.scale_offset;
+  auto quant_texel = [&](uint64_t m, uint64_t t) {
+    return quants + planar_quant_texel(p, m, t, j_row) * 16;
+  };
   // Row by row: each row's texels land TR texels apart, and a tile's rows (at most a few tens of
   // KiB) stay in the cache while it is written.
   for (uint64_t m = 0; m < rows; ++m) {
-    for (uint64_t b = 0; b < nb; ++b) {
-      const uint8_t* blk = src.data() + (m * nb + b) * block;
-      if (bb.scale)
-        std::memcpy(scales + planar_scale_texel(p, m, b, nb) * 16 + (m % 8) * 2, blk, 2);
-      for (uint64_t h = 0; h < per_block; ++h)
-        std::memcpy(quants + planar_quant_texel(p, m, b * per_block + h, j_row) * 16,
-                    blk + bb.scale + h * 16, 16);
+    for (uint64_t gb = 0; gb < n_gguf; ++gb) {
+      const uint8_t* blk = src.data() + (m * n_gguf + gb) * gguf_block;
+      if (bb.elems == 32) {
+        if (bb.scale)
+          std::memcpy(scales + planar_scale_texel(p, m, gb, nb) * 16 + (m % 8) * 2, blk, 2);
+        for (uint64_t h = 0; h < per_block; ++h)
+          std::memcpy(quant_texel(m, gb * per_block + h), blk + bb.scale + h * 16, 16);
+        continue;
+      }
+      // K-quants: eight blocks of 32 per super-block.
+      int8_t q[256];
+      float ab[16];
+      (type == GGMLType::Q4_K ? qimpl::split_q4_k : qimpl::split_q6_k)(blk, q, ab);
+      for (uint64_t j = 0; j < 8; ++j) {
+        const uint64_t b = gb * 8 + j;
+        const int8_t* qj = q + 32 * j;
+        if (type == GGMLType::Q4_K) {
+          uint8_t* t = quant_texel(m, b);
+          for (int i = 0; i < 16; ++i) t[i] = static_cast<uint8_t>(qj[i] | (qj[16 + i] << 4));
+        } else {
+          for (uint64_t h = 0; h < 2; ++h) std::memcpy(quant_texel(m, 2 * b + h), qj + 16 * h, 16);
+        }
+        for (uint64_t k = 0; k < 2; ++k)
+          std::memcpy(
+              scales + planar_scale_texel(p, m, b, nb, 4, 2 * k + (m % 8) / 4) * 16 + (m % 4) * 4,
+              &ab[2 * j + k], 4);
+      }
     }
   }
 }

@@ -1,8 +1,9 @@
 #version 450
-// Embedding gather from a matrix in the planar layout (quant/repack.h; -DWT_Q4_0, WT_Q8_0 or
-// WT_F16), so that a tied embedding can stay in the layout the output product's texel kernel
-// reads: out[t, c] = table[ids[t], c] for t < n_rows_out, c < n_cols (a multiple of 32).
-//   bindings: the quant plane (uvec4 texels), for Q4_0/Q8_0 the scale plane, ids (uint per
+// Embedding gather from a matrix in the planar layout (quant/repack.h; -DWT_Q4_0, WT_Q8_0,
+// WT_Q4_K, WT_Q6_K or WT_F16), so that a tied embedding can stay in the layout the output
+// product's texel kernel reads: out[t, c] = table[ids[t], c] for t < n_rows_out, c < n_cols (a
+// multiple of 32).
+//   bindings: the quant plane (uvec4 texels), the scale plane (all but F16), ids (uint per
 //   token), out (f32)
 // One invocation decodes one 32-element block of one output row. As get_rows.comp: for a piece of
 // a split table ids before p.row0, and past the table unless p.zero_past, write nothing; ids past
@@ -16,7 +17,7 @@ layout(constant_id = 2) const uint TNR = 8;  // planar layout: rows per lane
 layout(local_size_x_id = 0) in;
 
 layout(binding = 0) uniform usamplerBuffer wq;
-#if defined(WT_Q4_0) || defined(WT_Q8_0)
+#if defined(WT_Q4_0) || defined(WT_Q8_0) || defined(WT_Q4_K) || defined(WT_Q6_K)
 layout(binding = 1) uniform usamplerBuffer wd;
 #define B_IDS 2
 #else
@@ -42,11 +43,18 @@ void main() {
   if (ids[t] < p.row0 || (ids[t] - p.row0 >= p.n_table_rows && p.zero_past == 0u)) return;
   const uint m = ids[t] - p.row0;
   float q[32];
-  float d = 0.0, zero = 0.0;
+  // Element e = (q[e] - zero) * d, or for K-quants q[e] * a - b (Q4_K), q[e] * (e < 16 ? a : b)
+  // (Q6_K).
+  float d = 0.0, zero = 0.0, pa = 0.0, pb = 0.0;
   if (m < p.n_table_rows) {
     w_block(m, nb, b, q);
 #if defined(WT_Q4_0) || defined(WT_Q8_0)
     d = w_scale(texelFetch(wd, int(s_texel(m, b, nb))), m);
+#elif defined(WT_Q4_K) || defined(WT_Q6_K)
+    vec4 ka[2], kb[2];
+    k_params(m, b, nb, ka, kb);
+    pa = ka[(m % 8) / 4][m % 4];
+    pb = kb[(m % 8) / 4][m % 4];
 #else
     d = 1.0;
 #endif
@@ -56,5 +64,14 @@ void main() {
   } else {
     [[unroll]] for (uint e = 0; e < 32; ++e) q[e] = 0.0;
   }
-  [[unroll]] for (uint e = 0; e < 32; ++e) o[t * p.n_cols + b * 32 + e] = (q[e] - zero) * d;
+  [[unroll]] for (uint e = 0; e < 32; ++e) {
+#if defined(WT_Q4_K)
+    precise const float w = q[e] * pa - pb;  // two roundings, as GGUF's dequantizer
+#elif defined(WT_Q6_K)
+    const float w = q[e] * (e < 16 ? pa : pb);
+#else
+    const float w = (q[e] - zero) * d;
+#endif
+    o[t * p.n_cols + b * 32 + e] = w;
+  }
 }

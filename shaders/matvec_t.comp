@@ -11,6 +11,9 @@
 //            texel, plane 1 the fp16 scales of block b of rows 8g..8g+7 in one uvec4 texel (8
 //            halves): one fetch serves 8 rows
 //   WT_Q8_0  planar Q8_0: plane 0 the 32 quant bytes of a block as two texels, plane 1 as Q4_0
+//   WT_Q4_K  planar Q4_K: plane 0 as Q4_0, plane 1 four f32 texels per group of 8 rows and block
+//            of 32 (each row's scale and min)
+//   WT_Q6_K  planar Q6_K: plane 0 as Q8_0, plane 1 as Q4_K (the scales of each block's halves)
 // Where the texel of a row sits: the specialization constants TL and TNR give the planar layout's
 // lanes and rows per lane (quant/repack.h planar_quant_texel / planar_scale_texel); TL = 0 is
 // row-major (F32, and F16 weights kept as stored).
@@ -51,8 +54,12 @@ layout(constant_id = 6) const uint EPILOGUE = EPILOGUE_ANY;
 layout(local_size_x_id = 0) in;
 
 
+#if defined(WT_Q4_0) || defined(WT_Q8_0) || defined(WT_Q4_K) || defined(WT_Q6_K)
 #if defined(WT_Q4_0) || defined(WT_Q8_0)
-#define HAS_SCALE
+#define HAS_SCALE  // one fp16 scale per row and block
+#else
+#define HAS_K_PARAMS  // two f32 parameters per row and block (planar.glsl k_params)
+#endif
 layout(binding = 0) uniform usamplerBuffer wq;
 layout(binding = 1) uniform usamplerBuffer wd;
 layout(binding = 2) uniform samplerBuffer xt;
@@ -205,6 +212,12 @@ void norm_in_scale(uint t) {
 // Independent FMA chains per token and row block: one token's 32 products summed in a single
 // chain are bound by the FMA latency, not its throughput.
 const uint CHAINS = NT >= 4 ? 1 : 4;
+// Q6_K's halves of a block have their own scales: a sum for each.
+#ifdef WT_Q6_K
+const uint HALVES = 2;
+#else
+const uint HALVES = 1;
+#endif
 
 uint xrow[NT];  // first vec4 texel of each token's x row (tokens past T re-read token T - 1)
 
@@ -215,8 +228,8 @@ uint xrow[NT];  // first vec4 texel of each token's x row (tokens past T re-read
 // llvmpipe turns into per-lane scatter loops (measured: pp128 ~130 -> ~160 tok/s unrolled).
 void accumulate_block(uint b, uint row0, uint nb) {
   float xv[NT * 32];
-#ifdef WT_Q4_0
-  float xs[NT];  // ZERO * sum of the block's x, per token
+#if defined(WT_Q4_0) || defined(WT_Q4_K)
+  float xs[NT];  // sum of the block's x per token (Q4_0: times ZERO)
 #endif
   [[unroll]] for (uint t = 0; t < NT; ++t) {
     vec4 s4 = vec4(0.0);
@@ -225,37 +238,53 @@ void accumulate_block(uint b, uint row0, uint nb) {
       s4 += v;
       [[unroll]] for (uint c = 0; c < 4; ++c) xv[t * 32 + 4 * j + c] = v[c];
     }
-#ifdef WT_Q4_0
+#if defined(WT_Q4_0)
     xs[t] = ZERO * (s4.x + s4.y + s4.z + s4.w);
+#elif defined(WT_Q4_K)
+    xs[t] = s4.x + s4.y + s4.z + s4.w;
 #endif
   }
 #ifdef HAS_SCALE
   uvec4 sv;
 #endif
+#ifdef HAS_K_PARAMS
+  vec4 ka[2], kb[2];
+#endif
   [[unroll]] for (uint r = 0; r < NR; ++r) {
     const uint m = min(row0 + r, p.M - 1);
     float q[32];
     w_block(m, nb, b, q);
+    // The scale texels of a group of 8 rows once where NR is a multiple of 8 (row0 then is too,
+    // so row r's slot is r % 8; clamped rows past M read a wrong slot but are not written).
+    const uint slot = (NR % 8 == 0 ? r : m) % 8;
 #ifdef HAS_SCALE
-    // One scale texel per group of 8 rows where NR is a multiple of 8 (row0 then is too, so row
-    // r's slot is r % 8; clamped rows past M read a wrong slot but are not written).
     if (NR % 8 != 0 || r % 8 == 0) sv = texelFetch(wd, int(s_texel(m, b, nb)));
-    const float d = w_scale(sv, NR % 8 == 0 ? r : m);
+    const float d = w_scale(sv, slot);
 #endif
-    float c[NT * CHAINS];
-    [[unroll]] for (uint i = 0; i < NT * CHAINS; ++i) c[i] = 0.0;
+#ifdef HAS_K_PARAMS
+    if (NR % 8 != 0 || r % 8 == 0) k_params(m, b, nb, ka, kb);
+    const float pa = ka[slot / 4][slot % 4], pb = kb[slot / 4][slot % 4];
+#endif
+    float c[HALVES * NT * CHAINS];
+    [[unroll]] for (uint i = 0; i < HALVES * NT * CHAINS; ++i) c[i] = 0.0;
     [[unroll]] for (uint i = 0; i < 32; ++i) {
-      [[unroll]] for (uint t = 0; t < NT; ++t)
-        c[t * CHAINS + i % CHAINS] = fma(q[i], xv[t * 32 + i], c[t * CHAINS + i % CHAINS]);
+      [[unroll]] for (uint t = 0; t < NT; ++t) {
+        const uint ci = ((HALVES == 2u ? i / 16u : 0u) * NT + t) * CHAINS + i % CHAINS;
+        c[ci] = fma(q[i], xv[t * 32 + i], c[ci]);
+      }
     }
-    float s[NT];
-    [[unroll]] for (uint t = 0; t < NT; ++t) {
-      s[t] = c[t * CHAINS];
-      [[unroll]] for (uint j = 1; j < CHAINS; ++j) s[t] += c[t * CHAINS + j];
+    float s[HALVES * NT];  // s[h * NT + t]: half h's (or the block's) sum for token t
+    [[unroll]] for (uint i = 0; i < HALVES * NT; ++i) {
+      s[i] = c[i * CHAINS];
+      [[unroll]] for (uint j = 1; j < CHAINS; ++j) s[i] += c[i * CHAINS + j];
     }
     [[unroll]] for (uint t = 0; t < NT; ++t) {
 #if defined(WT_Q4_0)
       acc[r * NT + t] = fma(d, s[t] - xs[t], acc[r * NT + t]);
+#elif defined(WT_Q4_K)
+      acc[r * NT + t] = fma(pa, s[t], fma(-pb, xs[t], acc[r * NT + t]));
+#elif defined(WT_Q6_K)
+      acc[r * NT + t] = fma(pa, s[t], fma(pb, s[NT + t], acc[r * NT + t]));
 #elif defined(HAS_SCALE)
       acc[r * NT + t] = fma(d, s[t], acc[r * NT + t]);
 #else

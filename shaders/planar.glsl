@@ -1,10 +1,10 @@
 // Reading a weight matrix through uniform texel buffers, as quant/repack.h lays out the planar
 // formats (shaders/matvec_t.comp, shaders/get_rows_planar.comp). The includer selects the format
-// (-DWT_Q4_0, WT_Q8_0, WT_F16, WT_F32) and declares, before including this:
+// (-DWT_Q4_0, WT_Q8_0, WT_Q4_K, WT_Q6_K, WT_F16, WT_F32) and declares, before including this:
 //   TL, TNR   specialization constants: the planar layout's lanes per tile and rows per lane
 //             (TL = 0: row-major, for F32 and F16 kept as stored)
-//   wq        usamplerBuffer: the quant plane (uvec4 texels); wd the scale plane (Q4_0, Q8_0);
-//             wf samplerBuffer: F32 weights (vec4 texels)
+//   wq        usamplerBuffer: the quant plane (uvec4 texels); wd the scale plane (Q4_0, Q8_0,
+//             Q4_K, Q6_K); wf samplerBuffer: F32 weights (vec4 texels)
 // Texel t of row m (rows of J texels) in the weight plane, and the scale texel of block b of row
 // m, as quant/repack.cpp places them.
 uint w_texel(uint m, uint t, uint J) {
@@ -12,11 +12,26 @@ uint w_texel(uint m, uint t, uint J) {
   const uint TR = TL * TNR, i = m % TR;
   return ((m / TR) * J + t) * TR + (i % TNR) * TL + i / TNR;
 }
-uint s_texel(uint m, uint b, uint nb) {
+// Scale texel k of `texels` (1: Q4_0, Q8_0; 4: the K-quants' parameters) per group and block.
+uint s_texel(uint m, uint b, uint nb, uint texels, uint k) {
   const uint g = m / 8;
   const uint L = max(TL, 1u);  // TL = 0 (row-major) has no scale plane
-  return ((g / L) * nb + b) * L + g % L;
+  return (((g / L) * nb + b) * texels + k) * L + g % L;
 }
+uint s_texel(uint m, uint b, uint nb) {
+  return s_texel(m, b, nb, 1u, 0u);
+}
+
+#if defined(WT_Q4_K) || defined(WT_Q6_K)
+// The K-quants' two parameters a, b of the 8 rows of a group (quant/repack.h): a[r / 4][r % 4]
+// and b[r / 4][r % 4] for the group's row r, from its four texels of block b.
+void k_params(uint m, uint blk, uint nb, out vec4 a[2], out vec4 b[2]) {
+  [[unroll]] for (uint k = 0; k < 2; ++k) {
+    a[k] = uintBitsToFloat(texelFetch(wd, int(s_texel(m, blk, nb, 4u, k))));
+    b[k] = uintBitsToFloat(texelFetch(wd, int(s_texel(m, blk, nb, 4u, 2u + k))));
+  }
+}
+#endif
 
 // The scale of row m from the scale texel of its group of 8 rows.
 float w_scale(uvec4 sv, uint m) {
@@ -24,9 +39,9 @@ float w_scale(uvec4 sv, uint m) {
 }
 
 // Block b of row m, element i at q[i]: W[m, 32 b + i] = q[i] * scale - zero * scale (zero is
-// folded into the dot product through the sum of x).
-#if defined(WT_Q4_0)
-const float ZERO = 8.0;
+// folded into the dot product through the sum of x); K-quants: as k_params says.
+#if defined(WT_Q4_0) || defined(WT_Q4_K)
+const float ZERO = 8.0;  // Q4_0's (Q4_K has a min per block instead)
 void w_block(uint m, uint nb, uint b, out float q[32]) {
   const uvec4 v = texelFetch(wq, int(w_texel(m, b, nb)));
   [[unroll]] for (uint k = 0; k < 4; ++k) {
@@ -37,7 +52,7 @@ void w_block(uint m, uint nb, uint b, out float q[32]) {
     }
   }
 }
-#elif defined(WT_Q8_0)
+#elif defined(WT_Q8_0) || defined(WT_Q6_K)
 void w_block(uint m, uint nb, uint b, out float q[32]) {
   [[unroll]] for (uint h = 0; h < 2; ++h) {
     const uvec4 v = texelFetch(wq, int(w_texel(m, 2 * b + h, 2 * nb)));

@@ -150,6 +150,15 @@ TEST_CASE("engine: random llama models match the CPU reference") {
     c.tied_output = true;
     cases.push_back({type == GGMLType::Q4_0 ? "w64_q4_0_tied" : "w64_q8_0_tied", c});
   }
+  // K-quants (planar where the texel kernels run): widths of whole 256-element super-blocks.
+  for (GGMLType type : {GGMLType::Q4_K, GGMLType::Q6_K}) {
+    c = w64_config(type, 30 + static_cast<uint32_t>(type));
+    c.n_embd = 256;
+    c.n_ff = 512;
+    cases.push_back({type == GGMLType::Q4_K ? "w256_q4_k" : "w256_q6_k", c});
+  }
+  c.tied_output = true;
+  cases.push_back({"w256_q6_k_tied", c});
   for (const auto& k : cases) {
     INFO("model: " << std::string(k.name));  // doctest prints a char pointer as a pointer
     compare_with_reference(random_model(k.name, k.cfg), 9, 4, 64);

@@ -174,8 +174,8 @@ TEST_CASE("matmul: quantized matvec in other workgroup shapes") {
   test::check_no_validation_messages();
 }
 
-// Planar Q4_0/Q8_0/F16 (quant/repack.h) through matvec_t_*, repacked on the CPU as the loader
-// does, at zero and non-zero offsets; M = 257 spans several row tiles.
+// Planar Q4_0/Q8_0/F16/Q4_K/Q6_K (quant/repack.h) through matvec_t_*, repacked on the CPU as the
+// loader does, at zero and non-zero offsets; M = 257 spans several row tiles.
 static void check_planar(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t seed,
                          bool offsets, bool lanes) {
   const QWeights w = make_weights(type, M, K, seed);
@@ -211,22 +211,25 @@ static void check_planar(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint
                    " T=" + std::to_string(T) + (offsets ? " (offsets)" : ""));
 }
 
-TEST_CASE("matmul: planar Q4_0, Q8_0 and F16 through the texel kernels") {
+TEST_CASE("matmul: planar Q4_0, Q8_0, F16, Q4_K and Q6_K through the texel kernels") {
   if (!test::context().info().texel_buffers) return;
   uint32_t seed = 4000;
-  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16}) {
+  for (GGMLType type :
+       {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::Q4_K, GGMLType::Q6_K}) {
+    const uint32_t block = weight_format(type)->block_size == 256 ? 256 : 32;
     for (uint32_t M : {1u, 7u, 33u, 257u}) {
       for (uint32_t blocks : {1u, 2u, 3u, 24u}) {
+        if (block == 256 && blocks == 24) continue;  // K = 6144: long for the CPU reference
         for (uint32_t T : {1u, 3u, 17u}) {
           ++seed;
           for (bool lanes : {true, false})
-            check_planar(type, M, blocks * 32, T, seed, false, lanes);
+            check_planar(type, M, blocks * block, T, seed, false, lanes);
         }
       }
     }
     for (bool lanes : {true, false}) {
-      check_planar(type, 19, 64, 1, ++seed, true, lanes);
-      check_planar(type, 19, 64, 6, ++seed, true, lanes);
+      check_planar(type, 19, 2 * block, 1, ++seed, true, lanes);
+      check_planar(type, 19, 2 * block, 6, ++seed, true, lanes);
     }
     test::check_no_validation_messages();
   }
@@ -246,8 +249,10 @@ TEST_CASE("matmul: planar weights without the texel kernels are refused") {
   if (test::context().info().texel_buffers) {
     CHECK(ops.weight_layout(GGMLType::Q4_0, 64, 64) == WeightLayout::Planar);
     CHECK(ops.weight_layout(GGMLType::Q8_0, 64, 48) == WeightLayout::AsStored);  // K % 32
+    CHECK(ops.weight_layout(GGMLType::Q4_K, 64, 256) == WeightLayout::Planar);
+    CHECK(ops.weight_layout(GGMLType::Q6_K, 64, 512) == WeightLayout::Planar);
   }
-  CHECK(ops.weight_layout(GGMLType::Q4_K, 64, 256) == WeightLayout::AsStored);
+  CHECK(ops.weight_layout(GGMLType::Q5_K, 64, 256) == WeightLayout::AsStored);  // no planar form
   test::check_no_validation_messages();
 }
 
