@@ -50,7 +50,7 @@ void Ops::get_rows_planar(rt::Sequence& s, GGMLType wtype, BufferRange table, Bu
                           bool zero_past, uint32_t n_table_rows) {
   if (!has_planar_layout(wtype) || n_cols % 32 != 0 || n_cols % weight_format(wtype)->block_size)
     throw std::invalid_argument(
-        "get_rows: a planar table must be Q4_0, Q8_0, F16, Q4_K or Q6_K "
+        "get_rows: a planar table must be Q4_0, Q8_0, F16, Q4_K, Q5_K or Q6_K "
         "with rows of whole blocks (32 elements, 256 for K-quants)");
   if (n_cols == 0 || n_rows_out == 0) return;
   const PlanarParams pp = planar_params(wtype);

@@ -596,6 +596,25 @@ void dequantize_q5_k(const uint8_t* q, float* out, int64_t n) {
   }
 }
 
+// Sub-block j takes the nibble of qs[32 (j / 2) + i] Q4_K's sub-block j takes and bit j of qh[i].
+void split_q5_k(const uint8_t* block, int8_t* q, float* ab) {
+  const float d = load_half(block + q5k::kD);
+  const float min = load_half(block + q5k::kDmin);
+  const uint8_t* qs = block + q5k::kQs;
+  const uint8_t* qh = block + q5k::kQh;
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    get_scale_min_k4(j, block + q5k::kScales, &sc, &m);
+    ab[2 * j] = d * sc;
+    ab[2 * j + 1] = min * m;
+    const uint8_t* src = qs + 32 * (j / 2);
+    for (int i = 0; i < 32; ++i) {
+      const int lo = j % 2 == 0 ? src[i] & 0xF : src[i] >> 4;
+      q[32 * j + i] = static_cast<int8_t>(lo + (((qh[i] >> j) & 1) << 4));
+    }
+  }
+}
+
 // ---------------------------------------------------------------- Q6_K
 // x = d * scales[s] * (q - 32), q 6-bit, 16 sub-blocks of 16 with int8 scales. In each half h of
 // 128 elements, element 128h + 32k + l (k = 0..3, l = 0..31) has its low nibble in

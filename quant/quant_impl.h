@@ -58,12 +58,14 @@ void dequantize_q5_k(const uint8_t* q, float* out, int64_t n);
 void quantize_q6_k(const float* x, uint8_t* out, int64_t n);
 void dequantize_q6_k(const uint8_t* q, float* out, int64_t n);
 
-// One Q4_K or Q6_K super-block as eight sub-blocks of 32 for the planar layout (quant/repack.h):
-// sub-block j's quants q[32 j + i] (Q4_K 0..15, Q6_K -32..31) and two parameters
-// ab[2 j], ab[2 j + 1], from which element 32 j + i is, exactly as the dequantizers compute it,
-//   Q4_K  ab[2 j] * q - ab[2 j + 1]        (d * scale, dmin * min)
-//   Q6_K  ab[2 j + i / 16] * q             (d * the scale of each half)
+// One Q4_K, Q5_K or Q6_K super-block as eight sub-blocks of 32 for the planar layout
+// (quant/repack.h): sub-block j's quants q[32 j + i] (Q4_K 0..15, Q5_K 0..31, Q6_K -32..31) and
+// two parameters ab[2 j], ab[2 j + 1], from which element 32 j + i is, exactly as the dequantizers
+// compute it,
+//   Q4_K, Q5_K  ab[2 j] * q - ab[2 j + 1]  (d * scale, dmin * min)
+//   Q6_K        ab[2 j + i / 16] * q       (d * the scale of each half)
 void split_q4_k(const uint8_t* block, int8_t* q, float* ab);
+void split_q5_k(const uint8_t* block, int8_t* q, float* ab);
 void split_q6_k(const uint8_t* block, int8_t* q, float* ab);
 
 }  // namespace vkllm::qimpl

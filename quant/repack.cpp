@@ -29,11 +29,13 @@ BlockBytes block_bytes(GGMLType type) {
       return {0, 64, 0, 32};
     case GGMLType::Q4_K:
       return {0, 16, 4, 256};
+    case GGMLType::Q5_K:
+      return {0, 32, 4, 256};
     case GGMLType::Q6_K:
       return {0, 32, 4, 256};
     default:
       throw std::invalid_argument("no planar layout for " + type_name(type) +
-                                  " (only Q4_0, Q8_0, F16, Q4_K and Q6_K)");
+                                  " (only Q4_0, Q8_0, F16, Q4_K, Q5_K and Q6_K)");
   }
 }
 
@@ -49,7 +51,7 @@ uint64_t round_up(uint64_t v, uint64_t a) {
 
 bool has_planar_layout(GGMLType type) {
   return type == GGMLType::Q4_0 || type == GGMLType::Q8_0 || type == GGMLType::F16 ||
-         type == GGMLType::Q4_K || type == GGMLType::Q6_K;
+         type == GGMLType::Q4_K || type == GGMLType::Q5_K || type == GGMLType::Q6_K;
 }
 
 uint32_t planar_scale_texels(GGMLType type) {
@@ -125,7 +127,9 @@ void repack_planar(GGMLType type, std::span<const uint8_t> src, uint64_t rows, u
       // K-quants: eight blocks of 32 per super-block.
       int8_t q[256];
       float ab[16];
-      (type == GGMLType::Q4_K ? qimpl::split_q4_k : qimpl::split_q6_k)(blk, q, ab);
+      (type == GGMLType::Q4_K   ? qimpl::split_q4_k
+       : type == GGMLType::Q5_K ? qimpl::split_q5_k
+                                : qimpl::split_q6_k)(blk, q, ab);
       for (uint64_t j = 0; j < 8; ++j) {
         const uint64_t b = gb * 8 + j;
         const int8_t* qj = q + 32 * j;

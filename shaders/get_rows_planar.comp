@@ -1,6 +1,6 @@
 #version 450
 // Embedding gather from a matrix in the planar layout (quant/repack.h; -DWT_Q4_0, WT_Q8_0,
-// WT_Q4_K, WT_Q6_K or WT_F16), so that a tied embedding can stay in the layout the output
+// WT_Q4_K, WT_Q5_K, WT_Q6_K or WT_F16), so that a tied embedding can stay in the layout the output
 // product's texel kernel reads: out[t, c] = table[ids[t], c] for t < n_rows_out, c < n_cols (a
 // multiple of 32).
 //   bindings: the quant plane (uvec4 texels), the scale plane (all but F16), ids (uint per
@@ -17,7 +17,8 @@ layout(constant_id = 2) const uint TNR = 8;  // planar layout: rows per lane
 layout(local_size_x_id = 0) in;
 
 layout(binding = 0) uniform usamplerBuffer wq;
-#if defined(WT_Q4_0) || defined(WT_Q8_0) || defined(WT_Q4_K) || defined(WT_Q6_K)
+#include "planar_types.glsl"
+#ifdef P_SCALE_PLANE
 layout(binding = 1) uniform usamplerBuffer wd;
 #define B_IDS 2
 #else
@@ -43,14 +44,14 @@ void main() {
   if (ids[t] < p.row0 || (ids[t] - p.row0 >= p.n_table_rows && p.zero_past == 0u)) return;
   const uint m = ids[t] - p.row0;
   float q[32];
-  // Element e = (q[e] - zero) * d, or for K-quants q[e] * a - b (Q4_K), q[e] * (e < 16 ? a : b)
+  // Element e = (q[e] - zero) * d, or for K-quants q[e] * a - b (P_K_MIN), q[e] * (e < 16 ? a : b)
   // (Q6_K).
   float d = 0.0, zero = 0.0, pa = 0.0, pb = 0.0;
   if (m < p.n_table_rows) {
     w_block(m, nb, b, q);
-#if defined(WT_Q4_0) || defined(WT_Q8_0)
+#if defined(P_SCALE_F16)
     d = w_scale(texelFetch(wd, int(s_texel(m, b, nb))), m);
-#elif defined(WT_Q4_K) || defined(WT_Q6_K)
+#elif defined(P_K_PARAMS)
     vec4 ka[2], kb[2];
     k_params(m, b, nb, ka, kb);
     pa = ka[(m % 8) / 4][m % 4];
@@ -65,9 +66,9 @@ void main() {
     [[unroll]] for (uint e = 0; e < 32; ++e) q[e] = 0.0;
   }
   [[unroll]] for (uint e = 0; e < 32; ++e) {
-#if defined(WT_Q4_K)
+#if defined(P_K_MIN)
     precise const float w = q[e] * pa - pb;  // two roundings, as GGUF's dequantizer
-#elif defined(WT_Q6_K)
+#elif defined(P_K_PARAMS)
     const float w = q[e] * (e < 16 ? pa : pb);
 #else
     const float w = (q[e] - zero) * d;

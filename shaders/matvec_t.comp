@@ -13,6 +13,7 @@
 //   WT_Q8_0  planar Q8_0: plane 0 the 32 quant bytes of a block as two texels, plane 1 as Q4_0
 //   WT_Q4_K  planar Q4_K: plane 0 as Q4_0, plane 1 four f32 texels per group of 8 rows and block
 //            of 32 (each row's scale and min)
+//   WT_Q5_K  planar Q5_K: plane 0 as Q8_0 (quants 0..31), plane 1 as Q4_K
 //   WT_Q6_K  planar Q6_K: plane 0 as Q8_0, plane 1 as Q4_K (the scales of each block's halves)
 // Where the texel of a row sits: the specialization constants TL and TNR give the planar layout's
 // lanes and rows per lane (quant/repack.h planar_quant_texel / planar_scale_texel); TL = 0 is
@@ -54,12 +55,8 @@ layout(constant_id = 6) const uint EPILOGUE = EPILOGUE_ANY;
 layout(local_size_x_id = 0) in;
 
 
-#if defined(WT_Q4_0) || defined(WT_Q8_0) || defined(WT_Q4_K) || defined(WT_Q6_K)
-#if defined(WT_Q4_0) || defined(WT_Q8_0)
-#define HAS_SCALE  // one fp16 scale per row and block
-#else
-#define HAS_K_PARAMS  // two f32 parameters per row and block (planar.glsl k_params)
-#endif
+#include "planar_types.glsl"
+#ifdef P_SCALE_PLANE
 layout(binding = 0) uniform usamplerBuffer wq;
 layout(binding = 1) uniform usamplerBuffer wd;
 layout(binding = 2) uniform samplerBuffer xt;
@@ -228,7 +225,7 @@ uint xrow[NT];  // first vec4 texel of each token's x row (tokens past T re-read
 // llvmpipe turns into per-lane scatter loops (measured: pp128 ~130 -> ~160 tok/s unrolled).
 void accumulate_block(uint b, uint row0, uint nb) {
   float xv[NT * 32];
-#if defined(WT_Q4_0) || defined(WT_Q4_K)
+#if defined(WT_Q4_0) || defined(P_K_MIN)
   float xs[NT];  // sum of the block's x per token (Q4_0: times ZERO)
 #endif
   [[unroll]] for (uint t = 0; t < NT; ++t) {
@@ -240,14 +237,14 @@ void accumulate_block(uint b, uint row0, uint nb) {
     }
 #if defined(WT_Q4_0)
     xs[t] = ZERO * (s4.x + s4.y + s4.z + s4.w);
-#elif defined(WT_Q4_K)
+#elif defined(P_K_MIN)
     xs[t] = s4.x + s4.y + s4.z + s4.w;
 #endif
   }
-#ifdef HAS_SCALE
+#ifdef P_SCALE_F16
   uvec4 sv;
 #endif
-#ifdef HAS_K_PARAMS
+#ifdef P_K_PARAMS
   vec4 ka[2], kb[2];
 #endif
   [[unroll]] for (uint r = 0; r < NR; ++r) {
@@ -257,11 +254,11 @@ void accumulate_block(uint b, uint row0, uint nb) {
     // The scale texels of a group of 8 rows once where NR is a multiple of 8 (row0 then is too,
     // so row r's slot is r % 8; clamped rows past M read a wrong slot but are not written).
     const uint slot = (NR % 8 == 0 ? r : m) % 8;
-#ifdef HAS_SCALE
+#ifdef P_SCALE_F16
     if (NR % 8 != 0 || r % 8 == 0) sv = texelFetch(wd, int(s_texel(m, b, nb)));
     const float d = w_scale(sv, slot);
 #endif
-#ifdef HAS_K_PARAMS
+#ifdef P_K_PARAMS
     if (NR % 8 != 0 || r % 8 == 0) k_params(m, b, nb, ka, kb);
     const float pa = ka[slot / 4][slot % 4], pb = kb[slot / 4][slot % 4];
 #endif
@@ -281,11 +278,11 @@ void accumulate_block(uint b, uint row0, uint nb) {
     [[unroll]] for (uint t = 0; t < NT; ++t) {
 #if defined(WT_Q4_0)
       acc[r * NT + t] = fma(d, s[t] - xs[t], acc[r * NT + t]);
-#elif defined(WT_Q4_K)
+#elif defined(P_K_MIN)
       acc[r * NT + t] = fma(pa, s[t], fma(-pb, xs[t], acc[r * NT + t]));
 #elif defined(WT_Q6_K)
       acc[r * NT + t] = fma(pa, s[t], fma(pb, s[NT + t], acc[r * NT + t]));
-#elif defined(HAS_SCALE)
+#elif defined(P_SCALE_F16)
       acc[r * NT + t] = fma(d, s[t], acc[r * NT + t]);
 #else
       acc[r * NT + t] += s[t];

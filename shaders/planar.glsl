@@ -1,10 +1,11 @@
 // Reading a weight matrix through uniform texel buffers, as quant/repack.h lays out the planar
 // formats (shaders/matvec_t.comp, shaders/get_rows_planar.comp). The includer selects the format
-// (-DWT_Q4_0, WT_Q8_0, WT_Q4_K, WT_Q6_K, WT_F16, WT_F32) and declares, before including this:
+// (-DWT_Q4_0, WT_Q8_0, WT_Q4_K, WT_Q5_K, WT_Q6_K, WT_F16, WT_F32; planar_types.glsl says what
+// their planes hold) and declares, before including this:
 //   TL, TNR   specialization constants: the planar layout's lanes per tile and rows per lane
 //             (TL = 0: row-major, for F32 and F16 kept as stored)
-//   wq        usamplerBuffer: the quant plane (uvec4 texels); wd the scale plane (Q4_0, Q8_0,
-//             Q4_K, Q6_K); wf samplerBuffer: F32 weights (vec4 texels)
+//   wq        usamplerBuffer: the quant plane (uvec4 texels); wd the scale plane (P_SCALE_PLANE);
+//             wf samplerBuffer: F32 weights (vec4 texels)
 // Texel t of row m (rows of J texels) in the weight plane, and the scale texel of block b of row
 // m, as quant/repack.cpp places them.
 uint w_texel(uint m, uint t, uint J) {
@@ -22,7 +23,7 @@ uint s_texel(uint m, uint b, uint nb) {
   return s_texel(m, b, nb, 1u, 0u);
 }
 
-#if defined(WT_Q4_K) || defined(WT_Q6_K)
+#ifdef P_K_PARAMS
 // The K-quants' two parameters a, b of the 8 rows of a group (quant/repack.h): a[r / 4][r % 4]
 // and b[r / 4][r % 4] for the group's row r, from its four texels of block b.
 void k_params(uint m, uint blk, uint nb, out vec4 a[2], out vec4 b[2]) {
@@ -40,7 +41,7 @@ float w_scale(uvec4 sv, uint m) {
 
 // Block b of row m, element i at q[i]: W[m, 32 b + i] = q[i] * scale - zero * scale (zero is
 // folded into the dot product through the sum of x); K-quants: as k_params says.
-#if defined(WT_Q4_0) || defined(WT_Q4_K)
+#ifdef P_NIBBLES
 const float ZERO = 8.0;  // Q4_0's (Q4_K has a min per block instead)
 void w_block(uint m, uint nb, uint b, out float q[32]) {
   const uvec4 v = texelFetch(wq, int(w_texel(m, b, nb)));
@@ -52,7 +53,7 @@ void w_block(uint m, uint nb, uint b, out float q[32]) {
     }
   }
 }
-#elif defined(WT_Q8_0) || defined(WT_Q6_K)
+#elif defined(P_INT8)
 void w_block(uint m, uint nb, uint b, out float q[32]) {
   [[unroll]] for (uint h = 0; h < 2; ++h) {
     const uvec4 v = texelFetch(wq, int(w_texel(m, 2 * b + h, 2 * nb)));

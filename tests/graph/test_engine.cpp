@@ -151,11 +151,14 @@ TEST_CASE("engine: random llama models match the CPU reference") {
     cases.push_back({type == GGMLType::Q4_0 ? "w64_q4_0_tied" : "w64_q8_0_tied", c});
   }
   // K-quants (planar where the texel kernels run): widths of whole 256-element super-blocks.
-  for (GGMLType type : {GGMLType::Q4_K, GGMLType::Q6_K}) {
+  for (GGMLType type : {GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
     c = w64_config(type, 30 + static_cast<uint32_t>(type));
     c.n_embd = 256;
     c.n_ff = 512;
-    cases.push_back({type == GGMLType::Q4_K ? "w256_q4_k" : "w256_q6_k", c});
+    cases.push_back({type == GGMLType::Q4_K   ? "w256_q4_k"
+                     : type == GGMLType::Q5_K ? "w256_q5_k"
+                                              : "w256_q6_k",
+                     c});
   }
   c.tied_output = true;
   cases.push_back({"w256_q6_k_tied", c});

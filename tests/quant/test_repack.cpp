@@ -104,9 +104,9 @@ TEST_CASE("repack: planar Q4_0, Q8_0 and F16 hold each block's quants and scale"
   }
 }
 
-TEST_CASE("repack: planar Q4_K and Q6_K dequantize exactly as their GGUF blocks") {
-  for (GGMLType type : {GGMLType::Q4_K, GGMLType::Q6_K}) {
-    const bool q4 = type == GGMLType::Q4_K;
+TEST_CASE("repack: planar Q4_K, Q5_K and Q6_K dequantize exactly as their GGUF blocks") {
+  for (GGMLType type : {GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
+    const bool q4 = type == GGMLType::Q4_K, q6 = type == GGMLType::Q6_K;
     for (uint64_t rows : {1u, 5u, 19u, 70u}) {
       for (uint64_t cols : {256u, 768u}) {
         auto x = ramp(rows * cols);
@@ -144,8 +144,10 @@ TEST_CASE("repack: planar Q4_K and Q6_K dequantize exactly as their GGUF blocks"
                 if (q4) {
                   const int q = i < 16 ? out[at] & 0xF : out[at] >> 4;
                   got = pa * float(q) - pb;
-                } else {
+                } else if (q6) {
                   got = (i < 16 ? pa : pb) * float(static_cast<int8_t>(out[at]));
+                } else {
+                  got = pa * float(static_cast<int8_t>(out[at])) - pb;
                 }
                 if (got != want[m * cols + b * 32 + i]) ++bad;
               }
@@ -164,12 +166,13 @@ TEST_CASE("repack: bad types, shapes and sizes are refused") {
   CHECK(has_planar_layout(GGMLType::Q4_0));
   CHECK(has_planar_layout(GGMLType::Q8_0));
   CHECK(has_planar_layout(GGMLType::Q4_K));
+  CHECK(has_planar_layout(GGMLType::Q5_K));
   CHECK(has_planar_layout(GGMLType::Q6_K));
-  CHECK_FALSE(has_planar_layout(GGMLType::Q5_K));
+  CHECK_FALSE(has_planar_layout(GGMLType::Q3_K));
   CHECK(has_planar_layout(GGMLType::F16));
   CHECK_FALSE(has_planar_layout(GGMLType::F32));
   const PlanarParams p{16, 8, 8};
-  CHECK_THROWS_WITH_AS(planar_shape(GGMLType::Q5_K, 1, 256, p), doctest::Contains("Q5_K"),
+  CHECK_THROWS_WITH_AS(planar_shape(GGMLType::Q3_K, 1, 256, p), doctest::Contains("Q3_K"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(planar_shape(GGMLType::Q4_K, 1, 96, p), doctest::Contains("256"),
                        std::invalid_argument);

@@ -211,11 +211,11 @@ static void check_planar(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint
                    " T=" + std::to_string(T) + (offsets ? " (offsets)" : ""));
 }
 
-TEST_CASE("matmul: planar Q4_0, Q8_0, F16, Q4_K and Q6_K through the texel kernels") {
+TEST_CASE("matmul: planar Q4_0, Q8_0, F16, Q4_K, Q5_K and Q6_K through the texel kernels") {
   if (!test::context().info().texel_buffers) return;
   uint32_t seed = 4000;
-  for (GGMLType type :
-       {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::Q4_K, GGMLType::Q6_K}) {
+  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::Q4_K,
+                        GGMLType::Q5_K, GGMLType::Q6_K}) {
     const uint32_t block = weight_format(type)->block_size == 256 ? 256 : 32;
     for (uint32_t M : {1u, 7u, 33u, 257u}) {
       for (uint32_t blocks : {1u, 2u, 3u, 24u}) {
@@ -250,9 +250,10 @@ TEST_CASE("matmul: planar weights without the texel kernels are refused") {
     CHECK(ops.weight_layout(GGMLType::Q4_0, 64, 64) == WeightLayout::Planar);
     CHECK(ops.weight_layout(GGMLType::Q8_0, 64, 48) == WeightLayout::AsStored);  // K % 32
     CHECK(ops.weight_layout(GGMLType::Q4_K, 64, 256) == WeightLayout::Planar);
+    CHECK(ops.weight_layout(GGMLType::Q5_K, 64, 256) == WeightLayout::Planar);
     CHECK(ops.weight_layout(GGMLType::Q6_K, 64, 512) == WeightLayout::Planar);
   }
-  CHECK(ops.weight_layout(GGMLType::Q5_K, 64, 256) == WeightLayout::AsStored);  // no planar form
+  CHECK(ops.weight_layout(GGMLType::Q3_K, 64, 256) == WeightLayout::AsStored);  // no planar form
   test::check_no_validation_messages();
 }
 
