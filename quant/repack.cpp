@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -12,31 +13,38 @@ namespace vkllm {
 
 namespace {
 
+// The planar form of a format (quant/repack.h).
 struct BlockBytes {
   uint64_t scale;   // Q4_0, Q8_0: the leading fp16 scale bytes of a GGUF block
-  uint64_t quant;   // planar quant bytes per block of 32: a multiple of 16
+  uint64_t quant;   // planar quant bytes per block of 32 (16 with K-quants: nibbles, 32: int8)
   uint64_t texels;  // scale-plane texels per group of 8 rows and block
   uint64_t elems;   // elements per GGUF block (32, or 256 for K-quants)
+  void (*split)(const uint8_t*, int8_t*, float*);  // K-quants: quant_impl.h split_q*_k
 };
 
-BlockBytes block_bytes(GGMLType type) {
+std::optional<BlockBytes> planar_form(GGMLType type) {
   switch (type) {
     case GGMLType::Q4_0:
-      return {2, 16, 1, 32};
+      return BlockBytes{2, 16, 1, 32, nullptr};
     case GGMLType::Q8_0:
-      return {2, 32, 1, 32};
+      return BlockBytes{2, 32, 1, 32, nullptr};
     case GGMLType::F16:
-      return {0, 64, 0, 32};
+      return BlockBytes{0, 64, 0, 32, nullptr};
     case GGMLType::Q4_K:
-      return {0, 16, 4, 256};
+      return BlockBytes{0, 16, 4, 256, qimpl::split_q4_k};
     case GGMLType::Q5_K:
-      return {0, 32, 4, 256};
+      return BlockBytes{0, 32, 4, 256, qimpl::split_q5_k};
     case GGMLType::Q6_K:
-      return {0, 32, 4, 256};
+      return BlockBytes{0, 32, 4, 256, qimpl::split_q6_k};
     default:
-      throw std::invalid_argument("no planar layout for " + type_name(type) +
-                                  " (only Q4_0, Q8_0, F16, Q4_K, Q5_K and Q6_K)");
+      return std::nullopt;
   }
+}
+
+BlockBytes block_bytes(GGMLType type) {
+  if (const auto f = planar_form(type)) return *f;
+  throw std::invalid_argument("no planar layout for " + type_name(type) +
+                              " (only Q4_0, Q8_0, F16, Q4_K, Q5_K and Q6_K)");
 }
 
 bool pow2(uint64_t v) {
@@ -50,8 +58,7 @@ uint64_t round_up(uint64_t v, uint64_t a) {
 }  // namespace
 
 bool has_planar_layout(GGMLType type) {
-  return type == GGMLType::Q4_0 || type == GGMLType::Q8_0 || type == GGMLType::F16 ||
-         type == GGMLType::Q4_K || type == GGMLType::Q5_K || type == GGMLType::Q6_K;
+  return planar_form(type).has_value();
 }
 
 uint32_t planar_scale_texels(GGMLType type) {
@@ -127,13 +134,11 @@ void repack_planar(GGMLType type, std::span<const uint8_t> src, uint64_t rows, u
       // K-quants: eight blocks of 32 per super-block.
       int8_t q[256];
       float ab[16];
-      (type == GGMLType::Q4_K   ? qimpl::split_q4_k
-       : type == GGMLType::Q5_K ? qimpl::split_q5_k
-                                : qimpl::split_q6_k)(blk, q, ab);
+      bb.split(blk, q, ab);
       for (uint64_t j = 0; j < 8; ++j) {
         const uint64_t b = gb * 8 + j;
         const int8_t* qj = q + 32 * j;
-        if (type == GGMLType::Q4_K) {
+        if (bb.quant == 16) {  // nibbles
           uint8_t* t = quant_texel(m, b);
           for (int i = 0; i < 16; ++i) t[i] = static_cast<uint8_t>(qj[i] | (qj[16 + i] << 4));
         } else {
