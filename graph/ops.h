@@ -140,7 +140,7 @@ class Ops {
   // multiple of the kernel block (quant_kernel_format). A quantized W range whose byte size is not
   // a multiple of 4 needs 2 bytes of buffer after it (the kernels read 32-bit words). Other types,
   // or a K that is not a multiple of the block, throw std::invalid_argument naming the type.
-  // `layout` Planar (quant/repack.h: Q4_0, Q8_0, F16, Q4_K, Q5_K, Q6_K) is read by the texel
+  // `layout` Planar (quant/repack.h has_planar_layout) is read by the texel
   // kernels only; pass what weight_layout() returned when the weights were loaded.
   //
   // Texel kernels (matvec_t_<type>): where the device has uniform texel buffers and

@@ -50,8 +50,9 @@ void Ops::get_rows_planar(rt::Sequence& s, GGMLType wtype, BufferRange table, Bu
                           bool zero_past, uint32_t n_table_rows) {
   if (!has_planar_layout(wtype) || n_cols % 32 != 0 || n_cols % weight_format(wtype)->block_size)
     throw std::invalid_argument(
-        "get_rows: a planar table must be Q4_0, Q8_0, F16, Q4_K, Q5_K or Q6_K "
-        "with rows of whole blocks (32 elements, 256 for K-quants)");
+        "get_rows: a planar table must be of a planar format with rows of "
+        "whole blocks (32 elements, 256 for K-quants), not " +
+        type_name(wtype) + " of " + std::to_string(n_cols));
   if (n_cols == 0 || n_rows_out == 0) return;
   const PlanarParams pp = planar_params(wtype);
   const PlanarShape ps = planar_shape(wtype, n_table_rows, n_cols, pp);
@@ -67,8 +68,7 @@ void Ops::get_rows_planar(rt::Sequence& s, GGMLType wtype, BufferRange table, Bu
   struct {
     uint32_t n_cols, n_rows_out, n_table_rows, row0, zero_past;
   } push{n_cols, n_rows_out, n_table_rows, row0, zero_past ? 1u : 0u};
-  // has_planar_layout types are weight formats: their shader suffix is the format's glsl name.
-  const std::string name = std::string("get_rows_planar_") + weight_format(wtype)->glsl;
+  const std::string name = std::string("get_rows_planar_") + planar_kernel(wtype);
   rt::PipelineDesc desc{name,
                         static_cast<uint32_t>(binds.size()),
                         sizeof(push),

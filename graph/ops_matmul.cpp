@@ -149,8 +149,8 @@ Ops::TexelShape Ops::texel_shape(GGMLType wtype, WeightLayout layout, uint32_t T
     sh.subgroup = info.subgroup_arithmetic && info.subgroup_size <= max_wg;
     sh.wg = sh.subgroup ? info.subgroup_size
                         : pow2_floor(std::min(std::max(info.subgroup_size, 32u), max_wg));
-    // Two quant texels per block (Q8_0, Q6_K): more rows per workgroup.
-    const bool q8 = wtype == GGMLType::Q8_0 || wtype == GGMLType::Q6_K;
+    // Two quant texels per block (int8: Q8_0's planar form): more rows per workgroup.
+    const bool q8 = layout == WeightLayout::Planar && planar_quant_texels(wtype) == 2;
     sh.rows = T > 1 ? kTexelRowsBatch : (q8 ? kTexelRowsOneQ8 : kTexelRowsOne);
     sh.rows_per_group = sh.rows;
   }
@@ -252,11 +252,14 @@ void Ops::matmul_texel(rt::Sequence& s, GGMLType wtype, WeightLayout layout, Buf
                              norm_in ? norm_in->count : 0u, eps_bits});
   }
   const uint32_t push_bytes = static_cast<uint32_t>(push.size() * 4);
-  std::string name = std::string("matvec_t_") + weight_format(wtype)->glsl +
-                     (tuning_.texel_lanes ? "_lanes"
-                      : sh.subgroup       ? "_subgroup"
-                                          : "") +
-                     suffix;
+  // Planar formats run the kernel of the form they share (quant/repack.h planar_kernel).
+  std::string name =
+      std::string("matvec_t_") +
+      (layout == WeightLayout::Planar ? planar_kernel(wtype) : weight_format(wtype)->glsl) +
+      (tuning_.texel_lanes ? "_lanes"
+       : sh.subgroup       ? "_subgroup"
+                           : "") +
+      suffix;
   std::vector<uint32_t> spec = {sh.wg, sh.rows, sh.nt, sh.tile_lanes, sh.tile_rows};
   if (rope) {
     spec.push_back(rope->shape.kv_half ? 1u : 0u);  // KV_HALF

@@ -337,6 +337,55 @@ void dequantize_iq4_nl(const uint8_t* q, float* out, int64_t n) {
   }
 }
 
+}  // namespace
+
+// ---------------------------------------------------------------- planar splits (quant_impl.h)
+
+namespace qimpl {
+
+void split_q4_1(const uint8_t* block, int8_t* q, float* ab) {
+  ab[0] = load_half(block);
+  ab[1] = -load_half(block + 2);  // x = q * d + m = q * d - (-m)
+  for (int j = 0; j < kQK / 2; ++j) {
+    q[j] = static_cast<int8_t>(block[4 + j] & 0x0F);
+    q[j + kQK / 2] = static_cast<int8_t>(block[4 + j] >> 4);
+  }
+}
+
+// Q5_0 and Q5_1: the 5th bits of elements j and j + 16 are bits j and j + 16 of qh.
+void split_q5_0(const uint8_t* block, int8_t* q, float* ab) {
+  ab[0] = load_half(block);
+  ab[1] = 0.0f;
+  const uint32_t qh = load_u32(block + 2);
+  for (int j = 0; j < kQK / 2; ++j) {
+    q[j] = static_cast<int8_t>(((block[6 + j] & 0x0F) | (((qh >> j) << 4) & 0x10)) - 16);
+    q[j + kQK / 2] = static_cast<int8_t>(((block[6 + j] >> 4) | ((qh >> (j + 12)) & 0x10)) - 16);
+  }
+}
+
+void split_q5_1(const uint8_t* block, int8_t* q, float* ab) {
+  ab[0] = load_half(block);
+  ab[1] = -load_half(block + 2);
+  const uint32_t qh = load_u32(block + 4);
+  for (int j = 0; j < kQK / 2; ++j) {
+    q[j] = static_cast<int8_t>((block[8 + j] & 0x0F) | (((qh >> j) << 4) & 0x10));
+    q[j + kQK / 2] = static_cast<int8_t>((block[8 + j] >> 4) | ((qh >> (j + 12)) & 0x10));
+  }
+}
+
+void split_iq4_nl(const uint8_t* block, int8_t* q, float* ab) {
+  ab[0] = load_half(block);
+  ab[1] = 0.0f;
+  for (int j = 0; j < kQK / 2; ++j) {
+    q[j] = kValuesIQ4NL[block[2 + j] & 0x0F];
+    q[j + kQK / 2] = kValuesIQ4NL[block[2 + j] >> 4];
+  }
+}
+
+}  // namespace qimpl
+
+namespace {
+
 // ---------------------------------------------------------------- the table
 
 // max_rel_rmse: measured relative rmse on N(0, 1) data times ~1.5 (tests/quant/test_formats.cpp).

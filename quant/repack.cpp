@@ -16,26 +16,40 @@ namespace {
 // The planar form of a format (quant/repack.h).
 struct BlockBytes {
   uint64_t scale;   // Q4_0, Q8_0: the leading fp16 scale bytes of a GGUF block
-  uint64_t quant;   // planar quant bytes per block of 32 (16 with K-quants: nibbles, 32: int8)
+  uint64_t quant;   // planar quant bytes per block of 32 (16 with a split: nibbles, 32: int8)
   uint64_t texels;  // scale-plane texels per group of 8 rows and block
   uint64_t elems;   // elements per GGUF block (32, or 256 for K-quants)
-  void (*split)(const uint8_t*, int8_t*, float*);  // K-quants: quant_impl.h split_q*_k
+  // quant_impl.h split_*: the quants and parameters of each block of 32; nullptr: the GGUF
+  // block's bytes are copied (Q4_0, Q8_0, F16)
+  void (*split)(const uint8_t*, int8_t*, float*);
+  const char* kernel;  // the planar kernels' suffix: the format whose planar form this is
 };
 
 std::optional<BlockBytes> planar_form(GGMLType type) {
+  using namespace qimpl;
   switch (type) {
     case GGMLType::Q4_0:
-      return BlockBytes{2, 16, 1, 32, nullptr};
+      return BlockBytes{2, 16, 1, 32, nullptr, "q4_0"};
     case GGMLType::Q8_0:
-      return BlockBytes{2, 32, 1, 32, nullptr};
+      return BlockBytes{2, 32, 1, 32, nullptr, "q8_0"};
     case GGMLType::F16:
-      return BlockBytes{0, 64, 0, 32, nullptr};
+      return BlockBytes{0, 64, 0, 32, nullptr, "f16"};
+    // Q8_0's form: int8 values and the fp16 scale.
+    case GGMLType::Q5_0:
+      return BlockBytes{0, 32, 1, 32, split_q5_0, "q8_0"};
+    case GGMLType::IQ4_NL:
+      return BlockBytes{0, 32, 1, 32, split_iq4_nl, "q8_0"};
+    // Q4_K's and Q5_K's forms: quants with two f32 parameters, a * q - b.
+    case GGMLType::Q4_1:
+      return BlockBytes{0, 16, 4, 32, split_q4_1, "q4_k"};
     case GGMLType::Q4_K:
-      return BlockBytes{0, 16, 4, 256, qimpl::split_q4_k};
+      return BlockBytes{0, 16, 4, 256, split_q4_k, "q4_k"};
+    case GGMLType::Q5_1:
+      return BlockBytes{0, 32, 4, 32, split_q5_1, "q5_k"};
     case GGMLType::Q5_K:
-      return BlockBytes{0, 32, 4, 256, qimpl::split_q5_k};
+      return BlockBytes{0, 32, 4, 256, split_q5_k, "q5_k"};
     case GGMLType::Q6_K:
-      return BlockBytes{0, 32, 4, 256, qimpl::split_q6_k};
+      return BlockBytes{0, 32, 4, 256, split_q6_k, "q6_k"};
     default:
       return std::nullopt;
   }
@@ -44,7 +58,8 @@ std::optional<BlockBytes> planar_form(GGMLType type) {
 BlockBytes block_bytes(GGMLType type) {
   if (const auto f = planar_form(type)) return *f;
   throw std::invalid_argument("no planar layout for " + type_name(type) +
-                              " (only Q4_0, Q8_0, F16, Q4_K, Q5_K and Q6_K)");
+                              " (only Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, F16, Q4_K, Q5_K and "
+                              "Q6_K)");
 }
 
 bool pow2(uint64_t v) {
@@ -63,6 +78,14 @@ bool has_planar_layout(GGMLType type) {
 
 uint32_t planar_scale_texels(GGMLType type) {
   return static_cast<uint32_t>(block_bytes(type).texels);
+}
+
+uint32_t planar_quant_texels(GGMLType type) {
+  return static_cast<uint32_t>(block_bytes(type).quant / 16);
+}
+
+const char* planar_kernel(GGMLType type) {
+  return block_bytes(type).kernel;
 }
 
 PlanarShape planar_shape(GGMLType type, uint64_t rows, uint64_t cols, const PlanarParams& p) {
@@ -124,25 +147,30 @@ void repack_planar(GGMLType type, std::span<const uint8_t> src, uint64_t rows, u
   for (uint64_t m = 0; m < rows; ++m) {
     for (uint64_t gb = 0; gb < n_gguf; ++gb) {
       const uint8_t* blk = src.data() + (m * n_gguf + gb) * gguf_block;
-      if (bb.elems == 32) {
+      if (!bb.split) {
         if (bb.scale)
           std::memcpy(scales + planar_scale_texel(p, m, gb, nb) * 16 + (m % 8) * 2, blk, 2);
         for (uint64_t h = 0; h < per_block; ++h)
           std::memcpy(quant_texel(m, gb * per_block + h), blk + bb.scale + h * 16, 16);
         continue;
       }
-      // K-quants: eight blocks of 32 per super-block.
+      // Blocks of 32 from their quants and parameters (eight per K-quant super-block).
       int8_t q[256];
       float ab[16];
       bb.split(blk, q, ab);
-      for (uint64_t j = 0; j < 8; ++j) {
-        const uint64_t b = gb * 8 + j;
+      for (uint64_t j = 0; j < bb.elems / 32; ++j) {
+        const uint64_t b = gb * (bb.elems / 32) + j;
         const int8_t* qj = q + 32 * j;
         if (bb.quant == 16) {  // nibbles
           uint8_t* t = quant_texel(m, b);
           for (int i = 0; i < 16; ++i) t[i] = static_cast<uint8_t>(qj[i] | (qj[16 + i] << 4));
         } else {
           for (uint64_t h = 0; h < 2; ++h) std::memcpy(quant_texel(m, 2 * b + h), qj + 16 * h, 16);
+        }
+        if (bb.texels == 1) {  // the fp16 scale (an fp16 value: exact)
+          const uint16_t d = fp32_to_fp16(ab[2 * j]);
+          std::memcpy(scales + planar_scale_texel(p, m, b, nb) * 16 + (m % 8) * 2, &d, 2);
+          continue;
         }
         for (uint64_t k = 0; k < 2; ++k)
           std::memcpy(

@@ -1,16 +1,15 @@
 // Load-time weight repacking: layouts the GPU kernels read faster than GGUF's blocks as stored.
 // The file stays untouched; the loader writes the repacked bytes into the device buffer.
 //
-// Planar layout (Q4_0, Q8_0, F16, Q4_K, Q5_K, Q6_K) of a matrix of `rows` rows of `cols` elements,
-// nb = cols / 32 blocks of 32 per row (a K-quant super-block of 256 is 8 of them). Each row is a
-// sequence of 16-byte texels: per block QB / 16 of them, J = nb * QB / 16 per row, QB =
-//   Q4_0  16: the block's quant bytes as in GGUF (element i in the low nibble of byte i, 16 + i
-//         in its high nibble)
-//   Q8_0  32: the block's quant bytes as in GGUF (int8)
-//   F16   64: the block's 32 halves
-//   Q4_K  16: the sub-block's 32 nibbles in Q4_0's order (GGUF keeps two sub-blocks per 32 bytes)
-//   Q5_K  32: the sub-block's 32 quants (0..31) as int8 in Q8_0's order
-//   Q6_K  32: the sub-block's 32 quants minus 32, as int8 in Q8_0's order
+// Planar layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, F16, Q4_K, Q5_K, Q6_K) of a matrix of
+// `rows` rows of `cols` elements, nb = cols / 32 blocks of 32 per row (a K-quant super-block of
+// 256 is 8 of them). Each row is a sequence of 16-byte texels: per block QB / 16 of them,
+// J = nb * QB / 16 per row, QB =
+//   16  nibbles: Q4_0's quant bytes as in GGUF (element i in the low nibble of byte i, 16 + i in
+//       its high nibble); Q4_1's and Q4_K's quants in that order
+//   32  int8: Q8_0's quant bytes as in GGUF; Q5_0's (q - 16), Q5_1's and Q5_K's (0..31), Q6_K's
+//       (q - 32) quants and IQ4_NL's table values in that order
+//   64  F16: the block's 32 halves
 // Two planes:
 //   quants  texel t of row m at planar_quant_texel(): the rows are cut into tiles of
 //           TR = lanes * lane_rows rows, and a tile stores its rows' texel 0, then texel 1, ...;
@@ -24,15 +23,16 @@
 //           planar_scale_texel(..., k) for k < that count; groups are interleaved `lanes` at a
 //           time, so with lane_rows = 8 each invocation reads its rows' scales with one fetch per
 //           k and the lanes' fetches are neighbours.
-//           Q4_0, Q8_0: one texel, the fp16 scale d of row m in slot m % 8.
-//           Q4_K, Q5_K, Q6_K: four texels of f32, two parameters a, b per row
-//           (quant/quant_impl.h split_q4_k ...): texel (m % 8) / 4 holds a and texel
-//           2 + (m % 8) / 4 holds b in slot m % 4. Element i of the block is a * q - b (Q4_K,
+//           Q4_0, Q8_0, Q5_0, IQ4_NL: one texel, the fp16 scale d of row m in slot m % 8;
+//           element i = q * d.
+//           Q4_1, Q5_1, Q4_K, Q5_K, Q6_K: four texels of f32, two parameters a, b per row
+//           (quant/quant_impl.h split_*): texel (m % 8) / 4 holds a and texel 2 + (m % 8) / 4
+//           holds b in slot m % 4. Element i of the block is a * q - b (Q4_1, Q5_1: d, -m; Q4_K,
 //           Q5_K: d * scale, dmin * min) or (i < 16 ? a : b) * q (Q6_K: the scales of its two
-//           halves), as GGUF's dequantizers
-//           compute it, so the products are exact in f32.
-// Rows are padded (zero) to a multiple of lanes * max(lane_rows, 8) (lane_rows for F16). The scale
-// plane starts at scale_offset, the quant plane's size rounded up to `align`.
+//           halves), as GGUF's dequantizers compute it, so the products are exact in f32.
+// Formats of one form share its kernels (planar_kernel()). Rows are padded (zero) to a multiple
+// of lanes * max(lane_rows, 8) (lane_rows for F16). The scale plane starts at scale_offset, the
+// quant plane's size rounded up to `align`.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -60,11 +60,18 @@ struct PlanarShape {
   uint64_t total_bytes;   // scale_offset + scale_bytes rounded up to 16
 };
 
-// Whether `type` has a planar layout (Q4_0, Q8_0, F16, Q4_K, Q5_K and Q6_K).
+// Whether `type` has a planar layout (the formats above).
 bool has_planar_layout(GGMLType type);
 
-// Scale-plane texels per group of 8 rows and block: 1 (Q4_0, Q8_0), 4 (K-quants), 0 (F16).
+// Scale-plane texels per group of 8 rows and block: 0 (F16), 1 (fp16 scales), 4 (two f32
+// parameters); quant-plane texels per block: 1 (nibbles), 2 (int8), 4 (F16).
 uint32_t planar_scale_texels(GGMLType type);
+uint32_t planar_quant_texels(GGMLType type);
+
+// The suffix of the planar kernels (matvec_t_<suffix>, get_rows_planar_<suffix>) that read
+// `type`: the format whose planar form it shares ("q8_0" for Q5_0 and IQ4_NL, "q4_k" for Q4_1,
+// "q5_k" for Q5_1, else its own glsl name).
+const char* planar_kernel(GGMLType type);
 
 // Sizes of the planar layout of a rows x cols matrix; cols a positive multiple of the type's
 // block (32, 256 for K-quants). Throws std::invalid_argument for a type without a planar layout,

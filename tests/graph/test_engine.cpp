@@ -150,7 +150,16 @@ TEST_CASE("engine: random llama models match the CPU reference") {
     c.tied_output = true;
     cases.push_back({type == GGMLType::Q4_0 ? "w64_q4_0_tied" : "w64_q8_0_tied", c});
   }
-  // K-quants (planar where the texel kernels run): widths of whole 256-element super-blocks.
+  // The other planar formats (where the texel kernels run), the K-quants with widths of whole
+  // 256-element super-blocks.
+  for (GGMLType type : {GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL}) {
+    c = w64_config(type, 40 + static_cast<uint32_t>(type));
+    cases.push_back({type == GGMLType::Q4_1   ? "w64_q4_1"
+                     : type == GGMLType::Q5_0 ? "w64_q5_0"
+                     : type == GGMLType::Q5_1 ? "w64_q5_1"
+                                              : "w64_iq4_nl",
+                     c});
+  }
   for (GGMLType type : {GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
     c = w64_config(type, 30 + static_cast<uint32_t>(type));
     c.n_embd = 256;

@@ -1,14 +1,16 @@
 // quant/repack.h: the planar layout of Q4_0, Q8_0 and F16 keeps every block's quant bytes and
 // scale, each texel where planar_quant_texel() / planar_scale_texel() say, with zeroed padding;
-// that of Q4_K and Q6_K dequantizes to exactly what GGUF's blocks do.
+// that of the other planar formats dequantizes to exactly what GGUF's blocks do.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "quant/formats.h"
+#include "quant/half.h"
 #include "quant/repack.h"
 
 using namespace vkllm;
@@ -104,51 +106,63 @@ TEST_CASE("repack: planar Q4_0, Q8_0 and F16 hold each block's quants and scale"
   }
 }
 
-TEST_CASE("repack: planar Q4_K, Q5_K and Q6_K dequantize exactly as their GGUF blocks") {
-  for (GGMLType type : {GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
-    const bool q4 = type == GGMLType::Q4_K, q6 = type == GGMLType::Q6_K;
+// Every format with a split into quants and parameters (all planar ones but Q4_0, Q8_0, F16).
+TEST_CASE("repack: planar forms of the other formats dequantize exactly as their GGUF blocks") {
+  for (GGMLType type : {GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL,
+                        GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
+    const std::string form = planar_kernel(type);
+    const bool nibbles = planar_quant_texels(type) == 1, f16_scale = form == "q8_0";
+    const uint64_t block = weight_format(type)->block_size;
+    CHECK(planar_scale_texels(type) == (f16_scale ? 1u : 4u));
     for (uint64_t rows : {1u, 5u, 19u, 70u}) {
-      for (uint64_t cols : {256u, 768u}) {
+      for (uint64_t cols : {block, 3 * block}) {
         auto x = ramp(rows * cols);
         for (size_t i = 0; i < x.size(); ++i) x[i] *= 1.0f + float(i % 13) * 0.37f;  // ranges vary
         const auto gguf = quantize_rows(type, x.data(), int64_t(rows), int64_t(cols));
         const auto want = dequantize_all(type, gguf, int64_t(rows * cols));
         for (const PlanarParams p : {PlanarParams{16, 8, 8}, PlanarParams{256, 4, 16}}) {
           const PlanarShape s = planar_shape(type, rows, cols, p);
-          const uint64_t nb = cols / 32, per_block = q4 ? 1 : 2;
-          CHECK(planar_scale_texels(type) == 4);
+          const uint64_t nb = cols / 32, per_block = nibbles ? 1 : 2;
           CHECK(s.rows % (uint64_t{p.lanes} * std::max(p.lane_rows, 8u)) == 0);
           CHECK(s.quant_bytes == s.rows * nb * 16 * per_block);
-          CHECK(s.scale_bytes == s.rows / 8 * nb * 16 * 4);
+          CHECK(s.scale_bytes == s.rows / 8 * nb * 16 * planar_scale_texels(type));
           std::vector<uint8_t> out(s.total_bytes, 0xAB);
           repack_planar(type, gguf, rows, cols, p, out);
           std::vector<bool> used(s.total_bytes, false);
+          auto scale_bytes = [&](uint64_t at, uint64_t n) {
+            for (uint64_t i = 0; i < n; ++i) used[s.scale_offset + at + i] = true;
+            return out.data() + s.scale_offset + at;
+          };
           auto param = [&](uint64_t m, uint64_t b, uint64_t k) {  // k 0: a, 1: b
-            const uint64_t at = s.scale_offset +
-                                planar_scale_texel(p, m, b, nb, 4, 2 * k + (m % 8) / 4) * 16 +
-                                (m % 4) * 4;
-            for (uint64_t i = 0; i < 4; ++i) used[at + i] = true;
             float v;
-            std::memcpy(&v, out.data() + at, 4);
+            std::memcpy(
+                &v,
+                scale_bytes(
+                    planar_scale_texel(p, m, b, nb, 4, 2 * k + (m % 8) / 4) * 16 + (m % 4) * 4, 4),
+                4);
             return v;
           };
           size_t bad = 0;
           for (uint64_t m = 0; m < rows; ++m) {
             for (uint64_t b = 0; b < nb; ++b) {
-              const float pa = param(m, b, 0), pb = param(m, b, 1);
+              float pa, pb = 0.0f;
+              if (f16_scale) {
+                uint16_t d;
+                std::memcpy(&d, scale_bytes(planar_scale_texel(p, m, b, nb) * 16 + (m % 8) * 2, 2),
+                            2);
+                pa = fp16_to_fp32(d);
+              } else {
+                pa = param(m, b, 0), pb = param(m, b, 1);
+              }
               for (uint64_t i = 0; i < 32; ++i) {
-                const uint64_t t = q4 ? b : 2 * b + i / 16;
+                const uint64_t t = nibbles ? b : 2 * b + i / 16;
                 const uint64_t at = planar_quant_texel(p, m, t, nb * per_block) * 16 + i % 16;
                 used[at] = true;
-                float got;
-                if (q4) {
-                  const int q = i < 16 ? out[at] & 0xF : out[at] >> 4;
-                  got = pa * float(q) - pb;
-                } else if (q6) {
-                  got = (i < 16 ? pa : pb) * float(static_cast<int8_t>(out[at]));
-                } else {
-                  got = pa * float(static_cast<int8_t>(out[at])) - pb;
-                }
+                const float q = nibbles ? float(i < 16 ? out[at] & 0xF : out[at] >> 4)
+                                        : float(static_cast<int8_t>(out[at]));
+                const float got = f16_scale        ? q * pa
+                                  : form == "q6_k" ? (i < 16 ? pa : pb) * q
+                                                   : pa * q - pb;
                 if (got != want[m * cols + b * 32 + i]) ++bad;
               }
             }
@@ -168,7 +182,10 @@ TEST_CASE("repack: bad types, shapes and sizes are refused") {
   CHECK(has_planar_layout(GGMLType::Q4_K));
   CHECK(has_planar_layout(GGMLType::Q5_K));
   CHECK(has_planar_layout(GGMLType::Q6_K));
+  CHECK(has_planar_layout(GGMLType::IQ4_NL));
   CHECK_FALSE(has_planar_layout(GGMLType::Q3_K));
+  CHECK_FALSE(has_planar_layout(GGMLType::Q2_K));
+  CHECK_FALSE(has_planar_layout(GGMLType::BF16));
   CHECK(has_planar_layout(GGMLType::F16));
   CHECK_FALSE(has_planar_layout(GGMLType::F32));
   const PlanarParams p{16, 8, 8};

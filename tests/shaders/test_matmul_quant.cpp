@@ -174,7 +174,7 @@ TEST_CASE("matmul: quantized matvec in other workgroup shapes") {
   test::check_no_validation_messages();
 }
 
-// Planar Q4_0/Q8_0/F16/Q4_K/Q6_K (quant/repack.h) through matvec_t_*, repacked on the CPU as the
+// Planar weights (quant/repack.h) through matvec_t_*, repacked on the CPU as the
 // loader does, at zero and non-zero offsets; M = 257 spans several row tiles.
 static void check_planar(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint32_t seed,
                          bool offsets, bool lanes) {
@@ -211,11 +211,13 @@ static void check_planar(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint
                    " T=" + std::to_string(T) + (offsets ? " (offsets)" : ""));
 }
 
-TEST_CASE("matmul: planar Q4_0, Q8_0, F16, Q4_K, Q5_K and Q6_K through the texel kernels") {
+TEST_CASE("matmul: every planar format through the texel kernels") {
   if (!test::context().info().texel_buffers) return;
   uint32_t seed = 4000;
-  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::Q4_K,
-                        GGMLType::Q5_K, GGMLType::Q6_K}) {
+  for (GGMLType type :
+       {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::Q4_1, GGMLType::Q5_0,
+        GGMLType::Q5_1, GGMLType::IQ4_NL, GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
+    REQUIRE(has_planar_layout(type));
     const uint32_t block = weight_format(type)->block_size == 256 ? 256 : 32;
     for (uint32_t M : {1u, 7u, 33u, 257u}) {
       for (uint32_t blocks : {1u, 2u, 3u, 24u}) {
