@@ -90,7 +90,9 @@ uint32_t Ops::texel_lane_width() const {
 
 PlanarParams Ops::planar_params(GGMLType wtype) const {
   return {planar_alignment(), texel_lane_width(),
-          wtype == GGMLType::F16 ? tuning_.lane_rows_one : tuning_.lane_rows};
+          // the float forms (F16, BF16) take the row-major rows per invocation
+          has_planar_layout(wtype) && planar_scale_texels(wtype) == 0 ? tuning_.lane_rows_one
+                                                                      : tuning_.lane_rows};
 }
 
 bool Ops::texel_matmul_ok(GGMLType wtype, WeightLayout layout, const BufferRange& w,

@@ -34,6 +34,8 @@ std::optional<BlockBytes> planar_form(GGMLType type) {
       return BlockBytes{2, 32, 1, 32, nullptr, "q8_0"};
     case GGMLType::F16:
       return BlockBytes{0, 64, 0, 32, nullptr, "f16"};
+    case GGMLType::BF16:
+      return BlockBytes{0, 64, 0, 32, nullptr, "bf16"};
     // Q8_0's form: int8 values and the fp16 scale.
     case GGMLType::Q5_0:
       return BlockBytes{0, 32, 1, 32, split_q5_0, "q8_0"};
@@ -58,8 +60,8 @@ std::optional<BlockBytes> planar_form(GGMLType type) {
 BlockBytes block_bytes(GGMLType type) {
   if (const auto f = planar_form(type)) return *f;
   throw std::invalid_argument("no planar layout for " + type_name(type) +
-                              " (only Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, F16, Q4_K, Q5_K and "
-                              "Q6_K)");
+                              " (only Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, F16, BF16, Q4_K, "
+                              "Q5_K and Q6_K)");
 }
 
 bool pow2(uint64_t v) {

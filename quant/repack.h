@@ -1,7 +1,7 @@
 // Load-time weight repacking: layouts the GPU kernels read faster than GGUF's blocks as stored.
 // The file stays untouched; the loader writes the repacked bytes into the device buffer.
 //
-// Planar layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, F16, Q4_K, Q5_K, Q6_K) of a matrix of
+// Planar layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, F16, BF16, Q4_K, Q5_K, Q6_K) of a matrix of
 // `rows` rows of `cols` elements, nb = cols / 32 blocks of 32 per row (a K-quant super-block of
 // 256 is 8 of them). Each row is a sequence of 16-byte texels: per block QB / 16 of them,
 // J = nb * QB / 16 per row, QB =
@@ -9,7 +9,7 @@
 //       its high nibble); Q4_1's and Q4_K's quants in that order
 //   32  int8: Q8_0's quant bytes as in GGUF; Q5_0's (q - 16), Q5_1's and Q5_K's (0..31), Q6_K's
 //       (q - 32) quants and IQ4_NL's table values in that order
-//   64  F16: the block's 32 halves
+//   64  F16, BF16: the block's 32 halves
 // Two planes:
 //   quants  texel t of row m at planar_quant_texel(): the rows are cut into tiles of
 //           TR = lanes * lane_rows rows, and a tile stores its rows' texel 0, then texel 1, ...;
@@ -31,8 +31,8 @@
 //           Q5_K: d * scale, dmin * min) or (i < 16 ? a : b) * q (Q6_K: the scales of its two
 //           halves), as GGUF's dequantizers compute it, so the products are exact in f32.
 // Formats of one form share its kernels (planar_kernel()). Rows are padded (zero) to a multiple
-// of lanes * max(lane_rows, 8) (lane_rows for F16). The scale plane starts at scale_offset, the
-// quant plane's size rounded up to `align`.
+// of lanes * max(lane_rows, 8) (lane_rows for F16 and BF16). The scale plane starts at
+// scale_offset, the quant plane's size rounded up to `align`.
 #pragma once
 #include <cstdint>
 #include <span>

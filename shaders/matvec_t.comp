@@ -7,6 +7,7 @@
 // Weight formats (-D selects one; graph/ops_matmul.cpp binds the planes):
 //   WT_F32   W row-major f32, vec4 texels (R32G32B32A32_SFLOAT)
 //   WT_F16   W f16, 8 halves per uvec4 texel (R32G32B32A32_UINT), row-major or planar
+//   WT_BF16  planar bfloat16, as F16
 //   WT_Q4_0  planar Q4_0 (quant/repack.h): plane 0 the 16 quant bytes of a block as one uvec4
 //            texel, plane 1 the fp16 scales of block b of rows 8g..8g+7 in one uvec4 texel (8
 //            halves): one fetch serves 8 rows
@@ -62,7 +63,7 @@ layout(binding = 1) uniform usamplerBuffer wd;
 layout(binding = 2) uniform samplerBuffer xt;
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 #define B_AFTER_Y 4
-#elif defined(WT_F16)
+#elif defined(WT_F16) || defined(WT_BF16)
 layout(binding = 0) uniform usamplerBuffer wq;
 layout(binding = 1) uniform samplerBuffer xt;
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };

@@ -1,6 +1,6 @@
 // Reading a weight matrix through uniform texel buffers, as quant/repack.h lays out the planar
 // formats (shaders/matvec_t.comp, shaders/get_rows_planar.comp). The includer selects the format
-// (-DWT_Q4_0, WT_Q8_0, WT_Q4_K, WT_Q5_K, WT_Q6_K, WT_F16, WT_F32; planar_types.glsl says what
+// (-DWT_Q4_0, WT_Q8_0, WT_Q4_K, WT_Q5_K, WT_Q6_K, WT_F16, WT_BF16, WT_F32; planar_types.glsl says what
 // their planes hold) and declares, before including this:
 //   TL, TNR   specialization constants: the planar layout's lanes per tile and rows per lane
 //             (TL = 0: row-major, for F32 and F16 kept as stored)
@@ -71,6 +71,17 @@ void w_block(uint m, uint nb, uint b, out float q[32]) {
       const vec2 h = unpackHalf2x16(v[k]);
       q[8 * j + 2 * k] = h.x;
       q[8 * j + 2 * k + 1] = h.y;
+    }
+  }
+}
+#elif defined(WT_BF16)
+// As F16, two bfloat16 per word (the top 16 bits of a float: exact).
+void w_block(uint m, uint nb, uint b, out float q[32]) {
+  [[unroll]] for (uint j = 0; j < 4; ++j) {
+    const uvec4 v = texelFetch(wq, int(w_texel(m, 4 * b + j, 4 * nb)));
+    [[unroll]] for (uint k = 0; k < 4; ++k) {
+      q[8 * j + 2 * k] = uintBitsToFloat(v[k] << 16);
+      q[8 * j + 2 * k + 1] = uintBitsToFloat(v[k] & 0xFFFF0000u);
     }
   }
 }

@@ -152,12 +152,14 @@ TEST_CASE("engine: random llama models match the CPU reference") {
   }
   // The other planar formats (where the texel kernels run), the K-quants with widths of whole
   // 256-element super-blocks.
-  for (GGMLType type : {GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL}) {
+  for (GGMLType type :
+       {GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL, GGMLType::BF16}) {
     c = w64_config(type, 40 + static_cast<uint32_t>(type));
-    cases.push_back({type == GGMLType::Q4_1   ? "w64_q4_1"
-                     : type == GGMLType::Q5_0 ? "w64_q5_0"
-                     : type == GGMLType::Q5_1 ? "w64_q5_1"
-                                              : "w64_iq4_nl",
+    cases.push_back({type == GGMLType::Q4_1     ? "w64_q4_1"
+                     : type == GGMLType::Q5_0   ? "w64_q5_0"
+                     : type == GGMLType::Q5_1   ? "w64_q5_1"
+                     : type == GGMLType::IQ4_NL ? "w64_iq4_nl"
+                                                : "w64_bf16",
                      c});
   }
   for (GGMLType type : {GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {

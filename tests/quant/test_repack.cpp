@@ -1,4 +1,4 @@
-// quant/repack.h: the planar layout of Q4_0, Q8_0 and F16 keeps every block's quant bytes and
+// quant/repack.h: the planar layout of Q4_0, Q8_0, F16 and BF16 keeps every block's quant bytes and
 // scale, each texel where planar_quant_texel() / planar_scale_texel() say, with zeroed padding;
 // that of the other planar formats dequantizes to exactly what GGUF's blocks do.
 #include <doctest/doctest.h>
@@ -50,9 +50,9 @@ TEST_CASE("repack: planar texels walk each tile lane by lane, row by row, texel 
   }
 }
 
-TEST_CASE("repack: planar Q4_0, Q8_0 and F16 hold each block's quants and scale") {
-  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16}) {
-    const bool f16 = type == GGMLType::F16;
+TEST_CASE("repack: planar Q4_0, Q8_0, F16 and BF16 hold each block's quants and scale") {
+  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::BF16}) {
+    const bool f16 = type == GGMLType::F16 || type == GGMLType::BF16;  // no scales
     const uint64_t qb = type == GGMLType::Q4_0 ? 16 : type == GGMLType::Q8_0 ? 32 : 64;
     const uint64_t sb = f16 ? 0 : 2;  // leading scale bytes of a block
     for (uint64_t rows : {1u, 3u, 17u, 70u}) {
@@ -106,7 +106,8 @@ TEST_CASE("repack: planar Q4_0, Q8_0 and F16 hold each block's quants and scale"
   }
 }
 
-// Every format with a split into quants and parameters (all planar ones but Q4_0, Q8_0, F16).
+// Every format with a split into quants and parameters (all planar ones but Q4_0, Q8_0, F16,
+// BF16).
 TEST_CASE("repack: planar forms of the other formats dequantize exactly as their GGUF blocks") {
   for (GGMLType type : {GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL,
                         GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
@@ -185,7 +186,7 @@ TEST_CASE("repack: bad types, shapes and sizes are refused") {
   CHECK(has_planar_layout(GGMLType::IQ4_NL));
   CHECK_FALSE(has_planar_layout(GGMLType::Q3_K));
   CHECK_FALSE(has_planar_layout(GGMLType::Q2_K));
-  CHECK_FALSE(has_planar_layout(GGMLType::BF16));
+  CHECK(has_planar_layout(GGMLType::BF16));
   CHECK(has_planar_layout(GGMLType::F16));
   CHECK_FALSE(has_planar_layout(GGMLType::F32));
   const PlanarParams p{16, 8, 8};

@@ -214,9 +214,9 @@ static void check_planar(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint
 TEST_CASE("matmul: every planar format through the texel kernels") {
   if (!test::context().info().texel_buffers) return;
   uint32_t seed = 4000;
-  for (GGMLType type :
-       {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::Q4_1, GGMLType::Q5_0,
-        GGMLType::Q5_1, GGMLType::IQ4_NL, GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
+  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::BF16,
+                        GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL,
+                        GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
     REQUIRE(has_planar_layout(type));
     const uint32_t block = weight_format(type)->block_size == 256 ? 256 : 32;
     for (uint32_t M : {1u, 7u, 33u, 257u}) {
