@@ -518,19 +518,27 @@ void dequantize_q4_k(const uint8_t* q, float* out, int64_t n) {
   }
 }
 
-void split_q4_k(const uint8_t* block, int8_t* q, float* ab) {
+namespace {
+// Q4_K and Q5_K (same d, dmin and scales fields): the eight sub-blocks' parameters and the
+// nibbles from qs (sub-blocks 2c, 2c + 1: the low and high nibbles of qs[32 c ..]).
+void split_k4_nibbles(const uint8_t* block, const uint8_t* qs, int8_t* q, float* ab) {
+  static_assert(q4k::kD == q5k::kD && q4k::kDmin == q5k::kDmin && q4k::kScales == q5k::kScales);
   const float d = load_half(block + q4k::kD);
   const float min = load_half(block + q4k::kDmin);
-  const uint8_t* qs = block + q4k::kQs;
   for (int j = 0; j < 8; ++j) {
     uint8_t sc, m;
     get_scale_min_k4(j, block + q4k::kScales, &sc, &m);
     ab[2 * j] = d * sc;
     ab[2 * j + 1] = min * m;
-    const uint8_t* src = qs + 32 * (j / 2);  // sub-blocks 2c, 2c + 1: low, high nibbles
+    const uint8_t* src = qs + 32 * (j / 2);
     for (int i = 0; i < 32; ++i)
       q[32 * j + i] = static_cast<int8_t>(j % 2 == 0 ? src[i] & 0xF : src[i] >> 4);
   }
+}
+}  // namespace
+
+void split_q4_k(const uint8_t* block, int8_t* q, float* ab) {
+  split_k4_nibbles(block, block + q4k::kQs, q, ab);
 }
 
 // ---------------------------------------------------------------- Q5_K
@@ -596,23 +604,13 @@ void dequantize_q5_k(const uint8_t* q, float* out, int64_t n) {
   }
 }
 
-// Sub-block j takes the nibble of qs[32 (j / 2) + i] Q4_K's sub-block j takes and bit j of qh[i].
+// Sub-block j takes the nibble Q4_K's sub-block j takes and bit j of qh[i].
 void split_q5_k(const uint8_t* block, int8_t* q, float* ab) {
-  const float d = load_half(block + q5k::kD);
-  const float min = load_half(block + q5k::kDmin);
-  const uint8_t* qs = block + q5k::kQs;
+  split_k4_nibbles(block, block + q5k::kQs, q, ab);
   const uint8_t* qh = block + q5k::kQh;
-  for (int j = 0; j < 8; ++j) {
-    uint8_t sc, m;
-    get_scale_min_k4(j, block + q5k::kScales, &sc, &m);
-    ab[2 * j] = d * sc;
-    ab[2 * j + 1] = min * m;
-    const uint8_t* src = qs + 32 * (j / 2);
-    for (int i = 0; i < 32; ++i) {
-      const int lo = j % 2 == 0 ? src[i] & 0xF : src[i] >> 4;
-      q[32 * j + i] = static_cast<int8_t>(lo + (((qh[i] >> j) & 1) << 4));
-    }
-  }
+  for (int j = 0; j < 8; ++j)
+    for (int i = 0; i < 32; ++i)
+      q[32 * j + i] = static_cast<int8_t>(q[32 * j + i] | (((qh[i] >> j) & 1) << 4));
 }
 
 // ---------------------------------------------------------------- Q6_K
