@@ -12,10 +12,11 @@
 //            texel, plane 1 the fp16 scales of block b of rows 8g..8g+7 in one uvec4 texel (8
 //            halves): one fetch serves 8 rows
 //   WT_Q8_0  planar Q8_0: plane 0 the 32 quant bytes of a block as two texels, plane 1 as Q4_0
-//   WT_Q4_K  planar Q4_K: plane 0 as Q4_0, plane 1 four f32 texels per group of 8 rows and block
-//            of 32 (each row's scale and min)
-//   WT_Q5_K  planar Q5_K: plane 0 as Q8_0 (quants 0..31), plane 1 as Q4_K
+//   WT_Q4_K  planar Q4_K (and Q4_1): plane 0 as Q4_0, plane 1 four f32 texels per group of 8
+//            rows and block of 32 (each row's scale and min)
+//   WT_Q5_K  planar Q5_K (and Q5_1): plane 0 as Q8_0 (quants 0..31), plane 1 as Q4_K
 //   WT_Q6_K  planar Q6_K: plane 0 as Q8_0, plane 1 as Q4_K (the scales of each block's halves)
+//   (Q5_0 and IQ4_NL run WT_Q8_0: quant/repack.h planar_kernel)
 // Where the texel of a row sits: the specialization constants TL and TNR give the planar layout's
 // lanes and rows per lane (quant/repack.h planar_quant_texel / planar_scale_texel); TL = 0 is
 // row-major (F32, and F16 weights kept as stored).

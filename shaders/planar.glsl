@@ -1,7 +1,7 @@
 // Reading a weight matrix through uniform texel buffers, as quant/repack.h lays out the planar
 // formats (shaders/matvec_t.comp, shaders/get_rows_planar.comp). The includer selects the format
-// (-DWT_Q4_0, WT_Q8_0, WT_Q4_K, WT_Q5_K, WT_Q6_K, WT_F16, WT_BF16, WT_F32; planar_types.glsl says what
-// their planes hold) and declares, before including this:
+// (-DWT_<TYPE>: the planar forms' kernels q4_0, q8_0, q4_k, q5_k, q6_k, f16, bf16, and f32;
+// planar_types.glsl says what their planes hold) and declares, before including this:
 //   TL, TNR   specialization constants: the planar layout's lanes per tile and rows per lane
 //             (TL = 0: row-major, for F32 and F16 kept as stored)
 //   wq        usamplerBuffer: the quant plane (uvec4 texels); wd the scale plane (P_SCALE_PLANE);
@@ -13,7 +13,7 @@ uint w_texel(uint m, uint t, uint J) {
   const uint TR = TL * TNR, i = m % TR;
   return ((m / TR) * J + t) * TR + (i % TNR) * TL + i / TNR;
 }
-// Scale texel k of `texels` (1: Q4_0, Q8_0; 4: the K-quants' parameters) per group and block.
+// Scale texel k of `texels` (1: fp16 scales; 4: two f32 parameters) per group and block.
 uint s_texel(uint m, uint b, uint nb, uint texels, uint k) {
   const uint g = m / 8;
   const uint L = max(TL, 1u);  // TL = 0 (row-major) has no scale plane
@@ -24,7 +24,7 @@ uint s_texel(uint m, uint b, uint nb) {
 }
 
 #ifdef P_K_PARAMS
-// The K-quants' two parameters a, b of the 8 rows of a group (quant/repack.h): a[r / 4][r % 4]
+// The two f32 parameters a, b of the 8 rows of a group (quant/repack.h): a[r / 4][r % 4]
 // and b[r / 4][r % 4] for the group's row r, from its four texels of block b.
 void k_params(uint m, uint blk, uint nb, out vec4 a[2], out vec4 b[2]) {
   [[unroll]] for (uint k = 0; k < 2; ++k) {
@@ -40,9 +40,9 @@ float w_scale(uvec4 sv, uint m) {
 }
 
 // Block b of row m, element i at q[i]: W[m, 32 b + i] = q[i] * scale - zero * scale (zero is
-// folded into the dot product through the sum of x); K-quants: as k_params says.
+// folded into the dot product through the sum of x); with P_K_PARAMS as k_params says.
 #ifdef P_NIBBLES
-const float ZERO = 8.0;  // Q4_0's (Q4_K has a min per block instead)
+const float ZERO = 8.0;  // Q4_0's (the forms with parameters have a min per block instead)
 void w_block(uint m, uint nb, uint b, out float q[32]) {
   const uvec4 v = texelFetch(wq, int(w_texel(m, b, nb)));
   [[unroll]] for (uint k = 0; k < 4; ++k) {
