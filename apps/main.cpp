@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
       "(~/.cache/vkllm, or VKLLM_PIPELINE_CACHE_DIR);\nVKLLM_GPU_TIMEOUT_S=N reports a GPU wait "
       "longer than N seconds (default 300) as a hang;\nVKLLM_TEXEL_KERNELS=0|1 turns the "
       "texel-buffer matrix and attention kernels off/on (default: on for CPU Vulkan devices);\n"
+      "VKLLM_PLANAR_LARGER=0 keeps the formats whose fast layout for those kernels takes more\n"
+      "memory than the file (K-quants, 5-bit, Q4_1, IQ4_NL) as stored: smaller, slower;\n"
       "VKLLM_DEVICE_PROFILE=FILE adds a device profile of kernel settings (see 'vkllm devices').\n"
       "Run 'vkllm <command> --help' for a command's options.");
   vkllm::app::register_devices(app);

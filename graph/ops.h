@@ -188,7 +188,8 @@ class Ops {
   // Whether matmul can fuse the SwiGLU for an M x K matrix of `wtype` in `layout` (M even).
   bool glu_supported(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_t K) const;
   // The layout the loader should give an M x K matrix of `wtype` that matmul will read: Planar
-  // where the texel kernels will run on it and the format has a planar layout, else AsStored.
+  // where the texel kernels will run on it and the format has a planar layout (one larger than
+  // the file only with KernelTuning::planar_larger), else AsStored.
   WeightLayout weight_layout(GGMLType wtype, uint32_t M, uint32_t K) const;
   // Alignment of the planar layout's scale plane on this device.
   uint64_t planar_alignment() const;

@@ -119,7 +119,8 @@ bool Ops::glu_supported(GGMLType wtype, WeightLayout layout, uint32_t M, uint32_
 }
 
 WeightLayout Ops::weight_layout(GGMLType wtype, uint32_t M, uint32_t K) const {
-  if (!has_planar_layout(wtype)) return WeightLayout::AsStored;
+  if (!has_planar_layout(wtype) || (!tuning_.planar_larger && planar_larger(wtype)))
+    return WeightLayout::AsStored;
   BufferRange aligned;  // offset 0: weights get their own buffers
   return texel_matmul_ok(wtype, WeightLayout::Planar, aligned, aligned, M, K, 1)
              ? WeightLayout::Planar

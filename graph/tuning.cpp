@@ -73,6 +73,7 @@ std::vector<Setting> settings(const rt::DeviceInfo& info) {
       {"batch_tokens", "1..8",
        uint_in(&KernelTuning::batch_tokens, [](uint32_t x) { return x >= 1 && x <= 8; })},
       {"subgroup_norms", "true or false", flag(&KernelTuning::subgroup_norms)},
+      {"planar_larger", "true or false", flag(&KernelTuning::planar_larger)},
       {"attention_tokens", "1..8",
        uint_in(&KernelTuning::attention_tokens, [](uint32_t x) { return x >= 1 && x <= 8; })},
       {"single_thread_env", "NAME=VALUE (an environment variable's name: letters, digits, '_')",
@@ -149,9 +150,11 @@ void finish(const rt::DeviceInfo& info, KernelTuning& t) {
 std::string tuning_summary(const KernelTuning& t) {
   return fmt::format(
              "texel_kernels={} texel_lanes={} lane_width={} lane_rows={} lane_rows_one={} "
-             "batch_tokens={} subgroup_norms={} attention_tokens={} elementwise_wg={}",
+             "batch_tokens={} subgroup_norms={} attention_tokens={} elementwise_wg={} "
+             "planar_larger={}",
              t.texel_kernels, t.texel_lanes, t.lane_width, t.lane_rows, t.lane_rows_one,
-             t.batch_tokens, t.subgroup_norms, t.attention_tokens, t.elementwise_wg) +
+             t.batch_tokens, t.subgroup_norms, t.attention_tokens, t.elementwise_wg,
+             t.planar_larger) +
          (t.single_thread_env.empty()
               ? std::string()
               : fmt::format(" single_thread_env={} single_thread_max_mib={}", t.single_thread_env,
@@ -208,6 +211,10 @@ KernelTuning kernel_tuning(const rt::DeviceInfo& info) {
   if (const char* e = std::getenv("VKLLM_TEXEL_KERNELS"); e && *e) {
     t.texel_kernels = std::strcmp(e, "0") != 0;
     t.origin["texel_kernels"] = "VKLLM_TEXEL_KERNELS";
+  }
+  if (const char* e = std::getenv("VKLLM_PLANAR_LARGER"); e && *e) {
+    t.planar_larger = std::strcmp(e, "0") != 0;
+    t.origin["planar_larger"] = "VKLLM_PLANAR_LARGER";
   }
   finish(info, t);
   return t;

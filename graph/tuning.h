@@ -1,7 +1,8 @@
 // Kernel settings that depend on the device (which matrix kernels, workgroup shapes), kept out of
 // the code paths: each starts from a default derived from the device's reported features, then
 // the built-in device profile (graph/device_profiles.ini) and the file named by
-// VKLLM_DEVICE_PROFILE override it (format: runtime/device_profile.h), then VKLLM_TEXEL_KERNELS.
+// VKLLM_DEVICE_PROFILE override it (format: runtime/device_profile.h), then VKLLM_TEXEL_KERNELS
+// and VKLLM_PLANAR_LARGER.
 // Ops reads them once; `vkllm devices` prints them with where each value came from.
 #pragma once
 #include <cstdint>
@@ -28,6 +29,10 @@ struct KernelTuning {
   uint32_t lane_rows_one = 2;
   // Tokens per workgroup of the texel kernels for batches: 1..8.
   uint32_t batch_tokens = 8;
+  // Whether the loader repacks for the texel kernels also the formats whose planar form takes
+  // more memory than the file (quant/repack.h planar_larger: the K-quants, 5-bit formats, Q4_1,
+  // IQ4_NL); false keeps those as stored, in the file's size and slower.
+  bool planar_larger = true;
   // RMSNorms with one subgroup per row (subgroupAdd, no shared memory) rather than a 128-wide
   // workgroup with a shared-memory reduction, where rows are whole vec4s.
   bool subgroup_norms = false;
@@ -48,8 +53,9 @@ struct KernelTuning {
 };
 
 // The settings for `info`: defaults, the built-in profile, VKLLM_DEVICE_PROFILE, then
-// VKLLM_TEXEL_KERNELS. Throws rt::ProfileError for a malformed profile, an unknown setting or a
-// value out of range (naming the file and line), or an unreadable VKLLM_DEVICE_PROFILE file.
+// VKLLM_TEXEL_KERNELS and VKLLM_PLANAR_LARGER (0 or 1). Throws rt::ProfileError for a malformed
+// profile, an unknown setting or a value out of range (naming the file and line), or an unreadable
+// VKLLM_DEVICE_PROFILE file.
 KernelTuning kernel_tuning(const rt::DeviceInfo& info);
 // The same with the user profile given as text (`origin` names it; empty text: none), and
 // without reading the environment: for tests.

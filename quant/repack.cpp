@@ -86,6 +86,12 @@ uint32_t planar_quant_texels(GGMLType type) {
   return static_cast<uint32_t>(block_bytes(type).quant / 16);
 }
 
+bool planar_larger(GGMLType type) {
+  const BlockBytes bb = block_bytes(type);
+  const WeightFormat& wf = *weight_format(type);
+  return (bb.quant + 2 * bb.texels) * wf.block_size > uint64_t{32} * wf.block_bytes;
+}
+
 const char* planar_kernel(GGMLType type) {
   return block_bytes(type).kernel;
 }

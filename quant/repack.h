@@ -68,6 +68,11 @@ bool has_planar_layout(GGMLType type);
 uint32_t planar_scale_texels(GGMLType type);
 uint32_t planar_quant_texels(GGMLType type);
 
+// Whether the planar form of `type` takes more bytes than the file (a planar form per block of 32
+// and row: its quant bytes and 2 bytes per scale-plane texel of its group; Q4_0, Q8_0, F16 and
+// BF16 take the same).
+bool planar_larger(GGMLType type);
+
 // The suffix of the planar kernels (matvec_t_<suffix>, get_rows_planar_<suffix>) that read
 // `type`: the format whose planar form it shares ("q8_0" for Q5_0 and IQ4_NL, "q4_k" for Q4_1,
 // "q5_k" for Q5_1, else its own glsl name).

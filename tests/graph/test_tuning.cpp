@@ -1,5 +1,5 @@
-// Kernel settings: defaults from the device's features, the built-in profile, a user profile and
-// VKLLM_TEXEL_KERNELS, with errors naming the file and line.
+// Kernel settings: defaults from the device's features, the built-in profile, a user profile,
+// VKLLM_TEXEL_KERNELS and VKLLM_PLANAR_LARGER, with errors naming the file and line.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -48,6 +48,7 @@ TEST_CASE("tuning: defaults from the features; the built-in profile picks the CP
   CHECK(cpu.origin.at("batch_tokens").rfind("built-in device profile:", 0) == 0);
   CHECK(cpu.attention_tokens == 4);  // the built-in profile's
   CHECK(cpu.subgroup_norms);
+  CHECK(cpu.planar_larger);
   CHECK(cpu.origin.at("attention_tokens").rfind("built-in device profile:", 0) == 0);
   CHECK(cpu.elementwise_wg == 64);
   CHECK(cpu.origin.at("texel_kernels").rfind("built-in device profile:", 0) == 0);
@@ -126,12 +127,12 @@ TEST_CASE("tuning: unknown settings and values out of range are errors naming th
         std::string::npos);
 }
 
-TEST_CASE("tuning: VKLLM_DEVICE_PROFILE and VKLLM_TEXEL_KERNELS") {
+TEST_CASE("tuning: VKLLM_DEVICE_PROFILE, VKLLM_TEXEL_KERNELS and VKLLM_PLANAR_LARGER") {
   const auto d = device(VK_PHYSICAL_DEVICE_TYPE_CPU, 8);
   const std::string path = (test::scratch_dir() / "tuning.ini").string();
   {
     std::ofstream f(path);
-    f << "[match type=cpu]\nlane_width = 16\n";
+    f << "[match type=cpu]\nlane_width = 16\nplanar_larger = false\n";
   }
   ::setenv("VKLLM_DEVICE_PROFILE", path.c_str(), 1);
   ::setenv("VKLLM_TEXEL_KERNELS", "0", 1);
@@ -140,7 +141,14 @@ TEST_CASE("tuning: VKLLM_DEVICE_PROFILE and VKLLM_TEXEL_KERNELS") {
   CHECK(t.origin.at("lane_width") == path + ":2");
   CHECK_FALSE(t.texel_kernels);
   CHECK(t.origin.at("texel_kernels") == "VKLLM_TEXEL_KERNELS");
+  CHECK_FALSE(t.planar_larger);
+  CHECK(t.origin.at("planar_larger") == path + ":3");
   ::unsetenv("VKLLM_TEXEL_KERNELS");
+  ::setenv("VKLLM_PLANAR_LARGER", "1", 1);  // the environment after the profile
+  const auto e = kernel_tuning(d);
+  CHECK(e.planar_larger);
+  CHECK(e.origin.at("planar_larger") == "VKLLM_PLANAR_LARGER");
+  ::unsetenv("VKLLM_PLANAR_LARGER");
   std::filesystem::remove(path);  // now the profile file is missing
   std::string err;
   try {

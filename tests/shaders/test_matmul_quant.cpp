@@ -254,6 +254,17 @@ TEST_CASE("matmul: planar weights without the texel kernels are refused") {
     CHECK(ops.weight_layout(GGMLType::Q4_K, 64, 256) == WeightLayout::Planar);
     CHECK(ops.weight_layout(GGMLType::Q5_K, 64, 256) == WeightLayout::Planar);
     CHECK(ops.weight_layout(GGMLType::Q6_K, 64, 512) == WeightLayout::Planar);
+    // Without planar_larger only the forms no larger than the file are repacked.
+    KernelTuning t = ops.tuning();
+    t.planar_larger = false;
+    Ops small(test::context(), t);
+    for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::BF16})
+      CHECK(small.weight_layout(type, 64, 256) == WeightLayout::Planar);
+    for (GGMLType type : {GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL,
+                          GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
+      CHECK(planar_larger(type));
+      CHECK(small.weight_layout(type, 64, 256) == WeightLayout::AsStored);
+    }
   }
   CHECK(ops.weight_layout(GGMLType::Q3_K, 64, 256) == WeightLayout::AsStored);  // no planar form
   test::check_no_validation_messages();
