@@ -52,10 +52,10 @@ void main() {
 #if defined(P_SCALE_F16)
     d = w_scale(texelFetch(wd, int(s_texel(m, b, nb))), m);
 #elif defined(P_K_PARAMS)
-    vec4 ka[2], kb[2];
+    vec4 ka, kb;
     k_params(m, b, nb, ka, kb);
-    pa = ka[(m % 8) / 4][m % 4];
-    pb = kb[(m % 8) / 4][m % 4];
+    pa = ka[m % 4];
+    pb = kb[m % 4];
 #else
     d = 1.0;
 #endif

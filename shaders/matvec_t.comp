@@ -247,22 +247,23 @@ void accumulate_block(uint b, uint row0, uint nb) {
   uvec4 sv;
 #endif
 #ifdef P_K_PARAMS
-  vec4 ka[2], kb[2];
+  vec4 ka, kb;  // the parameters of 4 rows: fetched per 4 rows, fewer values live than per 8
 #endif
   [[unroll]] for (uint r = 0; r < NR; ++r) {
     const uint m = min(row0 + r, p.M - 1);
     float q[32];
     w_block(m, nb, b, q);
-    // The scale texels of a group of 8 rows once where NR is a multiple of 8 (row0 then is too,
-    // so row r's slot is r % 8; clamped rows past M read a wrong slot but are not written).
+    // The scale texel of a group of 8 rows (the parameter texels of 4) once where NR is a
+    // multiple of 8 (4; row0 then is too, so row r's slot is r % 8; clamped rows past M read a
+    // wrong slot but are not written).
     const uint slot = (NR % 8 == 0 ? r : m) % 8;
 #ifdef P_SCALE_F16
     if (NR % 8 != 0 || r % 8 == 0) sv = texelFetch(wd, int(s_texel(m, b, nb)));
     const float d = w_scale(sv, slot);
 #endif
 #ifdef P_K_PARAMS
-    if (NR % 8 != 0 || r % 8 == 0) k_params(m, b, nb, ka, kb);
-    const float pa = ka[slot / 4][slot % 4], pb = kb[slot / 4][slot % 4];
+    if (NR % 4 != 0 || r % 4 == 0) k_params(m, b, nb, ka, kb);
+    const float pa = ka[slot % 4], pb = kb[slot % 4];
 #endif
     float c[HALVES * NT * CHAINS];
     [[unroll]] for (uint i = 0; i < HALVES * NT * CHAINS; ++i) c[i] = 0.0;

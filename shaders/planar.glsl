@@ -24,13 +24,12 @@ uint s_texel(uint m, uint b, uint nb) {
 }
 
 #ifdef P_K_PARAMS
-// The two f32 parameters a, b of the 8 rows of a group (quant/repack.h): a[r / 4][r % 4]
-// and b[r / 4][r % 4] for the group's row r, from its four texels of block b.
-void k_params(uint m, uint blk, uint nb, out vec4 a[2], out vec4 b[2]) {
-  [[unroll]] for (uint k = 0; k < 2; ++k) {
-    a[k] = uintBitsToFloat(texelFetch(wd, int(s_texel(m, blk, nb, 4u, k))));
-    b[k] = uintBitsToFloat(texelFetch(wd, int(s_texel(m, blk, nb, 4u, 2u + k))));
-  }
+// The two f32 parameters a, b of block blk of the 4 rows 4 (m / 4) .. 4 (m / 4) + 3 (quant/repack.h:
+// the texels of row m's half of its group of 8): a[m % 4] and b[m % 4] are row m's.
+void k_params(uint m, uint blk, uint nb, out vec4 a, out vec4 b) {
+  const uint k = (m % 8) / 4;
+  a = uintBitsToFloat(texelFetch(wd, int(s_texel(m, blk, nb, 4u, k))));
+  b = uintBitsToFloat(texelFetch(wd, int(s_texel(m, blk, nb, 4u, 2u + k))));
 }
 #endif
 
