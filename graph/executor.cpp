@@ -37,8 +37,7 @@ void dispatch(const Graph& g, const Node& node, Ops& ops, rt::Sequence& s) {
   std::visit(
       Overloaded{
           [&](const GetRowsOp& o) {
-            ops.get_rows(s, o.type, in(0), in(1), out, o.n_cols, o.n_rows, o.row0, o.zero_past,
-                         o.layout, o.n_table_rows);
+            ops.get_rows(s, o.type, in(0), in(1), out, o.n_cols, o.n_rows, o.piece);
           },
           [&](const RmsNormOp& o) {
             if (o.deferred)

@@ -28,16 +28,11 @@ struct Tensor {
 };
 
 // Per-op parameters. Shapes follow the conventions of graph/ops.h.
-// The ids in [row0, row0 + the table's rows) gather their rows; with zero_past, ids past the
-// table write zeros (Ops::get_rows). A planar table (a tied embedding in the output product's
-// layout) has n_table_rows rows.
+// The embedding gather of n_rows ids from the table piece `piece` (Ops::get_rows, TablePiece).
 struct GetRowsOp {
   GGMLType type;
   uint32_t n_cols, n_rows;
-  uint32_t row0 = 0;
-  bool zero_past = true;
-  WeightLayout layout = WeightLayout::AsStored;
-  uint32_t n_table_rows = 0;
+  TablePiece piece;
 };
 struct RmsNormOp {
   uint32_t n, rows;

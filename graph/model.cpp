@@ -406,8 +406,9 @@ Graph build_llama_graph(const LlamaParams& p, const LlamaWeights& w, const Llama
   for (size_t i = 0; i < emb.pieces.size(); ++i) {
     const auto [t, node] = piece("token_embd.weight", i, "embed");
     g.add(node,
-          GetRowsOp{emb.type, E, T, emb.pieces[i].row0, i + 1 == emb.pieces.size(), emb.layout,
-                    emb.pieces[i].rows},
+          GetRowsOp{emb.type, E, T,
+                    TablePiece{emb.pieces[i].row0, i + 1 == emb.pieces.size(), emb.layout,
+                               emb.pieces[i].rows}},
           {t, ids}, x);
   }
 

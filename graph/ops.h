@@ -62,6 +62,15 @@ struct RopeFreqs {
 // How the quantized kernels (shaders/formats/<glsl>.glsl) read a weight type: variant suffix,
 // elements per kernel block (rows must hold a whole number of them; BF16 is taken 32 values at a
 // time) and bytes per kernel block. nullopt for F32/F16 and for types without such kernels.
+// The part of an embedding table one get_rows call gathers from: a table split by rows (one
+// buffer binding each) is gathered by one call per piece.
+struct TablePiece {
+  uint32_t row0 = 0;      // the id of the piece's first row: ids before it write nothing
+  bool zero_past = true;  // ids past the piece write zeros (the last piece), else nothing
+  WeightLayout layout = WeightLayout::AsStored;
+  uint32_t n_rows = 0;  // Planar: the piece's rows (its range also holds the layout's padding)
+};
+
 struct QuantKernelFormat {
   const char* glsl;
   uint32_t block;
@@ -215,14 +224,12 @@ class Ops {
   // get_rows_<glsl>; rows = table range size / row bytes), ids one uint32 per token, out f32. An
   // id >= rows writes a row of zeros (callers validate ids). An F16 or quantized table whose range
   // ends mid-word needs 2 bytes of buffer after it (the kernels read 32-bit words).
-  // A table split by rows is gathered by one call per piece: `row0` is the id of the piece's first
-  // row; ids before it, and past it unless `zero_past`, leave their output rows untouched.
-  // layout Planar: a table of a planar type (has_planar_layout) of n_table_rows rows repacked as
-  // matmul reads it (planar_params; a tied embedding), gathered by get_rows_planar_<type>.
+  // `piece`: which rows the table range holds (TablePiece; the whole table by default). Layout
+  // Planar: a table of a planar type (has_planar_layout) repacked as matmul reads it
+  // (planar_params; a tied embedding), gathered by get_rows_planar_<kernel>.
   void get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
-                BufferRange out, uint32_t n_cols, uint32_t n_rows_out, uint32_t row0 = 0,
-                bool zero_past = true, WeightLayout layout = WeightLayout::AsStored,
-                uint32_t n_table_rows = 0);
+                BufferRange out, uint32_t n_cols, uint32_t n_rows_out,
+                const TablePiece& piece = {});
   // y[i] = x[i] * factor for i < n (y may alias x).
   void scale(rt::Sequence& s, BufferRange x, BufferRange y, uint32_t n, float factor);
   // dst[i] = src[i] for i < n f32 elements, by a shader.
@@ -265,11 +272,11 @@ class Ops {
                     const NormOut* norm_out = nullptr);
   // get_rows for tables read by the quantized kernels (graph/ops_elementwise.cpp).
   void get_rows_planar(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
-                       BufferRange out, uint32_t n_cols, uint32_t n_rows_out, uint32_t row0,
-                       bool zero_past, uint32_t n_table_rows);
+                       BufferRange out, uint32_t n_cols, uint32_t n_rows_out,
+                       const TablePiece& piece);
   void get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q,
                       BufferRange table, BufferRange ids, BufferRange out, uint32_t n_cols,
-                      uint32_t n_rows_out, uint32_t row0, bool zero_past);
+                      uint32_t n_rows_out, const TablePiece& piece);
   // The RMSNorm kernel's name suffix ("" or "_rows") and workgroup size for rows of n over
   // `bufs` (graph/ops_attention.cpp).
   std::string norm_kernel(uint32_t n, std::initializer_list<BufferRange> bufs, uint32_t& wg) const;

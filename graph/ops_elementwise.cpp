@@ -9,14 +9,13 @@
 namespace vkllm {
 
 void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
-                   BufferRange out, uint32_t n_cols, uint32_t n_rows_out, uint32_t row0,
-                   bool zero_past, WeightLayout layout, uint32_t n_table_rows) {
-  if (layout == WeightLayout::Planar) {
-    get_rows_planar(s, wtype, table, ids, out, n_cols, n_rows_out, row0, zero_past, n_table_rows);
+                   BufferRange out, uint32_t n_cols, uint32_t n_rows_out, const TablePiece& piece) {
+  if (piece.layout == WeightLayout::Planar) {
+    get_rows_planar(s, wtype, table, ids, out, n_cols, n_rows_out, piece);
     return;
   }
   if (const auto q = quant_kernel_format(wtype)) {
-    get_rows_quant(s, wtype, *q, table, ids, out, n_cols, n_rows_out, row0, zero_past);
+    get_rows_quant(s, wtype, *q, table, ids, out, n_cols, n_rows_out, piece);
     return;
   }
   const bool f16 = wtype == GGMLType::F16;
@@ -36,7 +35,7 @@ void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRan
   struct {
     uint32_t n_cols, n_rows_out, n_table_rows, row0, zero_past;
   } push{n_cols, n_rows_out, static_cast<uint32_t>(std::min<uint64_t>(table_rows, UINT32_MAX)),
-         row0, zero_past ? 1u : 0u};
+         piece.row0, piece.zero_past ? 1u : 0u};
   const char* name = f16 ? "get_rows_f16" : "get_rows_f32";
   const auto& p = ctx_.pipeline({name, 3, sizeof(push), {tuning_.elementwise_wg}});
   s.dispatch(p, {table, ids, out}, push,
@@ -46,8 +45,9 @@ void Ops::get_rows(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRan
 // Planar tables: the planes bound as uvec4 texel buffers as matmul binds them (ops_matmul.cpp),
 // one invocation per 32-element block of an output row.
 void Ops::get_rows_planar(rt::Sequence& s, GGMLType wtype, BufferRange table, BufferRange ids,
-                          BufferRange out, uint32_t n_cols, uint32_t n_rows_out, uint32_t row0,
-                          bool zero_past, uint32_t n_table_rows) {
+                          BufferRange out, uint32_t n_cols, uint32_t n_rows_out,
+                          const TablePiece& piece) {
+  const uint32_t n_table_rows = piece.n_rows;
   if (!has_planar_layout(wtype) || n_cols % 32 != 0 || n_cols % weight_format(wtype)->block_size)
     throw std::invalid_argument(
         "get_rows: a planar table must be of a planar format with rows of "
@@ -67,7 +67,7 @@ void Ops::get_rows_planar(rt::Sequence& s, GGMLType wtype, BufferRange table, Bu
   binds.insert(binds.end(), {ids, out});
   struct {
     uint32_t n_cols, n_rows_out, n_table_rows, row0, zero_past;
-  } push{n_cols, n_rows_out, n_table_rows, row0, zero_past ? 1u : 0u};
+  } push{n_cols, n_rows_out, n_table_rows, piece.row0, piece.zero_past ? 1u : 0u};
   const std::string name = std::string("get_rows_planar_") + planar_kernel(wtype);
   rt::PipelineDesc desc{name,
                         static_cast<uint32_t>(binds.size()),
@@ -83,7 +83,7 @@ void Ops::get_rows_planar(rt::Sequence& s, GGMLType wtype, BufferRange table, Bu
 // Quantized tables: get_rows_<glsl>, one invocation per 32-element group of an output row.
 void Ops::get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelFormat& q,
                          BufferRange table, BufferRange ids, BufferRange out, uint32_t n_cols,
-                         uint32_t n_rows_out, uint32_t row0, bool zero_past) {
+                         uint32_t n_rows_out, const TablePiece& piece) {
   if (n_cols % q.block != 0)
     throw std::invalid_argument(
         "get_rows: " + type_name(wtype) + " tables need n_cols to be a multiple of " +
@@ -106,7 +106,7 @@ void Ops::get_rows_quant(rt::Sequence& s, GGMLType wtype, const QuantKernelForma
   struct {
     uint32_t n_cols, n_rows_out, n_table_rows, row0, zero_past;
   } push{n_cols, n_rows_out, static_cast<uint32_t>(std::min<uint64_t>(table_rows, UINT32_MAX)),
-         row0, zero_past ? 1u : 0u};
+         piece.row0, piece.zero_past ? 1u : 0u};
   const std::string name = std::string("get_rows_") + q.glsl;
   const auto& p = ctx_.pipeline({name, 3, sizeof(push), {tuning_.elementwise_wg}});
   s.dispatch(p, {table, ids, out}, push,

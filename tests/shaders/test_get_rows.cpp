@@ -111,10 +111,10 @@ TEST_CASE("get_rows: a table split into pieces, one dispatch each") {
     rt::Buffer p0 = piece(0, split), p1 = piece(split, n_table), di = test::upload(ids),
                dout = test::poisoned(want.size() * 4);
     test::run([&](rt::Sequence& s) {
-      ops.get_rows(s, type, {p0, 0, split * row_bytes}, di, dout, n_cols, uint32_t(ids.size()), 0,
-                   false);
+      ops.get_rows(s, type, {p0, 0, split * row_bytes}, di, dout, n_cols, uint32_t(ids.size()),
+                   TablePiece{0, false});
       ops.get_rows(s, type, {p1, 0, (n_table - split) * row_bytes}, di, dout, n_cols,
-                   uint32_t(ids.size()), split, true);
+                   uint32_t(ids.size()), TablePiece{split, true});
     });
     test::check_close(test::download<float>(dout, want.size()), want, 0.0, 1.0, "split get_rows");
     test::check_no_validation_messages();
@@ -154,14 +154,16 @@ TEST_CASE("get_rows: tables in every planar format") {
     const auto n_out = uint32_t(ids.size());
     rt::Buffer dout = test::poisoned(want.size() * 4);
     test::run([&](rt::Sequence& s) {
-      ops.get_rows(s, type, whole, di, dout, n_cols, n_out, 0, true, WeightLayout::Planar, n_table);
+      ops.get_rows(s, type, whole, di, dout, n_cols, n_out,
+                   TablePiece{0, true, WeightLayout::Planar, n_table});
     });
     test::check_close(test::download<float>(dout, want.size()), want, 0.0, 1.0, "planar get_rows");
     rt::Buffer dout2 = test::poisoned(want.size() * 4);
     test::run([&](rt::Sequence& s) {
-      ops.get_rows(s, type, p0, di, dout2, n_cols, n_out, 0, false, WeightLayout::Planar, split);
-      ops.get_rows(s, type, p1, di, dout2, n_cols, n_out, split, true, WeightLayout::Planar,
-                   n_table - split);
+      ops.get_rows(s, type, p0, di, dout2, n_cols, n_out,
+                   TablePiece{0, false, WeightLayout::Planar, split});
+      ops.get_rows(s, type, p1, di, dout2, n_cols, n_out,
+                   TablePiece{split, true, WeightLayout::Planar, n_table - split});
     });
     test::check_close(test::download<float>(dout2, want.size()), want, 0.0, 1.0,
                       "planar get_rows in two pieces");
