@@ -46,10 +46,10 @@ rt::ContextOptions context_options(const DeviceOptions& o, bool notices, const G
   rt::ContextOptions co = context_options(o, notices);
   uint64_t weight_bytes = 0;
   for (const GGUFTensorInfo& t : file.tensors()) weight_bytes += t.n_bytes;
-  co.before_device = [weight_bytes, notices](const rt::DeviceInfo& info) -> std::string {
+  co.before_device = [weight_bytes, notices](const rt::DeviceInfo& info) -> rt::DriverSetup {
     const KernelTuning t = kernel_tuning(info);
     const std::string setting = small_model_setting(t, weight_bytes);
-    if (setting.empty()) return setting;
+    if (setting.empty()) return {};
     const size_t eq = setting.find('=');
     const std::string name = setting.substr(0, eq);
     if (::setenv(name.c_str(), setting.substr(eq + 1).c_str(), 1) != 0)
@@ -59,7 +59,7 @@ rt::ContextOptions context_options(const DeviceOptions& o, bool notices, const G
                  "vkllm: a small model ({} of weights): {} for the driver (single_thread_env, "
                  "{}; set {} yourself to choose)\n",
                  human_bytes(weight_bytes), setting, t.origin.at("single_thread_env"), name);
-    return setting;
+    return rt::DriverSetup{setting};
   };
   return co;
 }

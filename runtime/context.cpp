@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 
 #include "shaders/registry.h"
@@ -15,6 +16,10 @@
 namespace vkllm::rt {
 
 namespace {
+
+// Invocations of the split meeting dispatch: each subgroup of its workgroup waits up to the
+// driver's loop limit in turn (shaders/split_sync.comp).
+constexpr uint32_t kSplitSyncInvocations = 256;
 
 constexpr const char* kValidationLayer = "VK_LAYER_KHRONOS_validation";
 
@@ -205,7 +210,12 @@ Context::Context(const ContextOptions& options) {
     std::fprintf(stderr, "vkllm: no GPU found; using the CPU Vulkan device '%s' (slow)\n",
                  info_.name.c_str());
   }
-  if (options.before_device) driver_setting_ = options.before_device(info_);
+  uint32_t split = std::max(options.split, 1u);
+  if (options.before_device) {
+    const DriverSetup setup = options.before_device(info_);
+    driver_setting_ = setup.setting;
+    if (setup.split) split = setup.split;
+  }
   if (!driver_setting_.empty()) {
     // A driver reads its environment when the instance enumerates it: enumerate again.
     const auto uuid = info_.uuid;
@@ -225,9 +235,28 @@ Context::Context(const ContextOptions& options) {
       throw DeviceError(fmt::format("VKLLM_GPU_TIMEOUT_S='{}' is not a positive number", t));
     gpu_timeout_ns_ = static_cast<uint64_t>(sec * 1e9);
   }
-  create_device();
-  allocator_ = std::make_unique<Allocator>(device_, physical_, info_.max_allocation_size);
-  load_pipeline_cache(options);
+  if (split > 1 && !info_.host_memory_import)
+    throw DeviceError(fmt::format(
+        "splitting dispatches across {} driver instances needs VK_EXT_external_memory_host, which "
+        "{} does not have",
+        split, info_.name));
+  split_ = split;
+  create_device(physical_, device_, queue_, command_pool_);
+  auto fci = vk_init<VkFenceCreateInfo>(VK_STRUCTURE_TYPE_FENCE_CREATE_INFO);
+  vk_check(vkCreateFence(device_, &fci, nullptr, &fence_), "vkCreateFence");
+  if (split > 1) open_peers(split, chosen);
+  std::vector<VkDevice> devices{device_};
+  for (const Peer& peer : peers_) devices.push_back(peer.device);
+  allocator_ = std::make_unique<Allocator>(devices, physical_, info_.max_allocation_size,
+                                           split > 1 ? info_.host_import_alignment : 0);
+  const std::vector<char> cache_data = load_pipeline_cache(options);
+  for (Peer& peer : peers_) {
+    auto ci = vk_init<VkPipelineCacheCreateInfo>(VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO);
+    ci.initialDataSize = cache_data.size();
+    ci.pInitialData = cache_data.empty() ? nullptr : cache_data.data();
+    vk_check(vkCreatePipelineCache(peer.device, &ci, nullptr, &peer.pipeline_cache),
+             "vkCreatePipelineCache");
+  }
 
   if (instance_->debug_utils()) {
     VkInstance inst = instance_->handle();
@@ -240,9 +269,56 @@ Context::Context(const ContextOptions& options) {
     cmd_end_label = reinterpret_cast<PFN_vkCmdEndDebugUtilsLabelEXT>(
         vkGetInstanceProcAddr(inst, "vkCmdEndDebugUtilsLabelEXT"));
   }
+  if (split > 1) {
+    // One 64-byte line per lane's arrival count, then the flag a meeting that waited too long
+    // sets.
+    split_counters_ = create_buffer(64 * (split + 1), "split counters");
+    std::memset(split_counters_.mapped(), 0, split_counters_.size());
+    split_sync_ =
+        &pipeline({"split_sync",
+                   1,
+                   2 * sizeof(uint32_t),
+                   {std::min(kSplitSyncInvocations, info_.max_workgroup_invocations), split}});
+  }
 }
 
-void Context::create_device() {
+void Context::open_peers(uint32_t lanes, uint32_t index) {
+  for (uint32_t lane = 1; lane < lanes; ++lane) {
+    Peer peer;
+    peer.instance = std::make_unique<Instance>(validation_);
+    const auto physical = peer.instance->physical_devices();
+    if (index >= physical.size() || query_device(physical[index], index).uuid != info_.uuid)
+      throw DeviceError(
+          fmt::format("device {} is not the same in a second driver instance; "
+                      "dispatches cannot be split across instances here",
+                      index));
+    peer.physical = physical[index];
+    create_device(peer.physical, peer.device, peer.queue, peer.command_pool);
+    peers_.push_back(std::move(peer));
+  }
+}
+
+bool Context::take_split_miss() {
+  if (peers_.empty()) return false;
+  uint32_t* flag = reinterpret_cast<uint32_t*>(split_counters_.mapped() + 64 * lanes());
+  const bool missed = *flag != 0;
+  *flag = 0;
+  return missed;
+}
+
+void Context::claim_split_queues(const void* owner) {
+  if (split_owner_ && split_owner_ != owner)
+    throw DeviceError(
+        "a split context runs one submission at a time: wait for the one in flight first");
+  split_owner_ = owner;
+}
+
+void Context::release_split_queues(const void* owner) {
+  if (split_owner_ == owner) split_owner_ = nullptr;
+}
+
+void Context::create_device(VkPhysicalDevice physical, VkDevice& device, VkQueue& queue,
+                            VkCommandPool& pool) {
   float priority = 1.0f;
   auto qci = vk_init<VkDeviceQueueCreateInfo>(VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO);
   qci.queueFamilyIndex = info_.compute_queue_family;
@@ -277,21 +353,21 @@ void Context::create_device() {
     tail = &f16i8.pNext;
   }
 
+  if (split_ > 1) exts.push_back(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
+
   auto dci = vk_init<VkDeviceCreateInfo>(VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO);
   dci.pNext = &f2;
   dci.queueCreateInfoCount = 1;
   dci.pQueueCreateInfos = &qci;
   dci.enabledExtensionCount = static_cast<uint32_t>(exts.size());
   dci.ppEnabledExtensionNames = exts.data();
-  vk_check(vkCreateDevice(physical_, &dci, nullptr, &device_), "vkCreateDevice");
-  vkGetDeviceQueue(device_, info_.compute_queue_family, 0, &queue_);
+  vk_check(vkCreateDevice(physical, &dci, nullptr, &device), "vkCreateDevice");
+  vkGetDeviceQueue(device, info_.compute_queue_family, 0, &queue);
 
   auto pci = vk_init<VkCommandPoolCreateInfo>(VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO);
   pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
   pci.queueFamilyIndex = info_.compute_queue_family;
-  vk_check(vkCreateCommandPool(device_, &pci, nullptr, &command_pool_), "vkCreateCommandPool");
-  auto fci = vk_init<VkFenceCreateInfo>(VK_STRUCTURE_TYPE_FENCE_CREATE_INFO);
-  vk_check(vkCreateFence(device_, &fci, nullptr, &fence_), "vkCreateFence");
+  vk_check(vkCreateCommandPool(device, &pci, nullptr, &pool), "vkCreateCommandPool");
 }
 
 Context::~Context() {
@@ -301,21 +377,29 @@ Context::~Context() {
   } catch (const std::exception& e) {
     if (notices_) std::fprintf(stderr, "vkllm: could not save the pipeline cache: %s\n", e.what());
   }
+  for (const Peer& peer : peers_)
+    if (peer.device) vkDeviceWaitIdle(peer.device);
   for (auto& [key, p] : pipelines_) {
-    vkDestroyPipeline(device_, p->pipeline, nullptr);
-    vkDestroyPipelineLayout(device_, p->layout, nullptr);
-    vkDestroyDescriptorSetLayout(device_, p->set_layout, nullptr);
+    destroy_pipeline(device_, *p);
+    for (size_t i = 0; i < p->peers.size(); ++i) destroy_pipeline(peers_[i].device, p->peers[i]);
   }
   pipelines_.clear();
   if (pipeline_cache_) vkDestroyPipelineCache(device_, pipeline_cache_, nullptr);
+  split_counters_ = Buffer();
   allocator_.reset();
   if (fence_) vkDestroyFence(device_, fence_, nullptr);
   if (command_pool_) vkDestroyCommandPool(device_, command_pool_, nullptr);
   if (device_) vkDestroyDevice(device_, nullptr);
+  for (Peer& peer : peers_) {
+    if (peer.pipeline_cache) vkDestroyPipelineCache(peer.device, peer.pipeline_cache, nullptr);
+    if (peer.command_pool) vkDestroyCommandPool(peer.device, peer.command_pool, nullptr);
+    if (peer.device) vkDestroyDevice(peer.device, nullptr);
+  }
+  peers_.clear();
 }
 
-void Context::wait_fence(VkFence fence, const char* what) const {
-  const VkResult r = vkWaitForFences(device_, 1, &fence, VK_TRUE, gpu_timeout_ns_);
+void Context::wait_fence(VkFence fence, const char* what, uint32_t lane) const {
+  const VkResult r = vkWaitForFences(device(lane), 1, &fence, VK_TRUE, gpu_timeout_ns_);
   if (r == VK_TIMEOUT)
     throw VulkanError(r, fmt::format("waiting for the GPU ({}) for {} s; the device looks hung "
                                      "(VKLLM_GPU_TIMEOUT_S raises the limit)",
@@ -343,46 +427,56 @@ Buffer Context::create_buffer(uint64_t size, const char* name) {
         "split into ranges",
         name ? " " : "", name ? name : "", size, info_.max_storage_buffer_range));
   }
-  auto bci = vk_init<VkBufferCreateInfo>(VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO);
-  bci.size = size;
-  bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT |
-              VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
-  bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
-  VkBuffer buf = VK_NULL_HANDLE;
-  vk_check(vkCreateBuffer(device_, &bci, nullptr, &buf), "vkCreateBuffer");
-  VkMemoryRequirements req{};
-  vkGetBufferMemoryRequirements(device_, buf, &req);
-  Allocation a;
-  try {
-    a = allocator_->allocate(req, Allocator::Kind::Device);
-    vk_check(vkBindBufferMemory(device_, buf, a.memory, a.offset), "vkBindBufferMemory");
-  } catch (...) {
-    allocator_->free(a);
-    vkDestroyBuffer(device_, buf, nullptr);
-    throw;
-  }
-  set_name(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<uint64_t>(buf), name);
-  return Buffer(device_, allocator_.get(), buf, a, size);
+  const VkBufferUsageFlags usage =
+      VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT |
+      VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+  return make_buffer(size, usage, Allocator::Kind::Device, name);
 }
 
 Buffer Context::create_staging_buffer(uint64_t size) {
+  return make_buffer(size ? size : 4,
+                     VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                     Allocator::Kind::Staging, nullptr);
+}
+
+Buffer Context::make_buffer(uint64_t size, VkBufferUsageFlags usage, Allocator::Kind kind,
+                            const char* name) {
+  auto external = vk_init<VkExternalMemoryBufferCreateInfo>(
+      VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO);
+  external.handleTypes = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
   auto bci = vk_init<VkBufferCreateInfo>(VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO);
-  bci.size = size ? size : 4;
-  bci.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
-  VkBuffer buf = VK_NULL_HANDLE;
-  vk_check(vkCreateBuffer(device_, &bci, nullptr, &buf), "vkCreateBuffer(staging)");
-  VkMemoryRequirements req{};
-  vkGetBufferMemoryRequirements(device_, buf, &req);
+  bci.pNext = allocator_->imports() ? &external : nullptr;
+  bci.size = size;
+  bci.usage = usage;
+  bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+  // One VkBuffer per lane over the same allocation; lane 0's allocates.
+  std::vector<std::pair<VkDevice, VkBuffer>> bufs;
   Allocation a;
-  try {
-    a = allocator_->allocate(req, Allocator::Kind::Staging);
-    vk_check(vkBindBufferMemory(device_, buf, a.memory, a.offset), "vkBindBufferMemory");
-  } catch (...) {
+  auto destroy = [&] {
+    for (auto& [dev, b] : bufs) vkDestroyBuffer(dev, b, nullptr);
     allocator_->free(a);
-    vkDestroyBuffer(device_, buf, nullptr);
+  };
+  try {
+    for (uint32_t lane = 0; lane < lanes(); ++lane) {
+      VkBuffer buf = VK_NULL_HANDLE;
+      vk_check(vkCreateBuffer(device(lane), &bci, nullptr, &buf), "vkCreateBuffer");
+      bufs.emplace_back(device(lane), buf);
+      if (lane == 0) {
+        VkMemoryRequirements req{};
+        vkGetBufferMemoryRequirements(device_, buf, &req);
+        a = allocator_->allocate(req, kind);
+      }
+      vk_check(vkBindBufferMemory(device(lane), buf, allocator_->memory_on(a, lane), a.offset),
+               "vkBindBufferMemory");
+    }
+  } catch (...) {
+    destroy();
     throw;
   }
-  return Buffer(device_, allocator_.get(), buf, a, bci.size);
+  const VkBuffer first = bufs[0].second;
+  set_name(VK_OBJECT_TYPE_BUFFER, reinterpret_cast<uint64_t>(first), name);
+  bufs.erase(bufs.begin());
+  return Buffer(device_, allocator_.get(), first, a, size, std::move(bufs));
 }
 
 void Context::upload(Buffer& dst, uint64_t offset, const void* src, uint64_t size) {
@@ -471,16 +565,46 @@ std::string PipelineDesc::key() const {
 const Pipeline& Context::pipeline(const PipelineDesc& desc) {
   const std::string key = desc.key();
   if (auto it = pipelines_.find(key); it != pipelines_.end()) return *it->second;
-
-  std::span<const uint32_t> code = shaders::find(desc.shader);
-  if (code.empty()) throw DeviceError(fmt::format("no embedded shader named '{}'", desc.shader));
   if (desc.push_size > info_.max_push_constants)
     throw DeviceError(fmt::format("shader '{}' needs {} bytes of push constants; device allows {}",
                                   desc.shader, desc.push_size, info_.max_push_constants));
-
   auto p = std::make_unique<Pipeline>();
   p->desc = desc;
   p->label = key;
+  // A split context's lanes compile in parallel (each driver instance compiles its own).
+  std::vector<std::future<PipelineObjects>> peers;
+  for (const Peer& peer : peers_)
+    peers.push_back(std::async(std::launch::async, [this, &peer, &desc, &key] {
+      return build_pipeline(peer.device, peer.pipeline_cache, desc, key);
+    }));
+  std::exception_ptr failure;
+  try {
+    static_cast<PipelineObjects&>(*p) = build_pipeline(device_, pipeline_cache_, desc, key);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  p->peers.resize(peers_.size());
+  for (size_t i = 0; i < peers.size(); ++i) {
+    try {
+      p->peers[i] = peers[i].get();
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) {
+    destroy_pipeline(device_, *p);
+    for (size_t i = 0; i < p->peers.size(); ++i) destroy_pipeline(peers_[i].device, p->peers[i]);
+    std::rethrow_exception(failure);
+  }
+  set_name(VK_OBJECT_TYPE_PIPELINE, reinterpret_cast<uint64_t>(p->pipeline), p->label.c_str());
+  return *pipelines_.emplace(key, std::move(p)).first->second;
+}
+
+PipelineObjects Context::build_pipeline(VkDevice device, VkPipelineCache cache,
+                                        const PipelineDesc& desc, const std::string& key) const {
+  std::span<const uint32_t> code = shaders::find(desc.shader);
+  if (code.empty()) throw DeviceError(fmt::format("no embedded shader named '{}'", desc.shader));
+  PipelineObjects p;
   std::vector<VkDescriptorSetLayoutBinding> binds(desc.bindings);
   for (uint32_t i = 0; i < desc.bindings; ++i) {
     binds[i].binding = i;
@@ -493,45 +617,59 @@ const Pipeline& Context::pipeline(const PipelineDesc& desc) {
       vk_init<VkDescriptorSetLayoutCreateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO);
   dl.bindingCount = desc.bindings;
   dl.pBindings = binds.data();
-  vk_check(vkCreateDescriptorSetLayout(device_, &dl, nullptr, &p->set_layout),
+  vk_check(vkCreateDescriptorSetLayout(device, &dl, nullptr, &p.set_layout),
            "vkCreateDescriptorSetLayout");
   VkPushConstantRange pcr{VK_SHADER_STAGE_COMPUTE_BIT, 0, desc.push_size};
   auto pl = vk_init<VkPipelineLayoutCreateInfo>(VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO);
   pl.setLayoutCount = 1;
-  pl.pSetLayouts = &p->set_layout;
+  pl.pSetLayouts = &p.set_layout;
   pl.pushConstantRangeCount = desc.push_size ? 1 : 0;
   pl.pPushConstantRanges = &pcr;
-  vk_check(vkCreatePipelineLayout(device_, &pl, nullptr, &p->layout), "vkCreatePipelineLayout");
+  VkResult r = vkCreatePipelineLayout(device, &pl, nullptr, &p.layout);
+  if (r != VK_SUCCESS) {
+    destroy_pipeline(device, p);
+    throw VulkanError(r, "vkCreatePipelineLayout");
+  }
 
   auto sm = vk_init<VkShaderModuleCreateInfo>(VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO);
   sm.codeSize = code.size() * 4;
   sm.pCode = code.data();
   VkShaderModule module = VK_NULL_HANDLE;
-  vk_check(vkCreateShaderModule(device_, &sm, nullptr, &module), "vkCreateShaderModule");
+  r = vkCreateShaderModule(device, &sm, nullptr, &module);
+  if (r != VK_SUCCESS) {
+    destroy_pipeline(device, p);
+    throw VulkanError(r, "vkCreateShaderModule");
+  }
 
   std::vector<VkSpecializationMapEntry> entries(desc.spec.size());
   for (uint32_t i = 0; i < desc.spec.size(); ++i) entries[i] = {i, i * 4, 4};
   VkSpecializationInfo si{static_cast<uint32_t>(entries.size()), entries.data(),
                           desc.spec.size() * 4, desc.spec.data()};
   auto cpi = vk_init<VkComputePipelineCreateInfo>(VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO);
+  // A split context's lanes each run a range of the workgroups (vkCmdDispatchBase).
+  if (!peers_.empty()) cpi.flags = VK_PIPELINE_CREATE_DISPATCH_BASE_BIT;
   cpi.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
   cpi.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
   cpi.stage.module = module;
   cpi.stage.pName = "main";
   cpi.stage.pSpecializationInfo = desc.spec.empty() ? nullptr : &si;
-  cpi.layout = p->layout;
-  VkResult r = vkCreateComputePipelines(device_, pipeline_cache_, 1, &cpi, nullptr, &p->pipeline);
-  vkDestroyShaderModule(device_, module, nullptr);
+  cpi.layout = p.layout;
+  r = vkCreateComputePipelines(device, cache, 1, &cpi, nullptr, &p.pipeline);
+  vkDestroyShaderModule(device, module, nullptr);
   if (r != VK_SUCCESS) {
-    vkDestroyPipelineLayout(device_, p->layout, nullptr);
-    vkDestroyDescriptorSetLayout(device_, p->set_layout, nullptr);
+    destroy_pipeline(device, p);
     throw VulkanError(r, fmt::format("vkCreateComputePipelines({})", key));
   }
-  set_name(VK_OBJECT_TYPE_PIPELINE, reinterpret_cast<uint64_t>(p->pipeline), p->label.c_str());
-  return *pipelines_.emplace(key, std::move(p)).first->second;
+  return p;
 }
 
-void Context::load_pipeline_cache(const ContextOptions& options) {
+void Context::destroy_pipeline(VkDevice device, const PipelineObjects& p) const {
+  if (p.pipeline) vkDestroyPipeline(device, p.pipeline, nullptr);
+  if (p.layout) vkDestroyPipelineLayout(device, p.layout, nullptr);
+  if (p.set_layout) vkDestroyDescriptorSetLayout(device, p.set_layout, nullptr);
+}
+
+std::vector<char> Context::load_pipeline_cache(const ContextOptions& options) {
   std::vector<char> data;
   if (options.pipeline_cache && !env_flag("VKLLM_NO_PIPELINE_CACHE")) {
     std::string dir =
@@ -573,6 +711,7 @@ void Context::load_pipeline_cache(const ContextOptions& options) {
   }
   vk_check(r, "vkCreatePipelineCache");
   pipeline_cache_loaded_ = data.size();
+  return data;
 }
 
 void Context::save_pipeline_cache() {

@@ -19,6 +19,15 @@
 
 namespace vkllm::rt {
 
+// What ContextOptions::before_device did for the chosen device.
+struct DriverSetup {
+  // The driver setting it put in the environment, e.g. "LP_NUM_THREADS=0" ("": none). The
+  // instance is then created again, so that the driver reads it.
+  std::string setting;
+  // Lanes to split every dispatch across (0: ContextOptions::split decides).
+  uint32_t split = 0;
+};
+
 struct ContextOptions {
   // Device index as listed by `vkllm devices`; -1 picks automatically (VKLLM_DEVICE overrides -1).
   int device = -1;
@@ -31,11 +40,17 @@ struct ContextOptions {
   std::string pipeline_cache_dir;
   // Print one-line notices (CPU device chosen, cache ignored) to stderr.
   bool notices = true;
+  // Lanes: with n > 1 the context opens the chosen device through n driver instances (one
+  // VkInstance and VkDevice each) that share all memory (imported host memory,
+  // VK_EXT_external_memory_host), and every Sequence runs each dispatch's workgroups split
+  // between them, the lanes meeting at each barrier. For a CPU device whose instances each run
+  // dispatches on their own thread (lavapipe with LP_NUM_THREADS=0): its cores then work on every
+  // dispatch without the driver's thread pool. Needs VK_EXT_external_memory_host.
+  uint32_t split = 1;
   // Called with the chosen device before the logical device is created. It may set driver
-  // settings in the environment (a CPU driver's worker threads) and return what it set, e.g.
-  // "LP_NUM_THREADS=0"; the instance is then created again, so that the driver reads them, and
-  // Context::driver_setting() returns the text. Empty: nothing changed.
-  std::function<std::string(const DeviceInfo&)> before_device;
+  // settings in the environment (a CPU driver's worker threads) and say what it set, and choose
+  // the lanes; Context::driver_setting() returns the setting's text.
+  std::function<DriverSetup(const DeviceInfo&)> before_device;
 };
 
 // A Vulkan instance, optionally with validation. Used by Context and by device listing.
@@ -79,10 +94,32 @@ class Context {
   VkQueue queue() const { return queue_; }
   uint32_t queue_family() const { return info_.compute_queue_family; }
   VkCommandPool command_pool() const { return command_pool_; }
+  // Lanes (ContextOptions::split): 1, or the driver instances each dispatch is split across.
+  // Lane 0 is device(), queue() and command_pool(); the others are the peers'.
+  uint32_t lanes() const { return 1 + static_cast<uint32_t>(peers_.size()); }
+  VkDevice device(uint32_t lane) const { return lane ? peers_[lane - 1].device : device_; }
+  VkQueue queue(uint32_t lane) const { return lane ? peers_[lane - 1].queue : queue_; }
+  VkCommandPool command_pool(uint32_t lane) const {
+    return lane ? peers_[lane - 1].command_pool : command_pool_;
+  }
+  // Split contexts: the lanes' meeting point, a dispatch each lane records at every barrier
+  // (shaders/split_sync.comp), and the counters it reads and writes, with the flag a meeting
+  // that waited too long sets.
+  const Pipeline& split_sync_pipeline() const { return *split_sync_; }
+  const Buffer& split_counters() const { return split_counters_; }
+  // Whether a lane gave up waiting at a meeting since the last call (the results of the
+  // submission then running are invalid); clears the flag. False for one lane.
+  bool take_split_miss();
+  // A split context runs one submission at a time: `owner` claims the lanes' queues until it
+  // releases them; a claim while another owner holds them is a DeviceError.
+  void claim_split_queues(const void* owner);
+  void release_split_queues(const void* owner);
   Instance& instance() { return *instance_; }
   bool validation() const { return validation_; }
   // What ContextOptions::before_device set for this device ("" if nothing).
   const std::string& driver_setting() const { return driver_setting_; }
+  // Whether one-line notices go to stderr (ContextOptions::notices).
+  bool notices() const { return notices_; }
   uint64_t validation_messages() const { return instance_->validation_messages(); }
 
   // --- memory ---
@@ -119,8 +156,9 @@ class Context {
   // How long a wait for the GPU may take before it is reported as a hang (VKLLM_GPU_TIMEOUT_S,
   // default 300 s).
   uint64_t gpu_timeout_ns() const { return gpu_timeout_ns_; }
-  // Waits for `fence`; VK_TIMEOUT past gpu_timeout_ns() becomes a VulkanError naming the wait.
-  void wait_fence(VkFence fence, const char* what) const;
+  // Waits for `fence` (of lane `lane`'s device); VK_TIMEOUT past gpu_timeout_ns() becomes a
+  // VulkanError naming the wait.
+  void wait_fence(VkFence fence, const char* what, uint32_t lane = 0) const;
 
   // Debug-utils object naming (no-op without VK_EXT_debug_utils).
   void set_name(VkObjectType type, uint64_t handle, const char* name) const;
@@ -129,15 +167,35 @@ class Context {
   PFN_vkCmdEndDebugUtilsLabelEXT cmd_end_label = nullptr;
 
  private:
+  // A lane's driver instance of the chosen device: lanes 1.. of a split context.
+  struct Peer {
+    std::unique_ptr<Instance> instance;
+    VkPhysicalDevice physical = VK_NULL_HANDLE;
+    VkDevice device = VK_NULL_HANDLE;
+    VkQueue queue = VK_NULL_HANDLE;
+    VkCommandPool command_pool = VK_NULL_HANDLE;
+    VkPipelineCache pipeline_cache = VK_NULL_HANDLE;
+  };
+
   VkCommandBuffer begin_one_shot();
   void end_one_shot(VkCommandBuffer cb);
-  void create_device();
-  void load_pipeline_cache(const ContextOptions& options);
+  // A logical device on `physical` with its queue and command pool.
+  void create_device(VkPhysicalDevice physical, VkDevice& device, VkQueue& queue,
+                     VkCommandPool& pool);
+  void open_peers(uint32_t lanes, uint32_t index);
+  // Loads the persistent cache and returns the data it accepted (the peers start from it too).
+  std::vector<char> load_pipeline_cache(const ContextOptions& options);
+  PipelineObjects build_pipeline(VkDevice device, VkPipelineCache cache, const PipelineDesc& desc,
+                                 const std::string& key) const;
+  void destroy_pipeline(VkDevice device, const PipelineObjects& p) const;
+  Buffer make_buffer(uint64_t size, VkBufferUsageFlags usage, Allocator::Kind kind,
+                     const char* name);
 
   std::unique_ptr<Instance> instance_;
   bool validation_ = false;
   bool notices_ = true;
   std::string driver_setting_;
+  uint32_t split_ = 1;
   DeviceInfo info_;
   VkPhysicalDevice physical_ = VK_NULL_HANDLE;
   VkDevice device_ = VK_NULL_HANDLE;
@@ -149,6 +207,10 @@ class Context {
   std::string pipeline_cache_path_;
   uint64_t pipeline_cache_loaded_ = 0;
   std::map<std::string, std::unique_ptr<Pipeline>> pipelines_;
+  std::vector<Peer> peers_;
+  Buffer split_counters_;
+  const Pipeline* split_sync_ = nullptr;
+  const void* split_owner_ = nullptr;
   PFN_vkSetDebugUtilsObjectNameEXT set_object_name_ = nullptr;
   uint64_t gpu_timeout_ns_ = 300ull * 1000000000ull;
 };

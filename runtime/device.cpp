@@ -77,12 +77,20 @@ DeviceInfo query_device(VkPhysicalDevice dev, uint32_t index) {
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES);
   auto maint3 = vk_init<VkPhysicalDeviceMaintenance3Properties>(
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES);
+  auto host_import = vk_init<VkPhysicalDeviceExternalMemoryHostPropertiesEXT>(
+      VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_MEMORY_HOST_PROPERTIES_EXT);
   auto props2 =
       vk_init<VkPhysicalDeviceProperties2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2);
+  info.host_memory_import = v11 && info.has_extension(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
   if (v11) {
     props2.pNext = &subgroup;
     subgroup.pNext = &maint3;
-    if (v12 || info.has_extension(VK_KHR_DRIVER_PROPERTIES_EXTENSION_NAME)) maint3.pNext = &driver;
+    void** tail = &maint3.pNext;
+    if (v12 || info.has_extension(VK_KHR_DRIVER_PROPERTIES_EXTENSION_NAME)) {
+      *tail = &driver;
+      tail = &driver.pNext;
+    }
+    if (info.host_memory_import) *tail = &host_import;
     vkGetPhysicalDeviceProperties2(dev, &props2);
   } else {
     props2.properties = base;
@@ -110,6 +118,8 @@ DeviceInfo query_device(VkPhysicalDevice dev, uint32_t index) {
   } else {
     info.max_allocation_size = 1ull << 30;
   }
+  info.host_import_alignment = host_import.minImportedHostPointerAlignment;
+  if (info.host_import_alignment == 0) info.host_memory_import = false;
   info.max_storage_buffer_range = lim.maxStorageBufferRange;
   info.min_storage_offset_alignment = lim.minStorageBufferOffsetAlignment;
   info.max_texel_buffer_elements = lim.maxTexelBufferElements;

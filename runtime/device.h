@@ -37,6 +37,11 @@ struct DeviceInfo {
   bool storage8 = false;   // storageBuffer8BitAccess
   bool int64 = false;      // shaderInt64
 
+  // VK_EXT_external_memory_host: host allocations imported as device memory (what a split
+  // context shares between its driver instances), aligned to host_import_alignment bytes.
+  bool host_memory_import = false;
+  uint64_t host_import_alignment = 0;
+
   uint64_t max_storage_buffer_range = 0;
   uint64_t max_allocation_size = 0;
   uint64_t min_storage_offset_alignment = 1;

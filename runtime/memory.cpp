@@ -1,6 +1,7 @@
 #include "runtime/memory.h"
 
 #include <fmt/format.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <optional>
@@ -19,8 +20,19 @@ uint64_t align_up(uint64_t v, uint64_t a) {
 
 }  // namespace
 
-Allocator::Allocator(VkDevice device, VkPhysicalDevice physical, uint64_t max_allocation_size)
-    : device_(device), block_size_(std::min(kDefaultBlockSize, max_allocation_size)) {
+Allocator::Allocator(std::vector<VkDevice> devices, VkPhysicalDevice physical,
+                     uint64_t max_allocation_size, uint64_t import_alignment)
+    : devices_(std::move(devices)),
+      device_(devices_.at(0)),
+      block_size_(std::min(kDefaultBlockSize, max_allocation_size)) {
+  if (imports()) {
+    import_alignment_ = std::max<uint64_t>(import_alignment, 1);
+    host_pointer_properties_ = reinterpret_cast<PFN_vkGetMemoryHostPointerPropertiesEXT>(
+        vkGetDeviceProcAddr(device_, "vkGetMemoryHostPointerPropertiesEXT"));
+    if (!host_pointer_properties_)
+      throw DeviceError("VK_EXT_external_memory_host is enabled but has no entry points");
+    block_size_ = block_size_ / import_alignment_ * import_alignment_;
+  }
   VkPhysicalDeviceMemoryProperties mp{};
   vkGetPhysicalDeviceMemoryProperties(physical, &mp);
   const VkMemoryPropertyFlags dl = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
@@ -53,11 +65,24 @@ Allocator::Allocator(VkDevice device, VkPhysicalDevice physical, uint64_t max_al
     device_host_visible_ = true;
   }
   staging_type_ = staging;
+  // Imported host memory is host-visible everywhere: one kind serves device buffers and staging.
+  if (imports()) {
+    if (!((mp.memoryTypes[device_type_].propertyFlags & hv) == hv)) device_type_ = staging_type_;
+    staging_type_ = device_type_;
+    device_host_visible_ = true;
+  }
 }
 
 Allocator::~Allocator() {
-  for (Block& b : blocks_)
-    if (b.memory) vkFreeMemory(device_, b.memory, nullptr);
+  for (Block& b : blocks_) release(b);
+}
+
+void Allocator::release(Block& b) {
+  for (size_t i = 0; i < b.peers.size(); ++i)
+    if (b.peers[i]) vkFreeMemory(devices_[i + 1], b.peers[i], nullptr);
+  if (b.memory) vkFreeMemory(device_, b.memory, nullptr);
+  if (imports() && b.mapped) ::munmap(b.mapped, b.size);
+  b = Block{};
 }
 
 int Allocator::new_block(uint64_t size, uint32_t type, bool dedicated) {
@@ -65,14 +90,51 @@ int Allocator::new_block(uint64_t size, uint32_t type, bool dedicated) {
   ai.allocationSize = size;
   ai.memoryTypeIndex = type;
   Block b;
-  VkResult r = vkAllocateMemory(device_, &ai, nullptr, &b.memory);
-  if (r != VK_SUCCESS)
-    throw VulkanError(r, fmt::format("vkAllocateMemory({} MiB)", (size + (1 << 20) - 1) >> 20));
+  if (imports()) {
+    // One host allocation, imported into every device.
+    size = align_up(size, import_alignment_);
+    void* host = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (host == MAP_FAILED)
+      throw DeviceError(
+          fmt::format("cannot map {} MiB of host memory to share between the "
+                      "split context's devices",
+                      (size + (1 << 20) - 1) >> 20));
+    b.mapped = static_cast<uint8_t*>(host);
+    b.size = size;
+    auto import = vk_init<VkImportMemoryHostPointerInfoEXT>(
+        VK_STRUCTURE_TYPE_IMPORT_MEMORY_HOST_POINTER_INFO_EXT);
+    import.handleType = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
+    import.pHostPointer = host;
+    ai.pNext = &import;
+    ai.allocationSize = size;
+    b.peers.assign(devices_.size() - 1, VK_NULL_HANDLE);
+    for (size_t d = 0; d < devices_.size(); ++d) {
+      auto hp = vk_init<VkMemoryHostPointerPropertiesEXT>(
+          VK_STRUCTURE_TYPE_MEMORY_HOST_POINTER_PROPERTIES_EXT);
+      VkResult r = host_pointer_properties_(
+          devices_[d], VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT, host, &hp);
+      if (r == VK_SUCCESS && !(hp.memoryTypeBits & (1u << type)))
+        r = VK_ERROR_INVALID_EXTERNAL_HANDLE;
+      VkDeviceMemory m = VK_NULL_HANDLE;
+      if (r == VK_SUCCESS) r = vkAllocateMemory(devices_[d], &ai, nullptr, &m);
+      if (r != VK_SUCCESS) {
+        release(b);
+        throw VulkanError(r, fmt::format("importing {} MiB of host memory into device {} of the "
+                                         "split context",
+                                         (size + (1 << 20) - 1) >> 20, d));
+      }
+      (d == 0 ? b.memory : b.peers[d - 1]) = m;
+    }
+  } else {
+    VkResult r = vkAllocateMemory(device_, &ai, nullptr, &b.memory);
+    if (r != VK_SUCCESS)
+      throw VulkanError(r, fmt::format("vkAllocateMemory({} MiB)", (size + (1 << 20) - 1) >> 20));
+  }
   b.size = size;
   b.type = type;
   b.dedicated = dedicated;
   b.free.push_back({0, size});
-  if (type == staging_type_ || (type == device_type_ && device_host_visible_)) {
+  if (!imports() && (type == staging_type_ || (type == device_type_ && device_host_visible_))) {
     void* p = nullptr;
     vk_check(vkMapMemory(device_, b.memory, 0, VK_WHOLE_SIZE, 0, &p), "vkMapMemory");
     b.mapped = static_cast<uint8_t*>(p);
@@ -131,8 +193,7 @@ void Allocator::free(const Allocation& a) {
   if (b.dedicated || b.used == 0) {
     // Keep one empty shared block around for reuse; free dedicated ones at once.
     if (b.dedicated) {
-      vkFreeMemory(device_, b.memory, nullptr);
-      b = Block{};
+      release(b);
       return;
     }
     b.free.assign(1, {0, b.size});
@@ -150,6 +211,12 @@ void Allocator::free(const Allocation& a) {
     (it - 1)->size += it->size;
     b.free.erase(it);
   }
+}
+
+VkDeviceMemory Allocator::memory_on(const Allocation& a, uint32_t lane) const {
+  if (lane == 0) return a.memory;
+  std::lock_guard lock(mutex_);
+  return blocks_.at(a.block).peers.at(lane - 1);
 }
 
 uint64_t Allocator::block_count() const {
@@ -173,8 +240,14 @@ uint64_t Allocator::bytes_in_use() const {
   return n;
 }
 
-Buffer::Buffer(VkDevice device, Allocator* allocator, VkBuffer buffer, Allocation a, uint64_t size)
-    : device_(device), allocator_(allocator), buffer_(buffer), alloc_(a), size_(size) {}
+Buffer::Buffer(VkDevice device, Allocator* allocator, VkBuffer buffer, Allocation a, uint64_t size,
+               std::vector<std::pair<VkDevice, VkBuffer>> peers)
+    : device_(device),
+      allocator_(allocator),
+      buffer_(buffer),
+      alloc_(a),
+      size_(size),
+      peers_(std::move(peers)) {}
 
 Buffer::~Buffer() {
   release();
@@ -192,6 +265,8 @@ Buffer& Buffer::operator=(Buffer&& o) noexcept {
     buffer_ = o.buffer_;
     alloc_ = o.alloc_;
     size_ = o.size_;
+    peers_ = std::move(o.peers_);
+    o.peers_.clear();
     o.buffer_ = VK_NULL_HANDLE;
     o.alloc_ = Allocation{};
     o.size_ = 0;
@@ -201,6 +276,8 @@ Buffer& Buffer::operator=(Buffer&& o) noexcept {
 
 void Buffer::release() {
   if (buffer_) vkDestroyBuffer(device_, buffer_, nullptr);
+  for (auto& [dev, buf] : peers_) vkDestroyBuffer(dev, buf, nullptr);
+  peers_.clear();
   if (allocator_) allocator_->free(alloc_);
   buffer_ = VK_NULL_HANDLE;
   alloc_ = Allocation{};

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
+
 namespace vkllm::rt {
 
 namespace {
@@ -17,13 +19,27 @@ constexpr VkAccessFlags kAllAccess = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADE
 
 Sequence::Sequence(Context& ctx, bool timestamps)
     : ctx_(ctx), timestamps_(timestamps && ctx.info().timestamps) {
-  auto ai = vk_init<VkCommandBufferAllocateInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO);
-  ai.commandPool = ctx.command_pool();
-  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  ai.commandBufferCount = 1;
-  vk_check(vkAllocateCommandBuffers(ctx.device(), &ai, &cb_), "vkAllocateCommandBuffers");
-  auto fci = vk_init<VkFenceCreateInfo>(VK_STRUCTURE_TYPE_FENCE_CREATE_INFO);
-  vk_check(vkCreateFence(ctx.device(), &fci, nullptr, &fence_), "vkCreateFence");
+  lanes_.resize(ctx.lanes());
+  for (uint32_t i = 0; i < ctx.lanes(); ++i) {
+    Lane& l = lanes_[i];
+    l.device = ctx.device(i);
+    l.command_pool = ctx.command_pool(i);
+    auto ai = vk_init<VkCommandBufferAllocateInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO);
+    ai.commandPool = l.command_pool;
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    vk_check(vkAllocateCommandBuffers(l.device, &ai, &l.cb), "vkAllocateCommandBuffers");
+    auto fci = vk_init<VkFenceCreateInfo>(VK_STRUCTURE_TYPE_FENCE_CREATE_INFO);
+    vk_check(vkCreateFence(l.device, &fci, nullptr, &l.fence), "vkCreateFence");
+  }
+  cb_ = lanes_[0].cb;
+  if (lanes_.size() > 1) {
+    auto ai = vk_init<VkCommandBufferAllocateInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO);
+    ai.commandPool = lanes_[0].command_pool;
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    vk_check(vkAllocateCommandBuffers(lanes_[0].device, &ai, &whole_), "vkAllocateCommandBuffers");
+  }
   if (timestamps_) {
     query_capacity_ = kMaxTimestamps;
     auto qi = vk_init<VkQueryPoolCreateInfo>(VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO);
@@ -34,42 +50,58 @@ Sequence::Sequence(Context& ctx, bool timestamps)
 }
 
 Sequence::~Sequence() {
-  VkDevice dev = ctx_.device();
-  if (pending_) vkWaitForFences(dev, 1, &fence_, VK_TRUE, UINT64_MAX);
-  for (VkDescriptorPool p : pools_) vkDestroyDescriptorPool(dev, p, nullptr);
-  for (VkBufferView v : views_) vkDestroyBufferView(dev, v, nullptr);
-  if (queries_) vkDestroyQueryPool(dev, queries_, nullptr);
-  vkDestroyFence(dev, fence_, nullptr);
-  vkFreeCommandBuffers(dev, ctx_.command_pool(), 1, &cb_);
+  for (Lane& l : lanes_) {
+    if (pending_) vkWaitForFences(l.device, 1, &l.fence, VK_TRUE, UINT64_MAX);
+    for (VkDescriptorPool p : l.pools) vkDestroyDescriptorPool(l.device, p, nullptr);
+    for (VkBufferView v : l.views) vkDestroyBufferView(l.device, v, nullptr);
+    vkDestroyFence(l.device, l.fence, nullptr);
+    vkFreeCommandBuffers(l.device, l.command_pool, 1, &l.cb);
+  }
+  if (whole_) vkFreeCommandBuffers(lanes_[0].device, lanes_[0].command_pool, 1, &whole_);
+  if (queries_) vkDestroyQueryPool(ctx_.device(), queries_, nullptr);
+  ctx_.release_split_queues(this);
 }
 
 void Sequence::begin() {
   if (pending_) wait();
-  vk_check(vkResetCommandBuffer(cb_, 0), "vkResetCommandBuffer");
-  for (VkDescriptorPool p : pools_) vkResetDescriptorPool(ctx_.device(), p, 0);
-  sets_in_last_pool_ = storage_in_last_pool_ = texel_in_last_pool_ = 0;
-  if (pools_.size() > 1) {
-    for (size_t i = 1; i < pools_.size(); ++i)
-      vkDestroyDescriptorPool(ctx_.device(), pools_[i], nullptr);
-    pools_.resize(1);
+  for (Lane& l : lanes_) {
+    vk_check(vkResetCommandBuffer(l.cb, 0), "vkResetCommandBuffer");
+    for (VkDescriptorPool p : l.pools) vkResetDescriptorPool(l.device, p, 0);
+    l.sets_in_last_pool = l.storage_in_last_pool = l.texel_in_last_pool = 0;
+    if (l.pools.size() > 1) {
+      for (size_t i = 1; i < l.pools.size(); ++i)
+        vkDestroyDescriptorPool(l.device, l.pools[i], nullptr);
+      l.pools.resize(1);
+    }
+    for (VkBufferView v : l.views) vkDestroyBufferView(l.device, v, nullptr);
+    l.views.clear();
+    l.meeting = VK_NULL_HANDLE;
+    auto bi = vk_init<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
+    vk_check(vkBeginCommandBuffer(l.cb, &bi), "vkBeginCommandBuffer");
+    // Order this submission after the writes of earlier ones (a replayed step reads what the
+    // previous step wrote, e.g. the KV cache). The lanes need not meet: the host waits for every
+    // lane's submission before it makes the next.
+    memory_barrier(l.cb);
   }
-  for (VkBufferView v : views_) vkDestroyBufferView(ctx_.device(), v, nullptr);
-  views_.clear();
+  if (whole_) {
+    vk_check(vkResetCommandBuffer(whole_, 0), "vkResetCommandBuffer");
+    auto bi = vk_init<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
+    vk_check(vkBeginCommandBuffer(whole_, &bi), "vkBeginCommandBuffer");
+    memory_barrier(whole_);
+  }
   labels_.clear();
   queries_used_ = 0;
-  auto bi = vk_init<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
-  vk_check(vkBeginCommandBuffer(cb_, &bi), "vkBeginCommandBuffer");
+  timestamp_due_ = false;
   recording_ = true;
-  // Order this submission after the writes of earlier ones (a replayed step reads what the
-  // previous step wrote, e.g. the KV cache).
-  barrier();
   if (timestamps_) {
     vkCmdResetQueryPool(cb_, queries_, 0, query_capacity_);
+    if (whole_) vkCmdResetQueryPool(whole_, queries_, 0, query_capacity_);
     write_timestamp();
+    flush_timestamp();
   }
 }
 
-VkDescriptorSet Sequence::allocate_set(VkDescriptorSetLayout layout, uint32_t storage,
+VkDescriptorSet Sequence::allocate_set(Lane& lane, VkDescriptorSetLayout layout, uint32_t storage,
                                        uint32_t texel) {
   if (storage > kDescriptorsPerPool || texel > kDescriptorsPerPool)
     throw DeviceError(
@@ -77,9 +109,9 @@ VkDescriptorSet Sequence::allocate_set(VkDescriptorSetLayout layout, uint32_t st
                     "the {} of each a descriptor pool holds",
                     storage, texel, kDescriptorsPerPool));
   // A new pool when this one is out of sets or of descriptors of either type.
-  if (pools_.empty() || sets_in_last_pool_ == kSetsPerPool ||
-      storage_in_last_pool_ + storage > kDescriptorsPerPool ||
-      texel_in_last_pool_ + texel > kDescriptorsPerPool) {
+  if (lane.pools.empty() || lane.sets_in_last_pool == kSetsPerPool ||
+      lane.storage_in_last_pool + storage > kDescriptorsPerPool ||
+      lane.texel_in_last_pool + texel > kDescriptorsPerPool) {
     const VkDescriptorPoolSize sizes[] = {
         {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kDescriptorsPerPool},
         {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, kDescriptorsPerPool}};
@@ -88,19 +120,19 @@ VkDescriptorSet Sequence::allocate_set(VkDescriptorSetLayout layout, uint32_t st
     pi.poolSizeCount = 2;
     pi.pPoolSizes = sizes;
     VkDescriptorPool pool = VK_NULL_HANDLE;
-    vk_check(vkCreateDescriptorPool(ctx_.device(), &pi, nullptr, &pool), "vkCreateDescriptorPool");
-    pools_.push_back(pool);
-    sets_in_last_pool_ = storage_in_last_pool_ = texel_in_last_pool_ = 0;
+    vk_check(vkCreateDescriptorPool(lane.device, &pi, nullptr, &pool), "vkCreateDescriptorPool");
+    lane.pools.push_back(pool);
+    lane.sets_in_last_pool = lane.storage_in_last_pool = lane.texel_in_last_pool = 0;
   }
   auto ai = vk_init<VkDescriptorSetAllocateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO);
-  ai.descriptorPool = pools_.back();
+  ai.descriptorPool = lane.pools.back();
   ai.descriptorSetCount = 1;
   ai.pSetLayouts = &layout;
   VkDescriptorSet set = VK_NULL_HANDLE;
-  vk_check(vkAllocateDescriptorSets(ctx_.device(), &ai, &set), "vkAllocateDescriptorSets");
-  ++sets_in_last_pool_;
-  storage_in_last_pool_ += storage;
-  texel_in_last_pool_ += texel;
+  vk_check(vkAllocateDescriptorSets(lane.device, &ai, &set), "vkAllocateDescriptorSets");
+  ++lane.sets_in_last_pool;
+  lane.storage_in_last_pool += storage;
+  lane.texel_in_last_pool += texel;
   return set;
 }
 
@@ -120,53 +152,99 @@ void Sequence::dispatch(const Pipeline& p, std::span<const BufferRange> bindings
           fmt::format("shader '{}': {} workgroups in dimension {} (device allows 1..{})",
                       p.desc.shader, groups[i], i, lim[i]));
   const uint64_t range_limit = ctx_.info().max_storage_buffer_range;
+  for (size_t i = 0; i < bindings.size(); ++i) {
+    const BufferRange& b = bindings[i];
+    if (!b.buffer || !*b.buffer)
+      throw DeviceError(fmt::format("shader '{}': binding {} has no buffer", p.desc.shader, i));
+    const uint64_t size = b.size == VK_WHOLE_SIZE ? b.buffer->size() - b.offset : b.size;
+    if (!p.desc.is_texel(static_cast<uint32_t>(i)) &&
+        (b.offset + size > b.buffer->size() || size > range_limit))
+      throw DeviceError(
+          fmt::format("shader '{}': binding {} range [{}, +{}) is outside its buffer "
+                      "({} bytes) or over maxStorageBufferRange",
+                      p.desc.shader, i, b.offset, size, b.buffer->size()));
+  }
+  flush_timestamp();
 
+  const std::string name = label ? std::string(label) : p.label;
+  insert_label(name);
+  // Lane i runs a contiguous share of the workgroups of the last dimension with more than one
+  // (the shaders linearise 2-D grids as x + y * gl_NumWorkGroups.x, which a share of y keeps);
+  // lane 0 takes the remainder, so it always has work.
+  const uint32_t n = static_cast<uint32_t>(lanes_.size());
+  const int dim = p.desc.split_dim >= 0 ? std::min(p.desc.split_dim, 2)
+                  : groups[2] > 1       ? 2
+                  : groups[1] > 1       ? 1
+                                        : 0;
+  uint32_t base = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t share = groups[dim] / n + (i < groups[dim] % n ? 1 : 0);
+    if (share == 0) continue;
+    Lane& l = lanes_[i];
+    const PipelineObjects& po = p.on(i);
+    VkDescriptorSet set = bind(l, i, p, bindings);
+    vkCmdBindPipeline(l.cb, VK_PIPELINE_BIND_POINT_COMPUTE, po.pipeline);
+    vkCmdBindDescriptorSets(l.cb, VK_PIPELINE_BIND_POINT_COMPUTE, po.layout, 0, 1, &set, 0,
+                            nullptr);
+    if (push_size)
+      vkCmdPushConstants(l.cb, po.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
+    if (n == 1) {
+      vkCmdDispatch(l.cb, groups[0], groups[1], groups[2]);
+    } else {
+      if (i == 0) {
+        // The unsplit recording: all the workgroups, with lane 0's descriptors.
+        vkCmdBindPipeline(whole_, VK_PIPELINE_BIND_POINT_COMPUTE, po.pipeline);
+        vkCmdBindDescriptorSets(whole_, VK_PIPELINE_BIND_POINT_COMPUTE, po.layout, 0, 1, &set, 0,
+                                nullptr);
+        if (push_size)
+          vkCmdPushConstants(whole_, po.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
+        vkCmdDispatch(whole_, groups[0], groups[1], groups[2]);
+      }
+      std::array<uint32_t, 3> first{0, 0, 0}, count = groups;
+      first[dim] = base;
+      count[dim] = share;
+      vkCmdDispatchBase(l.cb, first[0], first[1], first[2], count[0], count[1], count[2]);
+    }
+    base += share;
+  }
+  labels_.push_back(name);
+  write_timestamp();
+}
+
+VkDescriptorSet Sequence::bind(Lane& lane, uint32_t index, const Pipeline& p,
+                               std::span<const BufferRange> bindings) {
   uint32_t n_texel = 0;
   for (uint32_t i = 0; i < p.desc.bindings; ++i) n_texel += p.desc.is_texel(i);
-  VkDescriptorSet set = allocate_set(p.set_layout, p.desc.bindings - n_texel, n_texel);
+  VkDescriptorSet set =
+      allocate_set(lane, p.on(index).set_layout, p.desc.bindings - n_texel, n_texel);
   std::vector<VkDescriptorBufferInfo> infos(bindings.size());
   std::vector<VkWriteDescriptorSet> writes(bindings.size());
   std::vector<VkBufferView> views(bindings.size(), VK_NULL_HANDLE);
   for (size_t i = 0; i < bindings.size(); ++i) {
     const BufferRange& b = bindings[i];
-    if (!b.buffer || !*b.buffer)
-      throw DeviceError(fmt::format("shader '{}': binding {} has no buffer", p.desc.shader, i));
-    uint64_t size = b.size == VK_WHOLE_SIZE ? b.buffer->size() - b.offset : b.size;
+    const uint64_t size = b.size == VK_WHOLE_SIZE ? b.buffer->size() - b.offset : b.size;
     writes[i] = vk_init<VkWriteDescriptorSet>(VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET);
     writes[i].dstSet = set;
     writes[i].dstBinding = static_cast<uint32_t>(i);
     writes[i].descriptorCount = 1;
     if (p.desc.is_texel(static_cast<uint32_t>(i))) {
       writes[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
-      views[i] = texel_view(p, i, b, size);
-      views_.push_back(views[i]);
+      views[i] = texel_view(lane, index, p, i, b, size);
+      lane.views.push_back(views[i]);
       writes[i].pTexelBufferView = &views[i];
       continue;
     }
-    if (b.offset + size > b.buffer->size() || size > range_limit)
-      throw DeviceError(
-          fmt::format("shader '{}': binding {} range [{}, +{}) is outside its buffer "
-                      "({} bytes) or over maxStorageBufferRange",
-                      p.desc.shader, i, b.offset, size, b.buffer->size()));
-    infos[i] = {b.buffer->handle(), b.offset, size};
+    infos[i] = {b.buffer->handle(index), b.offset, size};
     writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
     writes[i].pBufferInfo = &infos[i];
   }
-  vkUpdateDescriptorSets(ctx_.device(), static_cast<uint32_t>(writes.size()), writes.data(), 0,
+  vkUpdateDescriptorSets(lane.device, static_cast<uint32_t>(writes.size()), writes.data(), 0,
                          nullptr);
-
-  const std::string name = label ? std::string(label) : p.label;
-  insert_label(name);
-  vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline);
-  vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout, 0, 1, &set, 0, nullptr);
-  if (push_size) vkCmdPushConstants(cb_, p.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
-  vkCmdDispatch(cb_, groups[0], groups[1], groups[2]);
-  labels_.push_back(name);
-  write_timestamp();
+  return set;
 }
 
-VkBufferView Sequence::texel_view(const Pipeline& p, size_t i, const BufferRange& b,
-                                  uint64_t size) {
+VkBufferView Sequence::texel_view(Lane& lane, uint32_t index, const Pipeline& p, size_t i,
+                                  const BufferRange& b, uint64_t size) {
   const VkFormat format = p.desc.texel[i];
   const bool vec4 =
       format == VK_FORMAT_R32G32B32A32_UINT || format == VK_FORMAT_R32G32B32A32_SFLOAT;
@@ -187,43 +265,87 @@ VkBufferView Sequence::texel_view(const Pipeline& p, size_t i, const BufferRange
         p.desc.shader, i, b.offset, size, b.buffer->size(), texel, info.min_texel_offset_alignment,
         info.max_texel_buffer_elements));
   auto vi = vk_init<VkBufferViewCreateInfo>(VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO);
-  vi.buffer = b.buffer->handle();
+  vi.buffer = b.buffer->handle(index);
   vi.format = format;
   vi.offset = b.offset;
   vi.range = size;
   VkBufferView view = VK_NULL_HANDLE;
-  vk_check(vkCreateBufferView(ctx_.device(), &vi, nullptr, &view), "vkCreateBufferView");
+  vk_check(vkCreateBufferView(lane.device, &vi, nullptr, &view), "vkCreateBufferView");
   return view;
 }
 
 void Sequence::write_timestamp() {
   if (!timestamps_ || queries_used_ >= query_capacity_) return;
+  if (lanes_.size() > 1) {
+    timestamp_due_ = true;  // after the meeting that follows, if any
+    return;
+  }
   vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, queries_used_++);
 }
 
-void Sequence::barrier() {
+void Sequence::flush_timestamp() {
+  if (!timestamp_due_) return;
+  timestamp_due_ = false;
+  vkCmdWriteTimestamp(cb_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, queries_used_);
+  if (whole_)
+    vkCmdWriteTimestamp(whole_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, queries_used_);
+  ++queries_used_;
+}
+
+void Sequence::memory_barrier(VkCommandBuffer cb) const {
   auto mb = vk_init<VkMemoryBarrier>(VK_STRUCTURE_TYPE_MEMORY_BARRIER);
   mb.srcAccessMask = kWriteAccess;
   mb.dstAccessMask = kAllAccess;
-  vkCmdPipelineBarrier(cb_, kWorkStages, kWorkStages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+  vkCmdPipelineBarrier(cb, kWorkStages, kWorkStages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
+void Sequence::barrier() {
+  for (Lane& l : lanes_) memory_barrier(l.cb);
+  if (whole_) memory_barrier(whole_);
+  meet();
 }
 
 void Sequence::barrier(std::span<const BufferRange> ranges) {
-  std::vector<VkBufferMemoryBarrier> bars;
-  bars.reserve(ranges.size());
-  for (const BufferRange& r : ranges) {
-    auto b = vk_init<VkBufferMemoryBarrier>(VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER);
-    b.srcAccessMask = kWriteAccess;
-    b.dstAccessMask = kAllAccess;
-    b.srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
-    b.dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
-    b.buffer = r.buffer->handle();
-    b.offset = r.offset;
-    b.size = r.size;
-    bars.push_back(b);
+  for (uint32_t i = 0; i < lanes_.size(); ++i) {
+    std::vector<VkBufferMemoryBarrier> bars;
+    bars.reserve(ranges.size());
+    for (const BufferRange& r : ranges) {
+      auto b = vk_init<VkBufferMemoryBarrier>(VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER);
+      b.srcAccessMask = kWriteAccess;
+      b.dstAccessMask = kAllAccess;
+      b.srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
+      b.dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
+      b.buffer = r.buffer->handle(i);
+      b.offset = r.offset;
+      b.size = r.size;
+      bars.push_back(b);
+    }
+    for (VkCommandBuffer cb : {lanes_[i].cb, i == 0 ? whole_ : VK_NULL_HANDLE})
+      if (cb)
+        vkCmdPipelineBarrier(cb, kWorkStages, kWorkStages, 0, 0, nullptr,
+                             static_cast<uint32_t>(bars.size()), bars.data(), 0, nullptr);
   }
-  vkCmdPipelineBarrier(cb_, kWorkStages, kWorkStages, 0, 0, nullptr,
-                       static_cast<uint32_t>(bars.size()), bars.data(), 0, nullptr);
+  meet();
+}
+
+void Sequence::meet() {
+  if (lanes_.size() < 2 || !recording_) return;
+  const Pipeline& p = ctx_.split_sync_pipeline();
+  const BufferRange counts(ctx_.split_counters());
+  for (uint32_t i = 0; i < lanes_.size(); ++i) {
+    Lane& l = lanes_[i];
+    if (!l.meeting) l.meeting = bind(l, i, p, std::span<const BufferRange>(&counts, 1));
+    const PipelineObjects& po = p.on(i);
+    const uint32_t push[2] = {i, 0};
+    vkCmdBindPipeline(l.cb, VK_PIPELINE_BIND_POINT_COMPUTE, po.pipeline);
+    vkCmdBindDescriptorSets(l.cb, VK_PIPELINE_BIND_POINT_COMPUTE, po.layout, 0, 1, &l.meeting, 0,
+                            nullptr);
+    vkCmdPushConstants(l.cb, po.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(push), push);
+    vkCmdDispatch(l.cb, 1, 1, 1);
+    // The meeting's count writes come before the next meeting's, and the work after it after it.
+    memory_barrier(l.cb);
+  }
+  flush_timestamp();
 }
 
 void Sequence::insert_label(const std::string& name) {
@@ -231,14 +353,17 @@ void Sequence::insert_label(const std::string& name) {
   auto l = vk_init<VkDebugUtilsLabelEXT>(VK_STRUCTURE_TYPE_DEBUG_UTILS_LABEL_EXT);
   l.pLabelName = name.c_str();
   ctx_.cmd_insert_label(cb_, &l);
+  if (whole_) ctx_.cmd_insert_label(whole_, &l);
 }
 
 void Sequence::fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t value,
                     const char* label) {
   if (!recording_) throw DeviceError("Sequence::fill outside begin()/end()");
+  flush_timestamp();
   const std::string name = label ? label : "fill";
   insert_label(name);
-  vkCmdFillBuffer(cb_, dst.handle(), offset, size, value);
+  for (VkCommandBuffer cb : {cb_, whole_})
+    if (cb) vkCmdFillBuffer(cb, dst.handle(), offset, size, value);
   labels_.push_back(name);
   write_timestamp();
 }
@@ -246,10 +371,12 @@ void Sequence::fill(const Buffer& dst, uint64_t offset, uint64_t size, uint32_t 
 void Sequence::copy(const Buffer& src, uint64_t src_offset, const Buffer& dst, uint64_t dst_offset,
                     uint64_t size, const char* label) {
   if (!recording_) throw DeviceError("Sequence::copy outside begin()/end()");
+  flush_timestamp();
   const std::string name = label ? label : "copy";
   insert_label(name);
   VkBufferCopy region{src_offset, dst_offset, size};
-  vkCmdCopyBuffer(cb_, src.handle(), dst.handle(), 1, &region);
+  for (VkCommandBuffer cb : {cb_, whole_})
+    if (cb) vkCmdCopyBuffer(cb, src.handle(), dst.handle(), 1, &region);
   labels_.push_back(name);
   write_timestamp();
 }
@@ -259,42 +386,79 @@ void Sequence::copy_rows(const Buffer& src, uint64_t src_offset, uint64_t src_st
                          uint64_t row_bytes, uint32_t rows, const char* label) {
   if (!recording_) throw DeviceError("Sequence::copy_rows outside begin()/end()");
   if (rows == 0 || row_bytes == 0) return;
+  flush_timestamp();
   const std::string name = label ? label : "copy_rows";
   insert_label(name);
   std::vector<VkBufferCopy> regions(rows);
   for (uint32_t r = 0; r < rows; ++r)
     regions[r] = {src_offset + r * src_stride, dst_offset + r * dst_stride, row_bytes};
-  vkCmdCopyBuffer(cb_, src.handle(), dst.handle(), rows, regions.data());
+  for (VkCommandBuffer cb : {cb_, whole_})
+    if (cb) vkCmdCopyBuffer(cb, src.handle(), dst.handle(), rows, regions.data());
   labels_.push_back(name);
   write_timestamp();
 }
 
 void Sequence::end() {
-  // Results become visible to the host (and to the next submission) once the fence signals.
-  auto mb = vk_init<VkMemoryBarrier>(VK_STRUCTURE_TYPE_MEMORY_BARRIER);
-  mb.srcAccessMask = kWriteAccess;
-  mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-  vkCmdPipelineBarrier(cb_, kWorkStages, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0,
-                       nullptr);
-  vk_check(vkEndCommandBuffer(cb_), "vkEndCommandBuffer");
+  // The last dispatch's time is until every lane has finished it.
+  if (timestamp_due_) meet();
+  flush_timestamp();
+  // Results become visible to the host (and to the next submission) once the fences signal.
+  std::vector<VkCommandBuffer> cbs;
+  for (Lane& l : lanes_) cbs.push_back(l.cb);
+  if (whole_) cbs.push_back(whole_);
+  for (VkCommandBuffer cb : cbs) {
+    auto mb = vk_init<VkMemoryBarrier>(VK_STRUCTURE_TYPE_MEMORY_BARRIER);
+    mb.srcAccessMask = kWriteAccess;
+    mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+    vkCmdPipelineBarrier(cb, kWorkStages, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0,
+                         nullptr);
+    vk_check(vkEndCommandBuffer(cb), "vkEndCommandBuffer");
+  }
   recording_ = false;
 }
 
 void Sequence::submit() {
   if (recording_) throw DeviceError("Sequence::submit while still recording (call end())");
   if (pending_) wait();
-  auto si = vk_init<VkSubmitInfo>(VK_STRUCTURE_TYPE_SUBMIT_INFO);
-  si.commandBufferCount = 1;
-  si.pCommandBuffers = &cb_;
-  vk_check(vkQueueSubmit(ctx_.queue(), 1, &si, fence_), "vkQueueSubmit");
+  if (whole_) ctx_.claim_split_queues(this);
+  // Every lane's part is submitted, even after a failure, so that no lane waits at a meeting
+  // for one that never comes; the first failure is reported.
+  VkResult first = VK_SUCCESS;
+  for (Lane& l : lanes_) {
+    auto si = vk_init<VkSubmitInfo>(VK_STRUCTURE_TYPE_SUBMIT_INFO);
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &l.cb;
+    const VkResult r =
+        vkQueueSubmit(ctx_.queue(static_cast<uint32_t>(&l - lanes_.data())), 1, &si, l.fence);
+    if (r != VK_SUCCESS && first == VK_SUCCESS) first = r;
+  }
   pending_ = true;
+  if (first != VK_SUCCESS) throw VulkanError(first, "vkQueueSubmit");
 }
 
 void Sequence::wait() {
   if (!pending_) return;
   pending_ = false;
-  ctx_.wait_fence(fence_, "command sequence");
-  vkResetFences(ctx_.device(), 1, &fence_);
+  for (uint32_t i = 0; i < lanes_.size(); ++i) {
+    ctx_.wait_fence(lanes_[i].fence, "command sequence", i);
+    vkResetFences(lanes_[i].device, 1, &lanes_[i].fence);
+  }
+  if (whole_ && ctx_.take_split_miss()) {
+    // A lane gave up waiting for another at a meeting, so the lanes' results are invalid: run the
+    // whole sequence again on lane 0 alone.
+    ++reruns_;
+    if (ctx_.notices())
+      std::fprintf(stderr,
+                   "vkllm: the split lanes did not meet in time (a core busy with other work?); "
+                   "the submission ran again on one lane\n");
+    auto si = vk_init<VkSubmitInfo>(VK_STRUCTURE_TYPE_SUBMIT_INFO);
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &whole_;
+    vk_check(vkQueueSubmit(ctx_.queue(), 1, &si, lanes_[0].fence), "vkQueueSubmit");
+    ctx_.wait_fence(lanes_[0].fence, "command sequence (one lane)");
+    vkResetFences(lanes_[0].device, 1, &lanes_[0].fence);
+  }
+  ctx_.release_split_queues(this);
 }
 
 void Sequence::submit_and_wait() {

@@ -1,6 +1,17 @@
 // Command recording: a Sequence is one command buffer of compute dispatches with explicit barriers.
 // Record once, submit many times (replay): descriptor sets and push constants are baked in, so
 // anything that changes between replays must live in a buffer.
+//
+// In a split context (Context::lanes() > 1) a Sequence records one command buffer per lane: each
+// dispatch's workgroups are divided between the lanes along their last dimension of more than one
+// (vkCmdDispatchBase, so shaders see their usual gl_WorkGroupID), fills and copies run on lane 0,
+// and every barrier is also a meeting of the lanes (shaders/split_sync.comp). Timestamps are lane
+// 0's, written after the meeting that follows a dispatch, so a dispatch's time is until every
+// lane has finished it. Lane 0 also records the whole sequence unsplit: when the lanes did not
+// meet in time (a core taken by another program), wait() runs that once more on lane 0, so a
+// sequence recorded in a split context must give the same results when run twice in a row (each
+// of vkllm's writes what it reads, or reads only what earlier sequences wrote). A split context
+// runs one submission at a time.
 #pragma once
 #include <vulkan/vulkan.h>
 
@@ -63,8 +74,8 @@ class Sequence {
   void wait();
 
   // Descriptor pools the recording uses (each holds a fixed number of sets and of descriptors of
-  // each type; a set that does not fit starts a new pool).
-  size_t descriptor_pools() const { return pools_.size(); }
+  // each type; a set that does not fit starts a new pool): lane 0's.
+  size_t descriptor_pools() const { return lanes_[0].pools.size(); }
   // Dispatches, fills and copies recorded since begin().
   size_t dispatch_count() const { return labels_.size(); }
   // Whether this sequence writes timestamps (requested and supported by the queue).
@@ -72,24 +83,50 @@ class Sequence {
   bool recording() const { return recording_; }
   // Per-dispatch GPU time of the last completed submission (empty without timestamps).
   std::vector<DispatchTiming> timings() const;
+  // Split contexts: submissions re-run unsplit on lane 0 because the lanes did not meet in time.
+  uint64_t reruns() const { return reruns_; }
 
  private:
-  // A set of `storage` storage-buffer and `texel` texel-buffer descriptors, from the last pool
-  // while it has room for them (a pool holds a fixed number of sets and of each type).
-  VkDescriptorSet allocate_set(VkDescriptorSetLayout layout, uint32_t storage, uint32_t texel);
+  // One lane's command buffer and the descriptors its recording uses.
+  struct Lane {
+    VkDevice device = VK_NULL_HANDLE;
+    VkCommandPool command_pool = VK_NULL_HANDLE;
+    VkCommandBuffer cb = VK_NULL_HANDLE;
+    VkFence fence = VK_NULL_HANDLE;
+    std::vector<VkDescriptorPool> pools;
+    std::vector<VkBufferView> views;  // texel-buffer views of the recorded dispatches
+    uint32_t sets_in_last_pool = 0;
+    uint32_t storage_in_last_pool = 0, texel_in_last_pool = 0;  // descriptors used of each type
+    VkDescriptorSet meeting = VK_NULL_HANDLE;  // the meeting dispatch's set in this recording
+  };
+
+  // A set of `storage` storage-buffer and `texel` texel-buffer descriptors, from the lane's last
+  // pool while it has room for them (a pool holds a fixed number of sets and of each type).
+  VkDescriptorSet allocate_set(Lane& lane, VkDescriptorSetLayout layout, uint32_t storage,
+                               uint32_t texel);
   // A view of binding i's range in the pipeline's texel format (checked against the device's
   // texel-buffer limits); owned by the sequence until the next begin().
-  VkBufferView texel_view(const Pipeline& p, size_t i, const BufferRange& b, uint64_t size);
+  VkBufferView texel_view(Lane& lane, uint32_t index, const Pipeline& p, size_t i,
+                          const BufferRange& b, uint64_t size);
+  // The set of bindings for lane `index` of dispatch `p`.
+  VkDescriptorSet bind(Lane& lane, uint32_t index, const Pipeline& p,
+                       std::span<const BufferRange> bindings);
+  void memory_barrier(VkCommandBuffer cb) const;
+  // Split contexts: every lane records the meeting dispatch (after a barrier).
+  void meet();
   void write_timestamp();
+  // Split contexts: the timestamp of the last command, written once the lanes have met after it.
+  void flush_timestamp();
   void insert_label(const std::string& name);
 
   Context& ctx_;
-  VkCommandBuffer cb_ = VK_NULL_HANDLE;
-  VkFence fence_ = VK_NULL_HANDLE;
-  std::vector<VkDescriptorPool> pools_;
-  std::vector<VkBufferView> views_;  // texel-buffer views of the recorded dispatches
-  uint32_t sets_in_last_pool_ = 0;
-  uint32_t storage_in_last_pool_ = 0, texel_in_last_pool_ = 0;  // descriptors used of each type
+  std::vector<Lane> lanes_;
+  VkCommandBuffer cb_ = VK_NULL_HANDLE;  // lane 0's
+  // Split contexts: lane 0's unsplit recording of the whole sequence, run when the lanes did not
+  // meet in time; and how many times that happened.
+  VkCommandBuffer whole_ = VK_NULL_HANDLE;
+  uint64_t reruns_ = 0;
+  bool timestamp_due_ = false;
   bool recording_ = false;
   bool pending_ = false;
   bool timestamps_ = false;

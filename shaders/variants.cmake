@@ -68,3 +68,6 @@ vkllm_shader(attention_t_kv_half attention_t.comp DEFINES KV_HALF)
 # Device ceilings for the profiler: bandwidth and FMA throughput (runtime/ceilings.cpp)
 vkllm_shader(bench_copy bench_copy.comp)
 vkllm_shader(bench_fma bench_fma.comp)
+
+# The lanes of a split context meeting at a barrier (runtime/sequence.cpp)
+vkllm_shader(split_sync split_sync.comp)

@@ -205,7 +205,7 @@ TEST_CASE("context: a driver setting made before the device is created re-create
   o.before_device = [&](const rt::DeviceInfo& info) {
     seen = info.name;
     ::setenv("VKLLM_TEST_DRIVER_SETTING", "1", 1);
-    return std::string("VKLLM_TEST_DRIVER_SETTING=1");
+    return rt::DriverSetup{"VKLLM_TEST_DRIVER_SETTING=1"};
   };
   {
     rt::Context ctx(o);
@@ -226,7 +226,7 @@ TEST_CASE("context: a driver setting made before the device is created re-create
   }
   ::unsetenv("VKLLM_TEST_DRIVER_SETTING");
   // Without a setting the context keeps its first instance and reports none.
-  o.before_device = [](const rt::DeviceInfo&) { return std::string(); };
+  o.before_device = [](const rt::DeviceInfo&) { return rt::DriverSetup{}; };
   rt::Context plain(o);
   CHECK(plain.driver_setting().empty());
 }

@@ -27,6 +27,19 @@ rt::Context& context() {
   return *p;
 }
 
+std::unique_ptr<rt::Context> split_context(uint32_t lanes) {
+  const auto devices = rt::list_devices();
+  const auto& d = devices[rt::choose_device(devices, -1)];
+  if (!d.host_memory_import) {
+    MESSAGE("no VK_EXT_external_memory_host on " << d.name << ": no split context");
+    return nullptr;
+  }
+  rt::ContextOptions o;
+  o.notices = false;
+  o.split = lanes;
+  return std::make_unique<rt::Context>(o);
+}
+
 bool context_created() {
   return context_ptr() != nullptr;
 }

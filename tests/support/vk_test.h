@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -16,6 +17,10 @@ namespace vkllm::test {
 
 // The process-wide test context (created on first use).
 rt::Context& context();
+// A context whose dispatches are split across `lanes` driver instances of the same device
+// (rt::ContextOptions::split), or null (with a message) where the device cannot share memory
+// between instances.
+std::unique_ptr<rt::Context> split_context(uint32_t lanes = 2);
 // True once context() has been called.
 bool context_created();
 
