@@ -45,6 +45,13 @@ void print_devices() {
                bytes_str(d.max_allocation_size));
     fmt::print("     uniform texel buffers {} (max {} elements, offset alignment {})\n",
                yn(d.texel_buffers), d.max_texel_buffer_elements, d.min_texel_offset_alignment);
+    if (d.host_memory_import)
+      fmt::print(
+          "     host memory import yes (alignment {}): dispatches can be split across "
+          "driver instances\n",
+          d.host_import_alignment);
+    else
+      fmt::print("     host memory import no\n");
     fmt::print(
         "     workgroup max {} invocations ({}x{}x{}), push constants {} bytes, timestamps {}\n",
         d.max_workgroup_invocations, d.max_workgroup_size[0], d.max_workgroup_size[1],

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "graph/tuning.h"
 
@@ -48,18 +49,25 @@ rt::ContextOptions context_options(const DeviceOptions& o, bool notices, const G
   for (const GGUFTensorInfo& t : file.tensors()) weight_bytes += t.n_bytes;
   co.before_device = [weight_bytes, notices](const rt::DeviceInfo& info) -> rt::DriverSetup {
     const KernelTuning t = kernel_tuning(info);
-    const std::string setting = small_model_setting(t, weight_bytes);
-    if (setting.empty()) return {};
-    const size_t eq = setting.find('=');
-    const std::string name = setting.substr(0, eq);
-    if (::setenv(name.c_str(), setting.substr(eq + 1).c_str(), 1) != 0)
-      throw std::runtime_error(fmt::format("cannot set {} in the environment", setting));
-    if (notices)
+    const rt::DriverSetup setup =
+        driver_setup(t, info, weight_bytes, std::max(1u, std::thread::hardware_concurrency()));
+    if (setup.setting.empty()) return setup;
+    const size_t eq = setup.setting.find('=');
+    const std::string name = setup.setting.substr(0, eq);
+    if (::setenv(name.c_str(), setup.setting.substr(eq + 1).c_str(), 1) != 0)
+      throw std::runtime_error(fmt::format("cannot set {} in the environment", setup.setting));
+    if (notices && setup.split > 1)
+      fmt::print(stderr,
+                 "vkllm: {} of weights: each dispatch split across {} driver instances with {} "
+                 "(split_lanes, {}; VKLLM_SPLIT=1 or setting {} yourself turns it off)\n",
+                 human_bytes(weight_bytes), setup.split, setup.setting, t.origin.at("split_lanes"),
+                 name);
+    else if (notices)
       fmt::print(stderr,
                  "vkllm: a small model ({} of weights): {} for the driver (single_thread_env, "
                  "{}; set {} yourself to choose)\n",
-                 human_bytes(weight_bytes), setting, t.origin.at("single_thread_env"), name);
-    return rt::DriverSetup{setting};
+                 human_bytes(weight_bytes), setup.setting, t.origin.at("single_thread_env"), name);
+    return setup;
   };
   return co;
 }

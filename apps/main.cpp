@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
       "texel-buffer matrix and attention kernels off/on (default: on for CPU Vulkan devices);\n"
       "VKLLM_PLANAR_LARGER=0 keeps the formats whose fast layout for those kernels takes more\n"
       "memory than the file (K-quants, 5-bit, Q4_1, IQ4_NL) as stored: smaller, slower;\n"
+      "VKLLM_SPLIT=N splits each dispatch of a model over 4 MiB across N driver instances of a "
+      "CPU\n"
+      "device that can share memory (lavapipe: default 2 up to 128 MiB of weights; 1 = never, 0 =\n"
+      "one per core);\n"
       "VKLLM_DEVICE_PROFILE=FILE adds a device profile of kernel settings (see 'vkllm devices').\n"
       "Run 'vkllm <command> --help' for a command's options.");
   vkllm::app::register_devices(app);

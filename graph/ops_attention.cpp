@@ -192,6 +192,7 @@ void Ops::attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferR
                           {}};
     desc.texel.assign(3, VK_FORMAT_R32G32B32A32_SFLOAT);
     if (kv_half) desc.texel[1] = desc.texel[2] = VK_FORMAT_R32G32B32A32_UINT;
+    desc.split_dim = 0;  // heads cost alike; token groups do not (causal)
     const auto& p = ctx_.pipeline(desc);
     s.dispatch(p,
                {BufferRange(*q.buffer, q.offset, q_bytes),
@@ -206,7 +207,9 @@ void Ops::attention(rt::Sequence& s, BufferRange q, BufferRange k_cache, BufferR
     uint32_t head_dim, n_heads, n_kv_heads, T, ctx_len;
     float scale;
   } push{head_dim, n_heads, n_kv_heads, T, ctx_len, scale};
-  const auto& p = ctx_.pipeline({"attention", 5, sizeof(push), {wg, kTile, kv_half ? 1u : 0u}});
+  rt::PipelineDesc desc{"attention", 5, sizeof(push), {wg, kTile, kv_half ? 1u : 0u}};
+  desc.split_dim = 0;  // heads cost alike; tokens do not (causal)
+  const auto& p = ctx_.pipeline(desc);
   s.dispatch(p, {q, k_cache, v_cache, out, step}, push, {n_heads, T, 1}, "attention");
 }
 

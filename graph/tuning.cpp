@@ -87,6 +87,10 @@ std::vector<Setting> settings(const rt::DeviceInfo& info) {
        }},
       {"single_thread_max_mib", "0..65536",
        uint_in(&KernelTuning::single_thread_max_mib, [](uint32_t x) { return x <= 65536; })},
+      {"split_lanes", "0..16 (0: one per core)",
+       uint_in(&KernelTuning::split_lanes, [](uint32_t x) { return x <= 16; })},
+      {"split_max_mib", "0..1048576 (0: any size)",
+       uint_in(&KernelTuning::split_max_mib, [](uint32_t x) { return x <= 1048576; })},
       {"elementwise_wg", fmt::format("a power of two, 1..{}", info.max_workgroup_size[0]),
        uint_in(&KernelTuning::elementwise_wg,
                [&info](uint32_t x) { return is_pow2(x) && x <= info.max_workgroup_size[0]; })},
@@ -157,8 +161,10 @@ std::string tuning_summary(const KernelTuning& t) {
              t.planar_larger) +
          (t.single_thread_env.empty()
               ? std::string()
-              : fmt::format(" single_thread_env={} single_thread_max_mib={}", t.single_thread_env,
-                            t.single_thread_max_mib));
+              : fmt::format(" single_thread_env={} single_thread_max_mib={} split_lanes={} "
+                            "split_max_mib={}",
+                            t.single_thread_env, t.single_thread_max_mib, t.split_lanes,
+                            t.split_max_mib));
 }
 
 std::string tuning_origins(const KernelTuning& t) {
@@ -169,12 +175,17 @@ std::string tuning_origins(const KernelTuning& t) {
   return set_by.empty() ? "defaults only" : set_by;
 }
 
-std::string small_model_setting(const KernelTuning& t, uint64_t weight_bytes) {
-  if (t.single_thread_env.empty() || weight_bytes > (uint64_t{t.single_thread_max_mib} << 20))
-    return "";
+rt::DriverSetup driver_setup(const KernelTuning& t, const rt::DeviceInfo& info,
+                             uint64_t weight_bytes, uint32_t cores) {
+  if (t.single_thread_env.empty()) return {};
   const std::string name = t.single_thread_env.substr(0, t.single_thread_env.find('='));
-  if (std::getenv(name.c_str())) return "";
-  return t.single_thread_env;
+  if (std::getenv(name.c_str())) return {};
+  if (weight_bytes <= (uint64_t{t.single_thread_max_mib} << 20)) return {t.single_thread_env, 1};
+  if (t.split_max_mib && weight_bytes > (uint64_t{t.split_max_mib} << 20)) return {};
+  // Never more lanes than cores: a lane waiting at a meeting spins.
+  const uint32_t lanes = std::min(t.split_lanes ? t.split_lanes : 16u, cores);
+  if (lanes < 2 || !info.host_memory_import) return {};
+  return {t.single_thread_env, lanes};
 }
 
 uint32_t pow2_floor(uint32_t v) {
@@ -215,6 +226,16 @@ KernelTuning kernel_tuning(const rt::DeviceInfo& info) {
   if (const char* e = std::getenv("VKLLM_PLANAR_LARGER"); e && *e) {
     t.planar_larger = std::strcmp(e, "0") != 0;
     t.origin["planar_larger"] = "VKLLM_PLANAR_LARGER";
+  }
+  if (const char* e = std::getenv("VKLLM_SPLIT"); e && *e) {
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(e, &end, 10);
+    if (*end != '\0' || v > 16)
+      throw rt::ProfileError(
+          fmt::format("VKLLM_SPLIT='{}' is not a number of lanes 0..16 (0: one per core)", e));
+    t.split_lanes = static_cast<uint32_t>(v);
+    t.split_max_mib = 0;
+    t.origin["split_lanes"] = t.origin["split_max_mib"] = "VKLLM_SPLIT";
   }
   finish(info, t);
   return t;

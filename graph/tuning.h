@@ -1,14 +1,15 @@
 // Kernel settings that depend on the device (which matrix kernels, workgroup shapes), kept out of
 // the code paths: each starts from a default derived from the device's reported features, then
 // the built-in device profile (graph/device_profiles.ini) and the file named by
-// VKLLM_DEVICE_PROFILE override it (format: runtime/device_profile.h), then VKLLM_TEXEL_KERNELS
-// and VKLLM_PLANAR_LARGER.
+// VKLLM_DEVICE_PROFILE override it (format: runtime/device_profile.h), then VKLLM_TEXEL_KERNELS,
+// VKLLM_PLANAR_LARGER and VKLLM_SPLIT (split_lanes, and no split_max_mib limit).
 // Ops reads them once; `vkllm devices` prints them with where each value came from.
 #pragma once
 #include <cstdint>
 #include <map>
 #include <string>
 
+#include "runtime/context.h"
 #include "runtime/device.h"
 
 namespace vkllm {
@@ -46,6 +47,13 @@ struct KernelTuning {
   // single_thread_max_mib MiB of weights. Empty: none. See small_model_setting().
   std::string single_thread_env;
   uint32_t single_thread_max_mib = 0;
+  // Larger models on such a driver, up to split_max_mib MiB of weights (0: any size): the lanes
+  // to split every dispatch across (one driver instance each, all with single_thread_env;
+  // rt::ContextOptions::split), so that the cores work on each dispatch without the driver's
+  // worker threads. 1: none (the driver's own threads); 0: one lane per core; never more lanes
+  // than cores. Needs VK_EXT_external_memory_host; see driver_setup().
+  uint32_t split_lanes = 1;
+  uint32_t split_max_mib = 0;
   // Workgroup size of the element-wise kernels: a power of two up to the device's limit.
   uint32_t elementwise_wg = 0;
   // Where each setting's value came from: "default", "<profile>:<line>" or an environment variable.
@@ -68,10 +76,14 @@ std::string tuning_summary(const KernelTuning& t);
 // set them; "defaults only" if none.
 std::string tuning_origins(const KernelTuning& t);
 
-// The driver setting to make for a model of `weight_bytes` (t.single_thread_env when the model is
-// at most t.single_thread_max_mib MiB and the environment does not name the variable already: a
-// user's own value wins), else "".
-std::string small_model_setting(const KernelTuning& t, uint64_t weight_bytes);
+// What to do with the driver for a model of `weight_bytes` on a machine of `cores` cores: nothing
+// where t.single_thread_env is empty or the environment names its variable already (a user's own
+// value wins); else t.single_thread_env, for a model of at most t.single_thread_max_mib MiB on one
+// lane, for a larger one up to t.split_max_mib MiB only with t.split_lanes lanes (0: `cores`; at
+// most `cores`), at least two and where the device can share memory between instances
+// (DeviceInfo::host_memory_import).
+rt::DriverSetup driver_setup(const KernelTuning& t, const rt::DeviceInfo& info,
+                             uint64_t weight_bytes, uint32_t cores);
 
 // The largest power of two <= v (1 for v = 0): workgroup widths derived from device limits.
 uint32_t pow2_floor(uint32_t v);

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "graph/engine.h"
 #include "graph/tokenizer.h"
@@ -122,6 +123,25 @@ TEST_CASE(
                          "driver") != std::string::npos) == applies);
   CHECK(own.err.find("a small model") == std::string::npos);  // the user's own value wins
   CHECK(quiet.err.empty());
+}
+
+TEST_CASE("cli: a mid-sized model on llvmpipe is split across two driver instances") {
+  // The 15M preset in Q4_0 (14 MiB of weights): over single_thread_max_mib, under split_max_mib.
+  const auto t = kernel_tuning(test::context().info());
+  const bool applies = !t.single_thread_env.empty() && t.split_lanes != 1 &&
+                       test::context().info().host_memory_import &&
+                       std::thread::hardware_concurrency() >= 2;
+  const std::string model = (scratch_dir() / "split15M.gguf").string();
+  REQUIRE(run_vkllm("make-model --preset 15M --type Q4_0 -o " + shell_quote(model)).code == 0);
+  const std::string cmd = "run -m " + shell_quote(model) + " -p 'Once upon' -n 16 --temp 0";
+  Result split = run_vkllm(cmd, "-u LP_NUM_THREADS");
+  Result pool = run_vkllm(cmd, "-u LP_NUM_THREADS VKLLM_SPLIT=1");
+  REQUIRE(split.code == 0);
+  REQUIRE(pool.code == 0);
+  CHECK(split.out == pool.out);  // the same tokens
+  CHECK((split.err.find("each dispatch split across 2 driver instances with LP_NUM_THREADS=0") !=
+         std::string::npos) == applies);
+  CHECK(pool.err.find("split across") == std::string::npos);
 }
 
 TEST_CASE("cli: malformed GGUF files give exit code 1 and a one-line error naming the file") {

@@ -181,10 +181,11 @@ TEST_CASE(
   CHECK(u.single_thread_env == "VKLLM_TEST_SMALL_MODEL=1");
   CHECK(u.origin.at("single_thread_env") == "u.ini:2");
   ::unsetenv("VKLLM_TEST_SMALL_MODEL");
-  CHECK(small_model_setting(u, 2u << 20) == "VKLLM_TEST_SMALL_MODEL=1");
-  CHECK(small_model_setting(u, (2u << 20) + 1).empty());
+  CHECK(driver_setup(u, lvp, 2u << 20, 2).setting == "VKLLM_TEST_SMALL_MODEL=1");
+  CHECK(driver_setup(u, lvp, 2u << 20, 2).split == 1);
+  CHECK(driver_setup(u, lvp, (2u << 20) + 1, 2).setting.empty());
   ::setenv("VKLLM_TEST_SMALL_MODEL", "7", 1);
-  CHECK(small_model_setting(u, 1000).empty());
+  CHECK(driver_setup(u, lvp, 1000, 2).setting.empty());
   ::unsetenv("VKLLM_TEST_SMALL_MODEL");
   CHECK(tuning_summary(u).find("single_thread_env=VKLLM_TEST_SMALL_MODEL=1") != std::string::npos);
 
@@ -195,4 +196,57 @@ TEST_CASE(
         std::string::npos);
   CHECK(error_of(d, "[all]\nsingle_thread_max_mib = 70000\n").find("0..65536") !=
         std::string::npos);
+}
+
+TEST_CASE("tuning: larger models on llvmpipe split each dispatch across instances, within limits") {
+  rt::DeviceInfo lvp = device(VK_PHYSICAL_DEVICE_TYPE_CPU, 8);
+  lvp.driver_name = "llvmpipe";
+  lvp.host_memory_import = true;
+  const auto t = kernel_tuning(lvp, "", "");
+  CHECK(t.split_lanes == 2);
+  CHECK(t.split_max_mib == 128);
+  CHECK(t.origin.at("split_lanes").rfind("built-in device profile:", 0) == 0);
+  CHECK(kernel_tuning(device(VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, 32), "", "").split_lanes == 1);
+
+  // The same rules with an environment variable of the test's own (ctest sets LP_NUM_THREADS).
+  KernelTuning u =
+      kernel_tuning(lvp,
+                    "[all]\nsingle_thread_env = VKLLM_TEST_SPLIT_ENV=0\n"
+                    "single_thread_max_mib = 4\nsplit_lanes = 2\nsplit_max_mib = 128\n",
+                    "u.ini");
+  ::unsetenv("VKLLM_TEST_SPLIT_ENV");
+  const uint64_t mib = 1u << 20;
+  // Small: one lane, no pool. Between the limits: two lanes. Over them: the driver's own threads.
+  CHECK(driver_setup(u, lvp, 4 * mib, 2).split == 1);
+  const auto mid = driver_setup(u, lvp, 14 * mib, 2);
+  CHECK(mid.setting == "VKLLM_TEST_SPLIT_ENV=0");
+  CHECK(mid.split == 2);
+  CHECK(driver_setup(u, lvp, 128 * mib + 1, 2).setting.empty());
+  // Never more lanes than cores, none without shared memory, none when the user set the variable.
+  CHECK(driver_setup(u, lvp, 14 * mib, 1).setting.empty());
+  u.split_lanes = 0;  // one per core
+  CHECK(driver_setup(u, lvp, 14 * mib, 3).split == 3);
+  rt::DeviceInfo no_import = lvp;
+  no_import.host_memory_import = false;
+  CHECK(driver_setup(u, no_import, 14 * mib, 2).setting.empty());
+  ::setenv("VKLLM_TEST_SPLIT_ENV", "4", 1);
+  CHECK(driver_setup(u, lvp, 14 * mib, 2).setting.empty());
+  ::unsetenv("VKLLM_TEST_SPLIT_ENV");
+  CHECK(error_of(lvp, "[all]\nsplit_lanes = 17\n").find("0..16") != std::string::npos);
+
+  // VKLLM_SPLIT sets the lanes for any size; a bad value is an error naming it.
+  ::setenv("VKLLM_SPLIT", "3", 1);
+  const auto e = kernel_tuning(lvp);
+  CHECK(e.split_lanes == 3);
+  CHECK(e.split_max_mib == 0);
+  CHECK(e.origin.at("split_lanes") == "VKLLM_SPLIT");
+  ::setenv("VKLLM_SPLIT", "two", 1);
+  std::string err;
+  try {
+    kernel_tuning(lvp);
+  } catch (const rt::ProfileError& x) {
+    err = x.what();
+  }
+  CHECK(err.find("VKLLM_SPLIT='two'") != std::string::npos);
+  ::unsetenv("VKLLM_SPLIT");
 }
