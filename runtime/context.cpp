@@ -317,6 +317,10 @@ void Context::release_split_queues(const void* owner) {
   if (split_owner_ == owner) split_owner_ = nullptr;
 }
 
+bool Context::first_use(const Pipeline& pipeline, uint32_t lane) {
+  return used_.emplace(&pipeline, lane).second;
+}
+
 void Context::create_device(VkPhysicalDevice physical, VkDevice& device, VkQueue& queue,
                             VkCommandPool& pool) {
   float priority = 1.0f;

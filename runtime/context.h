@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -114,6 +115,9 @@ class Context {
   // releases them; a claim while another owner holds them is a DeviceError.
   void claim_split_queues(const void* owner);
   void release_split_queues(const void* owner);
+  // Split contexts: true the first time `pipeline` is named for `lane` (its driver compiles it
+  // at its first dispatch; a Sequence makes that dispatch an empty one before the lanes meet).
+  bool first_use(const Pipeline& pipeline, uint32_t lane);
   Instance& instance() { return *instance_; }
   bool validation() const { return validation_; }
   // What ContextOptions::before_device set for this device ("" if nothing).
@@ -211,6 +215,7 @@ class Context {
   Buffer split_counters_;
   const Pipeline* split_sync_ = nullptr;
   const void* split_owner_ = nullptr;
+  std::set<std::pair<const Pipeline*, uint32_t>> used_;
   PFN_vkSetDebugUtilsObjectNameEXT set_object_name_ = nullptr;
   uint64_t gpu_timeout_ns_ = 300ull * 1000000000ull;
 };

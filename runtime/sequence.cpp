@@ -56,6 +56,7 @@ Sequence::~Sequence() {
     for (VkBufferView v : l.views) vkDestroyBufferView(l.device, v, nullptr);
     vkDestroyFence(l.device, l.fence, nullptr);
     vkFreeCommandBuffers(l.device, l.command_pool, 1, &l.cb);
+    if (l.prime) vkFreeCommandBuffers(l.device, l.command_pool, 1, &l.prime);
   }
   if (whole_) vkFreeCommandBuffers(lanes_[0].device, lanes_[0].command_pool, 1, &whole_);
   if (queries_) vkDestroyQueryPool(ctx_.device(), queries_, nullptr);
@@ -76,6 +77,10 @@ void Sequence::begin() {
     for (VkBufferView v : l.views) vkDestroyBufferView(l.device, v, nullptr);
     l.views.clear();
     l.meeting = VK_NULL_HANDLE;
+    if (l.priming) {  // a recording abandoned before end(): its empty dispatches are dropped
+      vkEndCommandBuffer(l.prime);
+      l.priming = false;
+    }
     auto bi = vk_init<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
     vk_check(vkBeginCommandBuffer(l.cb, &bi), "vkBeginCommandBuffer");
     // Order this submission after the writes of earlier ones (a replayed step reads what the
@@ -188,6 +193,7 @@ void Sequence::dispatch(const Pipeline& p, std::span<const BufferRange> bindings
                             nullptr);
     if (push_size)
       vkCmdPushConstants(l.cb, po.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
+    if (n > 1) prime(l, i, p, set, push, push_size);
     if (n == 1) {
       vkCmdDispatch(l.cb, groups[0], groups[1], groups[2]);
     } else {
@@ -209,6 +215,60 @@ void Sequence::dispatch(const Pipeline& p, std::span<const BufferRange> bindings
   }
   labels_.push_back(name);
   write_timestamp();
+}
+
+void Sequence::prime(Lane& lane, uint32_t index, const Pipeline& p, VkDescriptorSet set,
+                     const void* push, uint32_t push_size) {
+  // llvmpipe compiles a pipeline's code at its first dispatch on each instance; two lanes
+  // compiling at the same dispatch can finish 0.1 s apart, longer than a meeting waits.
+  if (!ctx_.first_use(p, index)) return;
+  if (!lane.prime) {
+    auto ai = vk_init<VkCommandBufferAllocateInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO);
+    ai.commandPool = lane.command_pool;
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    vk_check(vkAllocateCommandBuffers(lane.device, &ai, &lane.prime), "vkAllocateCommandBuffers");
+  }
+  if (!lane.priming) {
+    vk_check(vkResetCommandBuffer(lane.prime, 0), "vkResetCommandBuffer");
+    auto bi = vk_init<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
+    vk_check(vkBeginCommandBuffer(lane.prime, &bi), "vkBeginCommandBuffer");
+    lane.priming = true;
+  }
+  // Nothing runs, but validation counts the bindings' accesses: a barrier before each.
+  memory_barrier(lane.prime);
+  const PipelineObjects& po = p.on(index);
+  vkCmdBindPipeline(lane.prime, VK_PIPELINE_BIND_POINT_COMPUTE, po.pipeline);
+  vkCmdBindDescriptorSets(lane.prime, VK_PIPELINE_BIND_POINT_COMPUTE, po.layout, 0, 1, &set, 0,
+                          nullptr);
+  if (push_size)
+    vkCmdPushConstants(lane.prime, po.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
+  vkCmdDispatch(lane.prime, 0, 0, 0);
+}
+
+void Sequence::submit_primes() {
+  // Every lane compiles its new pipelines at once, in parallel, before the first submission.
+  std::vector<uint32_t> submitted;
+  VkResult first = VK_SUCCESS;
+  for (uint32_t i = 0; i < lanes_.size(); ++i) {
+    Lane& l = lanes_[i];
+    if (!l.priming) continue;
+    l.priming = false;
+    vk_check(vkEndCommandBuffer(l.prime), "vkEndCommandBuffer");
+    auto si = vk_init<VkSubmitInfo>(VK_STRUCTURE_TYPE_SUBMIT_INFO);
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &l.prime;
+    const VkResult r = vkQueueSubmit(ctx_.queue(i), 1, &si, l.fence);
+    if (r == VK_SUCCESS)
+      submitted.push_back(i);
+    else if (first == VK_SUCCESS)
+      first = r;
+  }
+  for (uint32_t i : submitted) {
+    ctx_.wait_fence(lanes_[i].fence, "compiling pipelines", i);
+    vkResetFences(lanes_[i].device, 1, &lanes_[i].fence);
+  }
+  if (first != VK_SUCCESS) throw VulkanError(first, "vkQueueSubmit (compiling pipelines)");
 }
 
 VkDescriptorSet Sequence::bind(Lane& lane, uint32_t index, const Pipeline& p,
@@ -337,6 +397,7 @@ void Sequence::meet() {
     if (!l.meeting) l.meeting = bind(l, i, p, std::span<const BufferRange>(&counts, 1));
     const PipelineObjects& po = p.on(i);
     const uint32_t push[2] = {i, 0};
+    prime(l, i, p, l.meeting, push, sizeof(push));
     vkCmdBindPipeline(l.cb, VK_PIPELINE_BIND_POINT_COMPUTE, po.pipeline);
     vkCmdBindDescriptorSets(l.cb, VK_PIPELINE_BIND_POINT_COMPUTE, po.layout, 0, 1, &l.meeting, 0,
                             nullptr);
@@ -415,6 +476,7 @@ void Sequence::end() {
     vk_check(vkEndCommandBuffer(cb), "vkEndCommandBuffer");
   }
   recording_ = false;
+  submit_primes();
 }
 
 void Sequence::submit() {

@@ -98,7 +98,16 @@ class Sequence {
     uint32_t sets_in_last_pool = 0;
     uint32_t storage_in_last_pool = 0, texel_in_last_pool = 0;  // descriptors used of each type
     VkDescriptorSet meeting = VK_NULL_HANDLE;  // the meeting dispatch's set in this recording
+    // Split contexts: empty dispatches of the pipelines this lane runs first in the context,
+    // submitted at end() so that every lane's driver compiles them before the lanes meet.
+    VkCommandBuffer prime = VK_NULL_HANDLE;
+    bool priming = false;
   };
+  // Records an empty dispatch of `p` into lane `index`'s priming command buffer when the context
+  // has not run `p` on that lane before.
+  void prime(Lane& lane, uint32_t index, const Pipeline& p, VkDescriptorSet set, const void* push,
+             uint32_t push_size);
+  void submit_primes();
 
   // A set of `storage` storage-buffer and `texel` texel-buffer descriptors, from the lane's last
   // pool while it has room for them (a pool holds a fixed number of sets and of each type).
