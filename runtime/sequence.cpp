@@ -15,6 +15,22 @@ constexpr VkPipelineStageFlags kWorkStages =
 constexpr VkAccessFlags kWriteAccess = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
 constexpr VkAccessFlags kAllAccess = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                                      VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+VkCommandBuffer new_command_buffer(VkDevice device, VkCommandPool pool) {
+  auto ai = vk_init<VkCommandBufferAllocateInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO);
+  ai.commandPool = pool;
+  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  ai.commandBufferCount = 1;
+  VkCommandBuffer cb = VK_NULL_HANDLE;
+  vk_check(vkAllocateCommandBuffers(device, &ai, &cb), "vkAllocateCommandBuffers");
+  return cb;
+}
+
+void restart(VkCommandBuffer cb) {
+  vk_check(vkResetCommandBuffer(cb, 0), "vkResetCommandBuffer");
+  auto bi = vk_init<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
+  vk_check(vkBeginCommandBuffer(cb, &bi), "vkBeginCommandBuffer");
+}
+
 }  // namespace
 
 Sequence::Sequence(Context& ctx, bool timestamps)
@@ -24,22 +40,12 @@ Sequence::Sequence(Context& ctx, bool timestamps)
     Lane& l = lanes_[i];
     l.device = ctx.device(i);
     l.command_pool = ctx.command_pool(i);
-    auto ai = vk_init<VkCommandBufferAllocateInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO);
-    ai.commandPool = l.command_pool;
-    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    ai.commandBufferCount = 1;
-    vk_check(vkAllocateCommandBuffers(l.device, &ai, &l.cb), "vkAllocateCommandBuffers");
+    l.cb = new_command_buffer(l.device, l.command_pool);
     auto fci = vk_init<VkFenceCreateInfo>(VK_STRUCTURE_TYPE_FENCE_CREATE_INFO);
     vk_check(vkCreateFence(l.device, &fci, nullptr, &l.fence), "vkCreateFence");
   }
   cb_ = lanes_[0].cb;
-  if (lanes_.size() > 1) {
-    auto ai = vk_init<VkCommandBufferAllocateInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO);
-    ai.commandPool = lanes_[0].command_pool;
-    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    ai.commandBufferCount = 1;
-    vk_check(vkAllocateCommandBuffers(lanes_[0].device, &ai, &whole_), "vkAllocateCommandBuffers");
-  }
+  if (lanes_.size() > 1) whole_ = new_command_buffer(lanes_[0].device, lanes_[0].command_pool);
   if (timestamps_) {
     query_capacity_ = kMaxTimestamps;
     auto qi = vk_init<VkQueryPoolCreateInfo>(VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO);
@@ -66,7 +72,6 @@ Sequence::~Sequence() {
 void Sequence::begin() {
   if (pending_) wait();
   for (Lane& l : lanes_) {
-    vk_check(vkResetCommandBuffer(l.cb, 0), "vkResetCommandBuffer");
     for (VkDescriptorPool p : l.pools) vkResetDescriptorPool(l.device, p, 0);
     l.sets_in_last_pool = l.storage_in_last_pool = l.texel_in_last_pool = 0;
     if (l.pools.size() > 1) {
@@ -81,17 +86,14 @@ void Sequence::begin() {
       vkEndCommandBuffer(l.prime);
       l.priming = false;
     }
-    auto bi = vk_init<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
-    vk_check(vkBeginCommandBuffer(l.cb, &bi), "vkBeginCommandBuffer");
+    restart(l.cb);
     // Order this submission after the writes of earlier ones (a replayed step reads what the
     // previous step wrote, e.g. the KV cache). The lanes need not meet: the host waits for every
     // lane's submission before it makes the next.
     memory_barrier(l.cb);
   }
   if (whole_) {
-    vk_check(vkResetCommandBuffer(whole_, 0), "vkResetCommandBuffer");
-    auto bi = vk_init<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
-    vk_check(vkBeginCommandBuffer(whole_, &bi), "vkBeginCommandBuffer");
+    restart(whole_);
     memory_barrier(whole_);
   }
   labels_.clear();
@@ -222,17 +224,9 @@ void Sequence::prime(Lane& lane, uint32_t index, const Pipeline& p, VkDescriptor
   // llvmpipe compiles a pipeline's code at its first dispatch on each instance; two lanes
   // compiling at the same dispatch can finish 0.1 s apart, longer than a meeting waits.
   if (!ctx_.first_use(p, index)) return;
-  if (!lane.prime) {
-    auto ai = vk_init<VkCommandBufferAllocateInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO);
-    ai.commandPool = lane.command_pool;
-    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    ai.commandBufferCount = 1;
-    vk_check(vkAllocateCommandBuffers(lane.device, &ai, &lane.prime), "vkAllocateCommandBuffers");
-  }
+  if (!lane.prime) lane.prime = new_command_buffer(lane.device, lane.command_pool);
   if (!lane.priming) {
-    vk_check(vkResetCommandBuffer(lane.prime, 0), "vkResetCommandBuffer");
-    auto bi = vk_init<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
-    vk_check(vkBeginCommandBuffer(lane.prime, &bi), "vkBeginCommandBuffer");
+    restart(lane.prime);
     lane.priming = true;
   }
   // Nothing runs, but validation counts the bindings' accesses: a barrier before each.
