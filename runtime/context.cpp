@@ -240,8 +240,7 @@ Context::Context(const ContextOptions& options) {
         "splitting dispatches across {} driver instances needs VK_EXT_external_memory_host, which "
         "{} does not have",
         split, info_.name));
-  split_ = split;
-  create_device(physical_, device_, queue_, command_pool_);
+  create_device(physical_, split > 1, device_, queue_, command_pool_);
   auto fci = vk_init<VkFenceCreateInfo>(VK_STRUCTURE_TYPE_FENCE_CREATE_INFO);
   vk_check(vkCreateFence(device_, &fci, nullptr, &fence_), "vkCreateFence");
   if (split > 1) open_peers(split, chosen);
@@ -293,7 +292,7 @@ void Context::open_peers(uint32_t lanes, uint32_t index) {
                       "dispatches cannot be split across instances here",
                       index));
     peer.physical = physical[index];
-    create_device(peer.physical, peer.device, peer.queue, peer.command_pool);
+    create_device(peer.physical, true, peer.device, peer.queue, peer.command_pool);
     peers_.push_back(std::move(peer));
   }
 }
@@ -321,8 +320,8 @@ bool Context::first_use(const Pipeline& pipeline, uint32_t lane) {
   return used_.emplace(&pipeline, lane).second;
 }
 
-void Context::create_device(VkPhysicalDevice physical, VkDevice& device, VkQueue& queue,
-                            VkCommandPool& pool) {
+void Context::create_device(VkPhysicalDevice physical, bool host_import, VkDevice& device,
+                            VkQueue& queue, VkCommandPool& pool) {
   float priority = 1.0f;
   auto qci = vk_init<VkDeviceQueueCreateInfo>(VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO);
   qci.queueFamilyIndex = info_.compute_queue_family;
@@ -357,7 +356,7 @@ void Context::create_device(VkPhysicalDevice physical, VkDevice& device, VkQueue
     tail = &f16i8.pNext;
   }
 
-  if (split_ > 1) exts.push_back(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
+  if (host_import) exts.push_back(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
 
   auto dci = vk_init<VkDeviceCreateInfo>(VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO);
   dci.pNext = &f2;
@@ -522,13 +521,18 @@ void Context::download(const Buffer& src, uint64_t offset, void* dst, uint64_t s
   std::memcpy(dst, staging.mapped(), size);
 }
 
-VkCommandBuffer Context::begin_one_shot() {
+VkCommandBuffer Context::new_command_buffer(uint32_t lane) const {
   auto ai = vk_init<VkCommandBufferAllocateInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO);
-  ai.commandPool = command_pool_;
+  ai.commandPool = command_pool(lane);
   ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
   ai.commandBufferCount = 1;
   VkCommandBuffer cb = VK_NULL_HANDLE;
-  vk_check(vkAllocateCommandBuffers(device_, &ai, &cb), "vkAllocateCommandBuffers");
+  vk_check(vkAllocateCommandBuffers(device(lane), &ai, &cb), "vkAllocateCommandBuffers");
+  return cb;
+}
+
+VkCommandBuffer Context::begin_one_shot() {
+  VkCommandBuffer cb = new_command_buffer();
   auto bi = vk_init<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
   bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
   vk_check(vkBeginCommandBuffer(cb, &bi), "vkBeginCommandBuffer");

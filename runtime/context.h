@@ -103,6 +103,8 @@ class Context {
   VkCommandPool command_pool(uint32_t lane) const {
     return lane ? peers_[lane - 1].command_pool : command_pool_;
   }
+  // A primary command buffer from lane `lane`'s pool (freed by its owner, or with the pool).
+  VkCommandBuffer new_command_buffer(uint32_t lane = 0) const;
   // Split contexts: the lanes' meeting point, a dispatch each lane records at every barrier
   // (shaders/split_sync.comp), and the counters it reads and writes, with the flag a meeting
   // that waited too long sets.
@@ -183,8 +185,9 @@ class Context {
 
   VkCommandBuffer begin_one_shot();
   void end_one_shot(VkCommandBuffer cb);
-  // A logical device on `physical` with its queue and command pool.
-  void create_device(VkPhysicalDevice physical, VkDevice& device, VkQueue& queue,
+  // A logical device on `physical` with its queue and command pool; `host_import` enables
+  // VK_EXT_external_memory_host (the lanes of a split context share memory through it).
+  void create_device(VkPhysicalDevice physical, bool host_import, VkDevice& device, VkQueue& queue,
                      VkCommandPool& pool);
   void open_peers(uint32_t lanes, uint32_t index);
   // Loads the persistent cache and returns the data it accepted (the peers start from it too).
@@ -199,7 +202,6 @@ class Context {
   bool validation_ = false;
   bool notices_ = true;
   std::string driver_setting_;
-  uint32_t split_ = 1;
   DeviceInfo info_;
   VkPhysicalDevice physical_ = VK_NULL_HANDLE;
   VkDevice device_ = VK_NULL_HANDLE;

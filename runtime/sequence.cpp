@@ -15,16 +15,6 @@ constexpr VkPipelineStageFlags kWorkStages =
 constexpr VkAccessFlags kWriteAccess = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
 constexpr VkAccessFlags kAllAccess = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                                      VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-VkCommandBuffer new_command_buffer(VkDevice device, VkCommandPool pool) {
-  auto ai = vk_init<VkCommandBufferAllocateInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO);
-  ai.commandPool = pool;
-  ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  ai.commandBufferCount = 1;
-  VkCommandBuffer cb = VK_NULL_HANDLE;
-  vk_check(vkAllocateCommandBuffers(device, &ai, &cb), "vkAllocateCommandBuffers");
-  return cb;
-}
-
 void restart(VkCommandBuffer cb) {
   vk_check(vkResetCommandBuffer(cb, 0), "vkResetCommandBuffer");
   auto bi = vk_init<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
@@ -40,12 +30,12 @@ Sequence::Sequence(Context& ctx, bool timestamps)
     Lane& l = lanes_[i];
     l.device = ctx.device(i);
     l.command_pool = ctx.command_pool(i);
-    l.cb = new_command_buffer(l.device, l.command_pool);
+    l.cb = ctx.new_command_buffer(i);
     auto fci = vk_init<VkFenceCreateInfo>(VK_STRUCTURE_TYPE_FENCE_CREATE_INFO);
     vk_check(vkCreateFence(l.device, &fci, nullptr, &l.fence), "vkCreateFence");
   }
   cb_ = lanes_[0].cb;
-  if (lanes_.size() > 1) whole_ = new_command_buffer(lanes_[0].device, lanes_[0].command_pool);
+  if (lanes_.size() > 1) whole_ = ctx.new_command_buffer(0);
   if (timestamps_) {
     query_capacity_ = kMaxTimestamps;
     auto qi = vk_init<VkQueryPoolCreateInfo>(VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO);
@@ -224,7 +214,7 @@ void Sequence::prime(Lane& lane, uint32_t index, const Pipeline& p, VkDescriptor
   // llvmpipe compiles a pipeline's code at its first dispatch on each instance; two lanes
   // compiling at the same dispatch can finish 0.1 s apart, longer than a meeting waits.
   if (!ctx_.first_use(p, index)) return;
-  if (!lane.prime) lane.prime = new_command_buffer(lane.device, lane.command_pool);
+  if (!lane.prime) lane.prime = ctx_.new_command_buffer(index);
   if (!lane.priming) {
     restart(lane.prime);
     lane.priming = true;

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <array>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -102,9 +103,23 @@ TEST_CASE("split: a chain of dependent dispatches replays exactly; timestamps co
   std::vector<float> want = a;
   for (int s = 0; s < steps; ++s)
     for (uint32_t i = 0; i < n; ++i) want[i] += b[i];
+  // The meeting kernel's own output: each lane's arrival count (one 64-byte line each) grows by
+  // the submission's meetings, one per barrier (the copy's and the steps'), the same on both
+  // lanes; the flag after them stays clear.
+  auto counts = [&] {
+    std::array<uint32_t, 3> c{};
+    for (uint32_t i = 0; i < 3; ++i) std::memcpy(&c[i], ctx->split_counters().mapped() + 64 * i, 4);
+    return c;
+  };
   for (int replay = 0; replay < 2; ++replay) {
     std::memset(y.mapped(), 0xff, n * 4);
+    const auto before = counts();
     seq.submit_and_wait();
+    const auto after = counts();
+    CHECK(after[0] - before[0] == 1 + steps);
+    CHECK(after[1] - before[1] == 1 + steps);
+    CHECK(after[2] == 0);
+    CHECK(seq.reruns() == 0);
     test::check_close(read(*ctx, steps % 2 ? y : x, n), want, 0.0, 1.0);
   }
   if (ctx->info().timestamps) {
