@@ -320,6 +320,10 @@ bool Context::first_use(const Pipeline& pipeline, uint32_t lane) {
   return used_.emplace(&pipeline, lane).second;
 }
 
+void Context::forget_use(const Pipeline& pipeline, uint32_t lane) {
+  used_.erase({&pipeline, lane});
+}
+
 void Context::create_device(VkPhysicalDevice physical, bool host_import, VkDevice& device,
                             VkQueue& queue, VkCommandPool& pool) {
   float priority = 1.0f;

@@ -118,8 +118,10 @@ class Context {
   void claim_split_queues(const void* owner);
   void release_split_queues(const void* owner);
   // Split contexts: true the first time `pipeline` is named for `lane` (its driver compiles it
-  // at its first dispatch; a Sequence makes that dispatch an empty one before the lanes meet).
+  // at its first dispatch; a Sequence makes that dispatch an empty one before the lanes meet);
+  // forget_use makes the next call true again.
   bool first_use(const Pipeline& pipeline, uint32_t lane);
+  void forget_use(const Pipeline& pipeline, uint32_t lane);
   Instance& instance() { return *instance_; }
   bool validation() const { return validation_; }
   // What ContextOptions::before_device set for this device ("" if nothing).

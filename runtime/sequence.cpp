@@ -48,11 +48,18 @@ Sequence::Sequence(Context& ctx, bool timestamps)
 Sequence::~Sequence() {
   for (Lane& l : lanes_) {
     if (pending_) vkWaitForFences(l.device, 1, &l.fence, VK_TRUE, UINT64_MAX);
+    for (const Lane::Compiling& c : l.compiling) {
+      vkWaitForFences(l.device, 1, &c.fence, VK_TRUE, UINT64_MAX);
+      l.spare.push_back(c);
+    }
     for (VkDescriptorPool p : l.pools) vkDestroyDescriptorPool(l.device, p, nullptr);
     for (VkBufferView v : l.views) vkDestroyBufferView(l.device, v, nullptr);
     vkDestroyFence(l.device, l.fence, nullptr);
     vkFreeCommandBuffers(l.device, l.command_pool, 1, &l.cb);
-    if (l.prime) vkFreeCommandBuffers(l.device, l.command_pool, 1, &l.prime);
+    for (const Lane::Compiling& c : l.spare) {
+      vkFreeCommandBuffers(l.device, l.command_pool, 1, &c.cb);
+      vkDestroyFence(l.device, c.fence, nullptr);
+    }
   }
   if (whole_) vkFreeCommandBuffers(lanes_[0].device, lanes_[0].command_pool, 1, &whole_);
   if (queries_) vkDestroyQueryPool(ctx_.device(), queries_, nullptr);
@@ -62,6 +69,12 @@ Sequence::~Sequence() {
 void Sequence::begin() {
   if (pending_) wait();
   for (Lane& l : lanes_) {
+    // A recording abandoned before end(): its empty dispatches are waited for (they use its
+    // descriptor sets) or dropped, and the lanes compile those pipelines when they first run.
+    wait_primes(l, static_cast<uint32_t>(&l - lanes_.data()));
+    for (const Lane::Prime& pr : l.primes)
+      ctx_.forget_use(*pr.pipeline, static_cast<uint32_t>(&l - lanes_.data()));
+    l.primes.clear();
     for (VkDescriptorPool p : l.pools) vkResetDescriptorPool(l.device, p, 0);
     l.sets_in_last_pool = l.storage_in_last_pool = l.texel_in_last_pool = 0;
     if (l.pools.size() > 1) {
@@ -72,10 +85,6 @@ void Sequence::begin() {
     for (VkBufferView v : l.views) vkDestroyBufferView(l.device, v, nullptr);
     l.views.clear();
     l.meeting = VK_NULL_HANDLE;
-    if (l.priming) {  // a recording abandoned before end(): its empty dispatches are dropped
-      vkEndCommandBuffer(l.prime);
-      l.priming = false;
-    }
     restart(l.cb);
     // Order this submission after the writes of earlier ones (a replayed step reads what the
     // previous step wrote, e.g. the KV cache). The lanes need not meet: the host waits for every
@@ -86,6 +95,7 @@ void Sequence::begin() {
     restart(whole_);
     memory_barrier(whole_);
   }
+  prime_order_.clear();
   labels_.clear();
   queries_used_ = 0;
   timestamp_due_ = false;
@@ -185,7 +195,7 @@ void Sequence::dispatch(const Pipeline& p, std::span<const BufferRange> bindings
                             nullptr);
     if (push_size)
       vkCmdPushConstants(l.cb, po.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
-    if (n > 1) prime(l, i, p, set, push, push_size);
+    prime(l, i, p, set, push, push_size);
     if (n == 1) {
       vkCmdDispatch(l.cb, groups[0], groups[1], groups[2]);
     } else {
@@ -212,47 +222,78 @@ void Sequence::dispatch(const Pipeline& p, std::span<const BufferRange> bindings
 void Sequence::prime(Lane& lane, uint32_t index, const Pipeline& p, VkDescriptorSet set,
                      const void* push, uint32_t push_size) {
   // llvmpipe compiles a pipeline's code at its first dispatch on each instance; two lanes
-  // compiling at the same dispatch can finish 0.1 s apart, longer than a meeting waits.
-  if (!ctx_.first_use(p, index)) return;
-  if (!lane.prime) lane.prime = ctx_.new_command_buffer(index);
-  if (!lane.priming) {
-    restart(lane.prime);
-    lane.priming = true;
-  }
-  // Nothing runs, but validation counts the bindings' accesses: a barrier before each.
-  memory_barrier(lane.prime);
-  const PipelineObjects& po = p.on(index);
-  vkCmdBindPipeline(lane.prime, VK_PIPELINE_BIND_POINT_COMPUTE, po.pipeline);
-  vkCmdBindDescriptorSets(lane.prime, VK_PIPELINE_BIND_POINT_COMPUTE, po.layout, 0, 1, &set, 0,
-                          nullptr);
-  if (push_size)
-    vkCmdPushConstants(lane.prime, po.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
-  vkCmdDispatch(lane.prime, 0, 0, 0);
+  // compiling at the same dispatch can finish 0.1 s apart, longer than a meeting waits. The
+  // driver's queue thread compiles while the host records the rest.
+  const uint32_t n = static_cast<uint32_t>(lanes_.size());
+  if (n == 1 || !ctx_.first_use(p, index)) return;
+  const uint32_t order =
+      prime_order_.emplace(&p, static_cast<uint32_t>(prime_order_.size())).first->second;
+  const auto* bytes = static_cast<const uint8_t*>(push);
+  Lane::Prime pr{&p, set, std::vector<uint8_t>(bytes, bytes + push_size)};
+  if (order % n == index)
+    submit_primes(lane, index, std::span<const Lane::Prime>(&pr, 1));
+  else
+    lane.primes.push_back(std::move(pr));
 }
 
-void Sequence::submit_primes() {
-  // Every lane compiles its new pipelines at once, in parallel, before the first submission.
-  std::vector<uint32_t> submitted;
-  VkResult first = VK_SUCCESS;
-  for (uint32_t i = 0; i < lanes_.size(); ++i) {
-    Lane& l = lanes_[i];
-    if (!l.priming) continue;
-    l.priming = false;
-    vk_check(vkEndCommandBuffer(l.prime), "vkEndCommandBuffer");
-    auto si = vk_init<VkSubmitInfo>(VK_STRUCTURE_TYPE_SUBMIT_INFO);
-    si.commandBufferCount = 1;
-    si.pCommandBuffers = &l.prime;
-    const VkResult r = vkQueueSubmit(ctx_.queue(i), 1, &si, l.fence);
-    if (r == VK_SUCCESS)
-      submitted.push_back(i);
-    else if (first == VK_SUCCESS)
-      first = r;
+void Sequence::submit_primes(Lane& lane, uint32_t index, std::span<const Lane::Prime> items) {
+  if (items.empty()) return;
+  if (lane.spare.empty()) {
+    Lane::Compiling c;
+    c.cb = ctx_.new_command_buffer(index);
+    auto fci = vk_init<VkFenceCreateInfo>(VK_STRUCTURE_TYPE_FENCE_CREATE_INFO);
+    const VkResult r = vkCreateFence(lane.device, &fci, nullptr, &c.fence);
+    if (r != VK_SUCCESS) {
+      vkFreeCommandBuffers(lane.device, lane.command_pool, 1, &c.cb);
+      throw VulkanError(r, "vkCreateFence");
+    }
+    lane.spare.push_back(c);
   }
-  for (uint32_t i : submitted) {
-    ctx_.wait_fence(lanes_[i].fence, "compiling pipelines", i);
-    vkResetFences(lanes_[i].device, 1, &lanes_[i].fence);
+  const Lane::Compiling c = lane.spare.back();
+  restart(c.cb);
+  for (const Lane::Prime& pr : items) {
+    // Nothing runs, but validation counts the bindings' accesses: a barrier before each.
+    memory_barrier(c.cb);
+    const PipelineObjects& po = pr.pipeline->on(index);
+    vkCmdBindPipeline(c.cb, VK_PIPELINE_BIND_POINT_COMPUTE, po.pipeline);
+    vkCmdBindDescriptorSets(c.cb, VK_PIPELINE_BIND_POINT_COMPUTE, po.layout, 0, 1, &pr.set, 0,
+                            nullptr);
+    if (!pr.push.empty())
+      vkCmdPushConstants(c.cb, po.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                         static_cast<uint32_t>(pr.push.size()), pr.push.data());
+    vkCmdDispatch(c.cb, 0, 0, 0);
   }
-  if (first != VK_SUCCESS) throw VulkanError(first, "vkQueueSubmit (compiling pipelines)");
+  vk_check(vkEndCommandBuffer(c.cb), "vkEndCommandBuffer");
+  auto si = vk_init<VkSubmitInfo>(VK_STRUCTURE_TYPE_SUBMIT_INFO);
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &c.cb;
+  vk_check(vkQueueSubmit(ctx_.queue(index), 1, &si, c.fence),
+           "vkQueueSubmit (compiling pipelines)");
+  lane.spare.pop_back();
+  lane.compiling.push_back(c);
+}
+
+void Sequence::wait_primes(Lane& lane, uint32_t index) {
+  for (const Lane::Compiling& c : lane.compiling) {
+    ctx_.wait_fence(c.fence, "compiling pipelines", index);
+    vkResetFences(lane.device, 1, &c.fence);
+    lane.spare.push_back(c);
+  }
+  lane.compiling.clear();
+}
+
+void Sequence::finish_primes() {
+  const uint32_t n = static_cast<uint32_t>(lanes_.size());
+  if (n > 1) {
+    // First what each lane compiled first, then the rest, all lanes in parallel.
+    for (uint32_t i = 0; i < n; ++i) wait_primes(lanes_[i], i);
+    for (uint32_t i = 0; i < n; ++i) {
+      submit_primes(lanes_[i], i, lanes_[i].primes);
+      lanes_[i].primes.clear();
+    }
+    for (uint32_t i = 0; i < n; ++i) wait_primes(lanes_[i], i);
+  }
+  prime_order_.clear();
 }
 
 VkDescriptorSet Sequence::bind(Lane& lane, uint32_t index, const Pipeline& p,
@@ -460,7 +501,7 @@ void Sequence::end() {
     vk_check(vkEndCommandBuffer(cb), "vkEndCommandBuffer");
   }
   recording_ = false;
-  submit_primes();
+  finish_primes();
 }
 
 void Sequence::submit() {
@@ -488,6 +529,7 @@ void Sequence::wait() {
   for (uint32_t i = 0; i < lanes_.size(); ++i) {
     ctx_.wait_fence(lanes_[i].fence, "command sequence", i);
     vkResetFences(lanes_[i].device, 1, &lanes_[i].fence);
+    wait_primes(lanes_[i], i);
   }
   if (whole_ && ctx_.take_split_miss()) {
     // A lane gave up waiting for another at a meeting, so the lanes' results are invalid: run the

@@ -20,6 +20,7 @@
 #include <initializer_list>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "runtime/context.h"
@@ -99,15 +100,36 @@ class Sequence {
     uint32_t storage_in_last_pool = 0, texel_in_last_pool = 0;  // descriptors used of each type
     VkDescriptorSet meeting = VK_NULL_HANDLE;  // the meeting dispatch's set in this recording
     // Split contexts: empty dispatches of the pipelines this lane runs first in the context,
-    // submitted at end() so that every lane's driver compiles them before the lanes meet.
-    VkCommandBuffer prime = VK_NULL_HANDLE;
-    bool priming = false;
+    // submitted while the host records the rest (`compiling`, with a fence each; `spare` for
+    // reuse), or kept for end() when another lane compiles them first (`primes`).
+    struct Prime {
+      const Pipeline* pipeline;
+      VkDescriptorSet set;
+      std::vector<uint8_t> push;
+    };
+    std::vector<Prime> primes;
+    struct Compiling {
+      VkCommandBuffer cb = VK_NULL_HANDLE;
+      VkFence fence = VK_NULL_HANDLE;
+    };
+    std::vector<Compiling> compiling, spare;
   };
-  // Records an empty dispatch of `p` into lane `index`'s priming command buffer when the context
-  // has not run `p` on that lane before.
+  // Split contexts, where the context has not run `p` on lane `index` before: an empty dispatch
+  // of `p` with this dispatch's bindings, submitted now when this lane is the one to compile `p`
+  // first, at end() when not.
   void prime(Lane& lane, uint32_t index, const Pipeline& p, VkDescriptorSet set, const void* push,
              uint32_t push_size);
-  void submit_primes();
+  // Submits empty dispatches of `items` on the lane's queue.
+  void submit_primes(Lane& lane, uint32_t index, std::span<const Lane::Prime> items);
+  // Waits for the lane's submitted empty dispatches.
+  void wait_primes(Lane& lane, uint32_t index);
+  // Split contexts, at end(): every lane has compiled every pipeline it runs before the lanes
+  // first meet (a lane compiling at a meeting makes the others give up waiting).
+  void finish_primes();
+  // The order in which this recording first used each pipeline on any lane: lane `order % lanes`
+  // compiles it first, the others after it (then from the driver's shader cache, where it has
+  // one), so that the lanes do not all compile the same pipeline at once.
+  std::unordered_map<const Pipeline*, uint32_t> prime_order_;
 
   // A set of `storage` storage-buffer and `texel` texel-buffer descriptors, from the lane's last
   // pool while it has room for them (a pool holds a fixed number of sets and of each type).

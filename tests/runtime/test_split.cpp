@@ -174,6 +174,57 @@ TEST_CASE("split: lanes that do not meet in time run the submission again on one
   CHECK(ctx->validation_messages() == 0);
 }
 
+TEST_CASE("split: each new pipeline compiles on one lane first, all before the lanes meet") {
+  auto ctx = split_context();
+  if (!ctx) return;
+  const uint32_t n = 1000, groups = (n + 63) / 64;
+  const auto a = test::random_floats(n, 21);
+  rt::Buffer x = ctx->create_buffer(n * 4), y = ctx->create_buffer(n * 4),
+             z = ctx->create_buffer(n * 4);
+  ctx->upload(x, 0, a.data(), n * 4);
+  const auto& scale = ctx->pipeline({"scale", 2, 8, {64}});
+  const auto& add = ctx->pipeline({"add", 3, 8, {64}});
+  const auto& copy = ctx->pipeline({"copy", 2, 4, {64}});
+  const struct {
+    uint32_t n;
+    float s;
+  } scale_push{n, 0.5f};
+  const uint32_t add_push[2] = {n, n}, copy_push = n;
+  rt::Sequence seq(*ctx);
+  // A recording abandoned before end(): in order of first use, lane 0 compiles scale first and
+  // lane 1 add; the other lane's turn at each is dropped, so it compiles them when next used.
+  seq.begin();
+  seq.dispatch(scale, {x, y}, scale_push, {groups, 1, 1});
+  seq.dispatch(add, {x, x, z}, add_push, {groups, 1, 1});
+  seq.begin();
+  CHECK_FALSE(ctx->first_use(scale, 0));
+  CHECK(ctx->first_use(scale, 1));
+  CHECK(ctx->first_use(add, 0));
+  CHECK_FALSE(ctx->first_use(add, 1));
+  ctx->forget_use(scale, 1);
+  ctx->forget_use(add, 0);
+  // y = a / 2; z = y + a; y = z: three pipelines new to some lane, compiled before the first
+  // submission, with no lane left behind at a meeting.
+  seq.dispatch(scale, {x, y}, scale_push, {groups, 1, 1});
+  seq.barrier();
+  seq.dispatch(add, {y, x, z}, add_push, {groups, 1, 1});
+  seq.barrier();
+  seq.dispatch(copy, {z, y}, copy_push, {groups, 1, 1});
+  seq.end();
+  for (uint32_t lane = 0; lane < 2; ++lane)
+    for (const rt::Pipeline* p : {&scale, &add, &copy}) CHECK_FALSE(ctx->first_use(*p, lane));
+  std::vector<float> want(n);
+  for (uint32_t i = 0; i < n; ++i) want[i] = a[i] * 0.5f + a[i];
+  for (int replay = 0; replay < 2; ++replay) {
+    std::memset(y.mapped(), 0xff, n * 4);
+    std::memset(z.mapped(), 0xff, n * 4);
+    seq.submit_and_wait();
+    CHECK(seq.reruns() == 0);
+    test::check_close(read(*ctx, y, n), want, 0.0, 1.0, fmt::format("replay {}", replay));
+  }
+  CHECK(ctx->validation_messages() == 0);
+}
+
 TEST_CASE("split: one submission at a time") {
   auto ctx = split_context();
   if (!ctx) return;
