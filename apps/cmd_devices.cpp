@@ -43,7 +43,7 @@ void print_devices() {
                d.max_storage_buffer_range, bytes_str(d.max_storage_buffer_range),
                d.max_shared_memory, bytes_str(d.max_shared_memory),
                bytes_str(d.max_allocation_size));
-    fmt::print("     uniform texel buffers {} (max {} elements, offset alignment {})\n",
+    fmt::print("     storage texel buffers {} (max {} elements, offset alignment {})\n",
                yn(d.texel_buffers), d.max_texel_buffer_elements, d.min_texel_offset_alignment);
     if (d.host_memory_import)
       fmt::print(

@@ -152,7 +152,7 @@ class Ops {
   // `layout` Planar (quant/repack.h has_planar_layout) is read by the texel
   // kernels only; pass what weight_layout() returned when the weights were loaded.
   //
-  // Texel kernels (matvec_t_<type>): where the device has uniform texel buffers and
+  // Texel kernels (matvec_t_<type>): where the device has storage texel buffers and
   // texel_kernels() is on, F32/F16 as stored and the planar types (K a multiple of 32, of 256 for
   // K-quants) read W and x through texel buffers (on lavapipe several times faster than
   // storage-buffer loads).

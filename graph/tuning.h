@@ -15,7 +15,7 @@
 namespace vkllm {
 
 struct KernelTuning {
-  // Matrix products and attention through uniform texel buffers (the texel kernels; off where
+  // Matrix products and attention through (storage) texel buffers (the texel kernels; off where
   // the device has no texel buffers of the needed formats, whatever the profile says).
   bool texel_kernels = false;
   // The texel matrix kernels give each invocation whole rows (no cross-invocation reduction)

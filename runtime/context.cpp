@@ -435,7 +435,7 @@ Buffer Context::create_buffer(uint64_t size, const char* name) {
         name ? " " : "", name ? name : "", size, info_.max_storage_buffer_range));
   }
   const VkBufferUsageFlags usage =
-      VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT |
+      VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_STORAGE_TEXEL_BUFFER_BIT |
       VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
   return make_buffer(size, usage, Allocator::Kind::Device, name);
 }
@@ -620,7 +620,7 @@ PipelineObjects Context::build_pipeline(VkDevice device, VkPipelineCache cache,
   std::vector<VkDescriptorSetLayoutBinding> binds(desc.bindings);
   for (uint32_t i = 0; i < desc.bindings; ++i) {
     binds[i].binding = i;
-    binds[i].descriptorType = desc.is_texel(i) ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+    binds[i].descriptorType = desc.is_texel(i) ? VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER
                                                : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
     binds[i].descriptorCount = 1;
     binds[i].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;

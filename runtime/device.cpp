@@ -129,7 +129,7 @@ DeviceInfo query_device(VkPhysicalDevice dev, uint32_t index) {
                      VK_FORMAT_R32_SFLOAT}) {
     VkFormatProperties fp{};
     vkGetPhysicalDeviceFormatProperties(dev, f, &fp);
-    if (!(fp.bufferFeatures & VK_FORMAT_FEATURE_UNIFORM_TEXEL_BUFFER_BIT))
+    if (!(fp.bufferFeatures & VK_FORMAT_FEATURE_STORAGE_TEXEL_BUFFER_BIT))
       info.texel_buffers = false;
   }
   info.max_shared_memory = lim.maxComputeSharedMemorySize;

@@ -45,8 +45,8 @@ struct DeviceInfo {
   uint64_t max_storage_buffer_range = 0;
   uint64_t max_allocation_size = 0;
   uint64_t min_storage_offset_alignment = 1;
-  // Uniform texel buffers: limits, and whether the formats the kernels read (R32G32B32A32_UINT,
-  // R32G32B32A32_SFLOAT) support VK_FORMAT_FEATURE_UNIFORM_TEXEL_BUFFER_BIT.
+  // Texel buffers: limits, and whether the formats the kernels read (R32G32B32A32_UINT/SFLOAT,
+  // R32_UINT/SFLOAT) support VK_FORMAT_FEATURE_STORAGE_TEXEL_BUFFER_BIT.
   uint64_t max_texel_buffer_elements = 0;
   uint64_t min_texel_offset_alignment = 1;
   bool texel_buffers = false;

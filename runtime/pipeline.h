@@ -14,7 +14,8 @@ struct PipelineDesc {
   uint32_t push_size = 0;      // bytes of push constants
   std::vector<uint32_t> spec;  // specialization constants with ids 0..n-1 (id 0: workgroup size)
   // Per binding: VK_FORMAT_UNDEFINED (or no entry) = storage buffer; any other format = uniform
-  // texel buffer read through a view of that format (GLSL `uniform samplerBuffer`).
+  // storage texel buffer read through a view of that format (GLSL `imageBuffer`,
+  // shaders/texel.glsl).
   std::vector<VkFormat> texel = {};
   // Split contexts (ContextOptions::split): the workgroup dimension whose range the lanes divide.
   // -1: the last one with more than one workgroup (right for every kernel whose workgroups cost

@@ -121,7 +121,7 @@ VkDescriptorSet Sequence::allocate_set(Lane& lane, VkDescriptorSetLayout layout,
       lane.texel_in_last_pool + texel > kDescriptorsPerPool) {
     const VkDescriptorPoolSize sizes[] = {
         {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kDescriptorsPerPool},
-        {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, kDescriptorsPerPool}};
+        {VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER, kDescriptorsPerPool}};
     auto pi = vk_init<VkDescriptorPoolCreateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO);
     pi.maxSets = kSetsPerPool;
     pi.poolSizeCount = 2;
@@ -313,7 +313,7 @@ VkDescriptorSet Sequence::bind(Lane& lane, uint32_t index, const Pipeline& p,
     writes[i].dstBinding = static_cast<uint32_t>(i);
     writes[i].descriptorCount = 1;
     if (p.desc.is_texel(static_cast<uint32_t>(i))) {
-      writes[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+      writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER;
       views[i] = texel_view(lane, index, p, i, b, size);
       lane.views.push_back(views[i]);
       writes[i].pTexelBufferView = &views[i];

@@ -1,5 +1,5 @@
 #version 450
-// Causal grouped-query attention over a KV cache, q/k/v read through uniform texel buffers
+// Causal grouped-query attention over a KV cache, q/k/v read through texel buffers
 // (vec4 texels, R32G32B32A32_SFLOAT; with -DKV_HALF the caches hold f16 elements, read as
 // R32G32B32A32_UINT texels of 8 halves, HD a multiple of 8):
 //   q:   [T x n_heads * HD]        k, v: [ctx_len x n_kv_heads * HD]
@@ -17,6 +17,7 @@
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#include "texel.glsl"
 
 layout(constant_id = 0) const uint WG = 8;   // the subgroup size
 layout(constant_id = 1) const uint HD = 64;  // head_dim
@@ -31,22 +32,21 @@ const uint KV_TEXELS = HD4;
 #endif
 
 // Dims 4 d' .. 4 d' + 3 of the cache row starting at texel kb, for d' = 2 e and 2 e + 1 (f16)
-// or d' = e (f32), from its texel e.
+// or d' = e (f32), from its texel w.
 #ifdef KV_HALF
-void kv_texel(usamplerBuffer c, uint kb, uint e, out vec4 lo, out vec4 hi) {
-  const uvec4 w = texelFetch(c, int(kb + e));
+void kv_unpack(uvec4 w, out vec4 lo, out vec4 hi) {
   lo = vec4(unpackHalf2x16(w.x), unpackHalf2x16(w.y));
   hi = vec4(unpackHalf2x16(w.z), unpackHalf2x16(w.w));
 }
 #endif
 
-layout(binding = 0) uniform samplerBuffer q;
+TEXEL_VEC4(0) q;
 #ifdef KV_HALF
-layout(binding = 1) uniform usamplerBuffer k;
-layout(binding = 2) uniform usamplerBuffer v;
+TEXEL_UVEC4(1) k;
+TEXEL_UVEC4(2) v;
 #else
-layout(binding = 1) uniform samplerBuffer k;
-layout(binding = 2) uniform samplerBuffer v;
+TEXEL_VEC4(1) k;
+TEXEL_VEC4(2) v;
 #endif
 layout(std430, binding = 3) writeonly buffer O { vec4 o[]; };
 layout(std430, binding = 4) readonly buffer Step { uint pos0; uint n_past; } st;
@@ -74,7 +74,7 @@ void main() {
   [[unroll]] for (uint i = 0; i < QT; ++i) {
     // Tokens past the batch repeat its last one (loads stay in range; nothing is stored for them).
     const uint q_off = (min(t0 + i, p.T - 1) * p.n_heads + h) * HD4;
-    [[unroll]] for (uint d = 0; d < HD4; ++d) qv[i][d] = texelFetch(q, int(q_off + d)) * p.scale;
+    [[unroll]] for (uint d = 0; d < HD4; ++d) qv[i][d] = FETCH(q, int(q_off + d)) * p.scale;
     n_keys[i] = min(st.pos0 + t0 + i + 1, p.ctx_len);
   }
   vec4 acc[QT][HD4];
@@ -96,7 +96,7 @@ void main() {
 #ifdef KV_HALF
     [[unroll]] for (uint e = 0; e < KV_TEXELS; ++e) {
       vec4 lo, hi;
-      kv_texel(k, kb, e, lo, hi);
+      kv_unpack(FETCH(k, kb + e), lo, hi);
       [[unroll]] for (uint i = 0; i < QT; ++i) {
         s4[i][(2 * e) % 4] = fma(qv[i][2 * e], lo, s4[i][(2 * e) % 4]);
         s4[i][(2 * e + 1) % 4] = fma(qv[i][2 * e + 1], hi, s4[i][(2 * e + 1) % 4]);
@@ -104,7 +104,7 @@ void main() {
     }
 #else
     [[unroll]] for (uint d = 0; d < HD4; ++d) {
-      const vec4 kd = texelFetch(k, int(kb + d));
+      const vec4 kd = FETCH(k, int(kb + d));
       [[unroll]] for (uint i = 0; i < QT; ++i) s4[i][d % 4] = fma(qv[i][d], kd, s4[i][d % 4]);
     }
 #endif
@@ -125,7 +125,7 @@ void main() {
 #ifdef KV_HALF
     [[unroll]] for (uint t8 = 0; t8 < KV_TEXELS; ++t8) {
       vec4 lo, hi;
-      kv_texel(v, kb, t8, lo, hi);
+      kv_unpack(FETCH(v, kb + t8), lo, hi);
       [[unroll]] for (uint i = 0; i < QT; ++i) {
         acc[i][2 * t8] = fma(acc[i][2 * t8], vec4(corr[i]), e[i] * lo);
         acc[i][2 * t8 + 1] = fma(acc[i][2 * t8 + 1], vec4(corr[i]), e[i] * hi);
@@ -133,7 +133,7 @@ void main() {
     }
 #else
     [[unroll]] for (uint d = 0; d < HD4; ++d) {
-      const vec4 vd = texelFetch(v, int(kb + d));
+      const vec4 vd = FETCH(v, int(kb + d));
       [[unroll]] for (uint i = 0; i < QT; ++i)
         acc[i][d] = fma(acc[i][d], vec4(corr[i]), e[i] * vd);
     }

@@ -16,10 +16,11 @@ layout(constant_id = 1) const uint TL = 8;   // planar layout: lanes per tile
 layout(constant_id = 2) const uint TNR = 8;  // planar layout: rows per lane
 layout(local_size_x_id = 0) in;
 
-layout(binding = 0) uniform usamplerBuffer wq;
+#include "texel.glsl"
+TEXEL_UVEC4(0) wq;
 #include "planar_types.glsl"
 #ifdef P_SCALE_PLANE
-layout(binding = 1) uniform usamplerBuffer wd;
+TEXEL_UVEC4(1) wd;
 #define B_IDS 2
 #else
 #define B_IDS 1
@@ -50,7 +51,7 @@ void main() {
   if (m < p.n_table_rows) {
     w_block(m, nb, b, q);
 #if defined(P_SCALE_F16)
-    d = w_scale(texelFetch(wd, int(s_texel(m, b, nb))), m);
+    d = w_scale(FETCH(wd, int(s_texel(m, b, nb))), m);
 #elif defined(P_K_PARAMS)
     vec4 ka, kb;
     k_params(m, b, nb, ka, kb);

@@ -17,6 +17,7 @@
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #endif
 #include "common.glsl"
+#include "texel.glsl"
 
 layout(constant_id = 0) const uint WG = 32;  // power of two
 layout(constant_id = 1) const uint NR = 8;   // rows per workgroup
@@ -28,10 +29,10 @@ const bool PAIRS = false;
 // W and x through texel buffers (W one word per R32_UINT texel, x four floats per
 // R32G32B32A32_SFLOAT texel: every format's runs are whole vec4s): on CPU drivers a texel fetch
 // is one vector gather, a storage-buffer load a per-lane loop (docs/perf.md).
-layout(binding = 0) uniform usamplerBuffer wqt;
-layout(binding = 1) uniform samplerBuffer xt;
-#define Q_WORD(i) texelFetch(wqt, int(i)).x
-#define Q_NWORDS uint(textureSize(wqt))
+TEXEL_UINT(0) wqt;
+TEXEL_VEC4(1) xt;
+#define Q_WORD(i) FETCH(wqt, int(i)).x
+#define Q_NWORDS FETCH_COUNT(wqt)
 #else
 layout(std430, binding = 0) readonly buffer W { uint wq[]; };
 layout(std430, binding = 1) readonly buffer X { float x[]; };
@@ -75,7 +76,7 @@ void main() {
         float s = 0.0;
 #ifdef TEXEL
         [[unroll]] for (uint i = 0; i < QRUN; i += 4) {
-          const vec4 v = texelFetch(xt, int((xrow[t] + x0 + r * QRUN_STRIDE + i) / 4));
+          const vec4 v = FETCH(xt, int((xrow[t] + x0 + r * QRUN_STRIDE + i) / 4));
           [[unroll]] for (uint c = 0; c < 4; ++c) {
             xv[t * QG + r * QRUN + i + c] = v[c];
             s += v[c];

@@ -1,6 +1,6 @@
 #version 450
 // Matrix-vector products for one token or a few at a time, weights and activations read through
-// uniform texel buffers:
+// texel buffers (shaders/texel.glsl):
 //   y[t, m] = sum_k W[m, k] * x[t, k], f32 accumulation, K a multiple of 32.
 // Bindings: the weight planes (below), x [T x K] f32 as vec4 texels (R32G32B32A32_SFLOAT), y
 // [T x M] f32 (storage buffer).
@@ -58,20 +58,21 @@ layout(local_size_x_id = 0) in;
 
 
 #include "planar_types.glsl"
+#include "texel.glsl"
 #ifdef P_SCALE_PLANE
-layout(binding = 0) uniform usamplerBuffer wq;
-layout(binding = 1) uniform usamplerBuffer wd;
-layout(binding = 2) uniform samplerBuffer xt;
+TEXEL_UVEC4(0) wq;
+TEXEL_UVEC4(1) wd;
+TEXEL_VEC4(2) xt;
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 #define B_AFTER_Y 4
 #elif defined(WT_F16) || defined(WT_BF16)
-layout(binding = 0) uniform usamplerBuffer wq;
-layout(binding = 1) uniform samplerBuffer xt;
+TEXEL_UVEC4(0) wq;
+TEXEL_VEC4(1) xt;
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 #define B_AFTER_Y 3
 #elif defined(WT_F32)
-layout(binding = 0) uniform samplerBuffer wf;
-layout(binding = 1) uniform samplerBuffer xt;
+TEXEL_VEC4(0) wf;
+TEXEL_VEC4(1) xt;
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 #define B_AFTER_Y 3
 #else
@@ -110,7 +111,7 @@ layout(std430, binding = B_AFTER_EPILOGUE) writeonly buffer NP { float norm_part
 layout(std430, binding = B_AFTER_EPILOGUE + 1) readonly buffer R { float residual[]; };
 layout(std430, binding = B_AFTER_EPILOGUE + 2) readonly buffer G { float norm_w[]; };
 layout(std430, binding = B_AFTER_EPILOGUE + 3) writeonly buffer S { float sum_out[]; };
-layout(binding = B_AFTER_EPILOGUE + 4) uniform samplerBuffer partials_t;
+TEXEL_VEC4(B_AFTER_EPILOGUE + 4) partials_t;
 #endif
 
 layout(push_constant) uniform P {
@@ -202,7 +203,7 @@ float acc[NR * NT];  // acc[row * NT + t]
 void norm_in_scale(uint t) {
   const uint n4 = p.n_partials / 4u, base = t * n4;
   vec4 s4 = vec4(0.0);
-  for (uint i = 0; i < n4; ++i) s4 += texelFetch(partials_t, int(base + i));
+  for (uint i = 0; i < n4; ++i) s4 += FETCH(partials_t, int(base + i));
   const float r = inversesqrt(((s4.x + s4.y) + (s4.z + s4.w)) / float(p.K) + p.eps);
   [[unroll]] for (uint i = 0; i < NR * NT; ++i) acc[i] *= r;
 }
@@ -233,7 +234,7 @@ void accumulate_block(uint b, uint row0, uint nb) {
   [[unroll]] for (uint t = 0; t < NT; ++t) {
     vec4 s4 = vec4(0.0);
     [[unroll]] for (uint j = 0; j < 8; ++j) {
-      const vec4 v = texelFetch(xt, int(xrow[t] + b * 8 + j));
+      const vec4 v = FETCH(xt, int(xrow[t] + b * 8 + j));
       s4 += v;
       [[unroll]] for (uint c = 0; c < 4; ++c) xv[t * 32 + 4 * j + c] = v[c];
     }
@@ -258,7 +259,7 @@ void accumulate_block(uint b, uint row0, uint nb) {
     // wrong slot but are not written).
     const uint slot = (NR % 8 == 0 ? r : m) % 8;
 #ifdef P_SCALE_F16
-    if (NR % 8 != 0 || r % 8 == 0) sv = texelFetch(wd, int(s_texel(m, b, nb)));
+    if (NR % 8 != 0 || r % 8 == 0) sv = FETCH(wd, int(s_texel(m, b, nb)));
     const float d = w_scale(sv, slot);
 #endif
 #ifdef P_K_PARAMS

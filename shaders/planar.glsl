@@ -1,11 +1,11 @@
-// Reading a weight matrix through uniform texel buffers, as quant/repack.h lays out the planar
+// Reading a weight matrix through texel buffers (shaders/texel.glsl), as quant/repack.h lays out the planar
 // formats (shaders/matvec_t.comp, shaders/get_rows_planar.comp). The includer selects the format
 // (-DWT_<TYPE>: the planar forms' kernels q4_0, q8_0, q4_k, q5_k, q6_k, f16, bf16, and f32;
 // planar_types.glsl says what their planes hold) and declares, before including this:
 //   TL, TNR   specialization constants: the planar layout's lanes per tile and rows per lane
 //             (TL = 0: row-major, for F32 and F16 kept as stored)
-//   wq        usamplerBuffer: the quant plane (uvec4 texels); wd the scale plane (P_SCALE_PLANE);
-//             wf samplerBuffer: F32 weights (vec4 texels)
+//   wq        TEXEL_UVEC4: the quant plane; wd the scale plane (P_SCALE_PLANE);
+//             wf TEXEL_VEC4: F32 weights
 // Texel t of row m (rows of J texels) in the weight plane, and the scale texel of block b of row
 // m, as quant/repack.cpp places them.
 uint w_texel(uint m, uint t, uint J) {
@@ -28,8 +28,8 @@ uint s_texel(uint m, uint b, uint nb) {
 // the texels of row m's half of its group of 8): a[m % 4] and b[m % 4] are row m's.
 void k_params(uint m, uint blk, uint nb, out vec4 a, out vec4 b) {
   const uint k = (m % 8) / 4;
-  a = uintBitsToFloat(texelFetch(wd, int(s_texel(m, blk, nb, 4u, k))));
-  b = uintBitsToFloat(texelFetch(wd, int(s_texel(m, blk, nb, 4u, 2u + k))));
+  a = uintBitsToFloat(FETCH(wd, int(s_texel(m, blk, nb, 4u, k))));
+  b = uintBitsToFloat(FETCH(wd, int(s_texel(m, blk, nb, 4u, 2u + k))));
 }
 #endif
 
@@ -43,7 +43,7 @@ float w_scale(uvec4 sv, uint m) {
 #ifdef P_NIBBLES
 const float ZERO = 8.0;  // Q4_0's (the forms with parameters have a min per block instead)
 void w_block(uint m, uint nb, uint b, out float q[32]) {
-  const uvec4 v = texelFetch(wq, int(w_texel(m, b, nb)));
+  const uvec4 v = FETCH(wq, int(w_texel(m, b, nb)));
   [[unroll]] for (uint k = 0; k < 4; ++k) {
     const uint lo = v[k] & 0x0F0F0F0Fu, hi = (v[k] >> 4) & 0x0F0F0F0Fu;
     [[unroll]] for (uint c = 0; c < 4; ++c) {
@@ -55,7 +55,7 @@ void w_block(uint m, uint nb, uint b, out float q[32]) {
 #elif defined(P_INT8)
 void w_block(uint m, uint nb, uint b, out float q[32]) {
   [[unroll]] for (uint h = 0; h < 2; ++h) {
-    const uvec4 v = texelFetch(wq, int(w_texel(m, 2 * b + h, 2 * nb)));
+    const uvec4 v = FETCH(wq, int(w_texel(m, 2 * b + h, 2 * nb)));
     [[unroll]] for (uint k = 0; k < 4; ++k) {
       [[unroll]] for (uint c = 0; c < 4; ++c)
         q[16 * h + 4 * k + c] = float(int(v[k] << (24 - 8 * c)) >> 24);
@@ -65,7 +65,7 @@ void w_block(uint m, uint nb, uint b, out float q[32]) {
 #elif defined(WT_F16)
 void w_block(uint m, uint nb, uint b, out float q[32]) {
   [[unroll]] for (uint j = 0; j < 4; ++j) {
-    const uvec4 v = texelFetch(wq, int(w_texel(m, 4 * b + j, 4 * nb)));
+    const uvec4 v = FETCH(wq, int(w_texel(m, 4 * b + j, 4 * nb)));
     [[unroll]] for (uint k = 0; k < 4; ++k) {
       const vec2 h = unpackHalf2x16(v[k]);
       q[8 * j + 2 * k] = h.x;
@@ -77,7 +77,7 @@ void w_block(uint m, uint nb, uint b, out float q[32]) {
 // As F16, two bfloat16 per word (the top 16 bits of a float: exact).
 void w_block(uint m, uint nb, uint b, out float q[32]) {
   [[unroll]] for (uint j = 0; j < 4; ++j) {
-    const uvec4 v = texelFetch(wq, int(w_texel(m, 4 * b + j, 4 * nb)));
+    const uvec4 v = FETCH(wq, int(w_texel(m, 4 * b + j, 4 * nb)));
     [[unroll]] for (uint k = 0; k < 4; ++k) {
       q[8 * j + 2 * k] = uintBitsToFloat(v[k] << 16);
       q[8 * j + 2 * k + 1] = uintBitsToFloat(v[k] & 0xFFFF0000u);
@@ -88,7 +88,7 @@ void w_block(uint m, uint nb, uint b, out float q[32]) {
 void w_block(uint m, uint nb, uint b, out float q[32]) {
   const uint t0 = (m * nb + b) * 8;
   [[unroll]] for (uint j = 0; j < 8; ++j) {
-    const vec4 v = texelFetch(wf, int(t0 + j));
+    const vec4 v = FETCH(wf, int(t0 + j));
     [[unroll]] for (uint c = 0; c < 4; ++c) q[4 * j + c] = v[c];
   }
 }

@@ -22,7 +22,7 @@ vkllm_shader(matmul_f16 matmul.comp DEFINES WEIGHT_F16)
 vkllm_shader(matmul_rows_f32 matmul_rows.comp)
 vkllm_shader(matmul_rows_f16 matmul_rows.comp DEFINES WEIGHT_F16)
 
-# Weights and activations through uniform texel buffers (planar Q4_0/Q8_0/Q4_K/Q5_K/Q6_K from
+# Weights and activations through texel buffers (planar Q4_0/Q8_0/Q4_K/Q5_K/Q6_K from
 # quant/repack.h)
 foreach(wt f32 f16 bf16 q4_0 q8_0 q4_k q5_k q6_k)
   string(TOUPPER ${wt} WT)
