@@ -51,6 +51,12 @@ rt::ContextOptions context_options(const DeviceOptions& o, bool notices, const G
     const KernelTuning t = kernel_tuning(info);
     const rt::DriverSetup setup =
         driver_setup(t, info, weight_bytes, std::max(1u, std::thread::hardware_concurrency()));
+    if (notices && setup.compile_only)
+      fmt::print(
+          stderr,
+          "vkllm: {} of weights: the driver's threads run each dispatch; {} driver instances "
+          "compile the pipelines (compile_lanes, {})\n",
+          human_bytes(weight_bytes), setup.split, t.origin.at("compile_lanes"));
     if (setup.setting.empty()) return setup;
     const size_t eq = setup.setting.find('=');
     const std::string name = setup.setting.substr(0, eq);

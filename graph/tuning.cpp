@@ -91,6 +91,8 @@ std::vector<Setting> settings(const rt::DeviceInfo& info) {
        uint_in(&KernelTuning::split_lanes, [](uint32_t x) { return x <= 16; })},
       {"split_max_mib", "0..1048576 (0: any size)",
        uint_in(&KernelTuning::split_max_mib, [](uint32_t x) { return x <= 1048576; })},
+      {"compile_lanes", "0..16 (0: one per core)",
+       uint_in(&KernelTuning::compile_lanes, [](uint32_t x) { return x <= 16; })},
       {"elementwise_wg", fmt::format("a power of two, 1..{}", info.max_workgroup_size[0]),
        uint_in(&KernelTuning::elementwise_wg,
                [&info](uint32_t x) { return is_pow2(x) && x <= info.max_workgroup_size[0]; })},
@@ -162,9 +164,9 @@ std::string tuning_summary(const KernelTuning& t) {
          (t.single_thread_env.empty()
               ? std::string()
               : fmt::format(" single_thread_env={} single_thread_max_mib={} split_lanes={} "
-                            "split_max_mib={}",
+                            "split_max_mib={} compile_lanes={}",
                             t.single_thread_env, t.single_thread_max_mib, t.split_lanes,
-                            t.split_max_mib));
+                            t.split_max_mib, t.compile_lanes));
 }
 
 std::string tuning_origins(const KernelTuning& t) {
@@ -181,7 +183,15 @@ rt::DriverSetup driver_setup(const KernelTuning& t, const rt::DeviceInfo& info,
   const std::string name = t.single_thread_env.substr(0, t.single_thread_env.find('='));
   if (std::getenv(name.c_str())) return {};
   if (weight_bytes <= (uint64_t{t.single_thread_max_mib} << 20)) return {t.single_thread_env, 1};
-  if (t.split_max_mib && weight_bytes > (uint64_t{t.split_max_mib} << 20)) return {};
+  if (t.split_max_mib && weight_bytes > (uint64_t{t.split_max_mib} << 20)) {
+    // The driver's own threads run the dispatches; more instances compile.
+    const uint32_t lanes = std::min(t.compile_lanes ? t.compile_lanes : 16u, cores);
+    if (lanes < 2 || !info.host_memory_import) return {};
+    rt::DriverSetup s;
+    s.split = lanes;
+    s.compile_only = true;
+    return s;
+  }
   // Never more lanes than cores: a lane waiting at a meeting spins.
   const uint32_t lanes = std::min(t.split_lanes ? t.split_lanes : 16u, cores);
   if (lanes < 2 || !info.host_memory_import) return {};

@@ -54,6 +54,11 @@ struct KernelTuning {
   // than cores. Needs VK_EXT_external_memory_host; see driver_setup().
   uint32_t split_lanes = 1;
   uint32_t split_max_mib = 0;
+  // Models over split_max_mib: the driver instances that compile each pipeline at its first use
+  // (rt::ContextOptions::split_dispatches false; dispatches run whole on the first, with the
+  // driver's worker threads), so that a driver that compiles at a pipeline's first dispatch
+  // compiles on several cores. 1: one; 0: one per core; never more than cores.
+  uint32_t compile_lanes = 1;
   // Workgroup size of the element-wise kernels: a power of two up to the device's limit.
   uint32_t elementwise_wg = 0;
   // Where each setting's value came from: "default", "<profile>:<line>" or an environment variable.
@@ -81,7 +86,8 @@ std::string tuning_origins(const KernelTuning& t);
 // value wins); else t.single_thread_env, for a model of at most t.single_thread_max_mib MiB on one
 // lane, for a larger one up to t.split_max_mib MiB only with t.split_lanes lanes (0: `cores`; at
 // most `cores`), at least two and where the device can share memory between instances
-// (DeviceInfo::host_memory_import).
+// (DeviceInfo::host_memory_import); over t.split_max_mib, t.compile_lanes lanes that only compile
+// (0: `cores`; at most `cores`; at least two, where the device can share memory).
 rt::DriverSetup driver_setup(const KernelTuning& t, const rt::DeviceInfo& info,
                              uint64_t weight_bytes, uint32_t cores);
 

@@ -240,12 +240,12 @@ Ceilings device_ceilings(Context& ctx, bool remeasure, std::string dir) {
     dir = pc.empty() ? default_dir() : std::filesystem::path(pc).parent_path().string();
   }
   const std::string path =
-      dir.empty()
-          ? std::string()
-          : ceilings_cache_path(ctx.info(), dir,
-                                ctx.lanes() > 1
-                                    ? fmt::format("{} split {}", ctx.driver_setting(), ctx.lanes())
-                                    : ctx.driver_setting());
+      dir.empty() ? std::string()
+                  : ceilings_cache_path(
+                        ctx.info(), dir,
+                        ctx.work_lanes() > 1
+                            ? fmt::format("{} split {}", ctx.driver_setting(), ctx.work_lanes())
+                            : ctx.driver_setting());
   if (!remeasure && !path.empty())
     if (auto c = load_ceilings(path)) return *c;
   Ceilings c = measure_ceilings(ctx);

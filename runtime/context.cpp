@@ -211,10 +211,12 @@ Context::Context(const ContextOptions& options) {
                  info_.name.c_str());
   }
   uint32_t split = std::max(options.split, 1u);
+  split_dispatches_ = options.split_dispatches;
   if (options.before_device) {
     const DriverSetup setup = options.before_device(info_);
     driver_setting_ = setup.setting;
     if (setup.split) split = setup.split;
+    if (setup.compile_only) split_dispatches_ = false;
   }
   if (!driver_setting_.empty()) {
     // A driver reads its environment when the instance enumerates it: enumerate again.
@@ -237,9 +239,8 @@ Context::Context(const ContextOptions& options) {
   }
   if (split > 1 && !info_.host_memory_import)
     throw DeviceError(fmt::format(
-        "splitting dispatches across {} driver instances needs VK_EXT_external_memory_host, which "
-        "{} does not have",
-        split, info_.name));
+        "{} across {} driver instances needs VK_EXT_external_memory_host, which {} does not have",
+        split_dispatches_ ? "splitting dispatches" : "compiling", split, info_.name));
   create_device(physical_, split > 1, device_, queue_, command_pool_);
   auto fci = vk_init<VkFenceCreateInfo>(VK_STRUCTURE_TYPE_FENCE_CREATE_INFO);
   vk_check(vkCreateFence(device_, &fci, nullptr, &fence_), "vkCreateFence");
@@ -268,7 +269,7 @@ Context::Context(const ContextOptions& options) {
     cmd_end_label = reinterpret_cast<PFN_vkCmdEndDebugUtilsLabelEXT>(
         vkGetInstanceProcAddr(inst, "vkCmdEndDebugUtilsLabelEXT"));
   }
-  if (split > 1) {
+  if (work_lanes() > 1) {
     // One 64-byte line per lane's arrival count, then the flag a meeting that waited too long
     // sets.
     split_counters_ = create_buffer(64 * (split + 1), "split counters");
@@ -289,7 +290,7 @@ void Context::open_peers(uint32_t lanes, uint32_t index) {
     if (index >= physical.size() || query_device(physical[index], index).uuid != info_.uuid)
       throw DeviceError(
           fmt::format("device {} is not the same in a second driver instance; "
-                      "dispatches cannot be split across instances here",
+                      "it cannot be opened through several driver instances here",
                       index));
     peer.physical = physical[index];
     create_device(peer.physical, true, peer.device, peer.queue, peer.command_pool);
@@ -298,7 +299,7 @@ void Context::open_peers(uint32_t lanes, uint32_t index) {
 }
 
 bool Context::take_split_miss() {
-  if (peers_.empty()) return false;
+  if (work_lanes() < 2) return false;
   uint32_t* flag = reinterpret_cast<uint32_t*>(split_counters_.mapped() + 64 * lanes());
   const bool missed = *flag != 0;
   *flag = 0;
@@ -659,7 +660,7 @@ PipelineObjects Context::build_pipeline(VkDevice device, VkPipelineCache cache,
                           desc.spec.size() * 4, desc.spec.data()};
   auto cpi = vk_init<VkComputePipelineCreateInfo>(VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO);
   // A split context's lanes each run a range of the workgroups (vkCmdDispatchBase).
-  if (!peers_.empty()) cpi.flags = VK_PIPELINE_CREATE_DISPATCH_BASE_BIT;
+  if (work_lanes() > 1) cpi.flags = VK_PIPELINE_CREATE_DISPATCH_BASE_BIT;
   cpi.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
   cpi.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
   cpi.stage.module = module;

@@ -27,6 +27,8 @@ struct DriverSetup {
   std::string setting;
   // Lanes to split every dispatch across (0: ContextOptions::split decides).
   uint32_t split = 0;
+  // The lanes after the first only compile (ContextOptions::split_dispatches = false).
+  bool compile_only = false;
 };
 
 struct ContextOptions {
@@ -48,6 +50,11 @@ struct ContextOptions {
   // dispatches on their own thread (lavapipe with LP_NUM_THREADS=0): its cores then work on every
   // dispatch without the driver's thread pool. Needs VK_EXT_external_memory_host.
   uint32_t split = 1;
+  // false: the lanes after the first only compile. Every dispatch runs whole on lane 0 (with its
+  // driver's own threads); a pipeline new to the context is compiled first on one lane, the
+  // lanes taking turns, and on the others from the driver's shader cache (Sequence), so that a
+  // driver that compiles at a pipeline's first dispatch (lavapipe) compiles on several cores.
+  bool split_dispatches = true;
   // Called with the chosen device before the logical device is created. It may set driver
   // settings in the environment (a CPU driver's worker threads) and say what it set, and choose
   // the lanes; Context::driver_setting() returns the setting's text.
@@ -98,6 +105,8 @@ class Context {
   // Lanes (ContextOptions::split): 1, or the driver instances each dispatch is split across.
   // Lane 0 is device(), queue() and command_pool(); the others are the peers'.
   uint32_t lanes() const { return 1 + static_cast<uint32_t>(peers_.size()); }
+  // The lanes that run dispatches: lanes(), or 1 where the others only compile.
+  uint32_t work_lanes() const { return split_dispatches_ ? lanes() : 1; }
   VkDevice device(uint32_t lane) const { return lane ? peers_[lane - 1].device : device_; }
   VkQueue queue(uint32_t lane) const { return lane ? peers_[lane - 1].queue : queue_; }
   VkCommandPool command_pool(uint32_t lane) const {
@@ -122,6 +131,9 @@ class Context {
   // forget_use makes the next call true again.
   bool first_use(const Pipeline& pipeline, uint32_t lane);
   void forget_use(const Pipeline& pipeline, uint32_t lane);
+  bool used(const Pipeline& pipeline, uint32_t lane) const {
+    return used_.count({&pipeline, lane}) != 0;
+  }
   Instance& instance() { return *instance_; }
   bool validation() const { return validation_; }
   // What ContextOptions::before_device set for this device ("" if nothing).
@@ -203,6 +215,7 @@ class Context {
   std::unique_ptr<Instance> instance_;
   bool validation_ = false;
   bool notices_ = true;
+  bool split_dispatches_ = true;
   std::string driver_setting_;
   DeviceInfo info_;
   VkPhysicalDevice physical_ = VK_NULL_HANDLE;

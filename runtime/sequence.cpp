@@ -26,16 +26,18 @@ void restart(VkCommandBuffer cb) {
 Sequence::Sequence(Context& ctx, bool timestamps)
     : ctx_(ctx), timestamps_(timestamps && ctx.info().timestamps) {
   lanes_.resize(ctx.lanes());
+  work_ = ctx.work_lanes();
   for (uint32_t i = 0; i < ctx.lanes(); ++i) {
     Lane& l = lanes_[i];
     l.device = ctx.device(i);
     l.command_pool = ctx.command_pool(i);
+    if (i >= work_) continue;  // a lane that only compiles records nothing else
     l.cb = ctx.new_command_buffer(i);
     auto fci = vk_init<VkFenceCreateInfo>(VK_STRUCTURE_TYPE_FENCE_CREATE_INFO);
     vk_check(vkCreateFence(l.device, &fci, nullptr, &l.fence), "vkCreateFence");
   }
   cb_ = lanes_[0].cb;
-  if (lanes_.size() > 1) whole_ = ctx.new_command_buffer(0);
+  if (work_ > 1) whole_ = ctx.new_command_buffer(0);
   if (timestamps_) {
     query_capacity_ = kMaxTimestamps;
     auto qi = vk_init<VkQueryPoolCreateInfo>(VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO);
@@ -47,15 +49,17 @@ Sequence::Sequence(Context& ctx, bool timestamps)
 
 Sequence::~Sequence() {
   for (Lane& l : lanes_) {
-    if (pending_) vkWaitForFences(l.device, 1, &l.fence, VK_TRUE, UINT64_MAX);
+    if (pending_ && l.fence) vkWaitForFences(l.device, 1, &l.fence, VK_TRUE, UINT64_MAX);
     for (const Lane::Compiling& c : l.compiling) {
       vkWaitForFences(l.device, 1, &c.fence, VK_TRUE, UINT64_MAX);
       l.spare.push_back(c);
     }
     for (VkDescriptorPool p : l.pools) vkDestroyDescriptorPool(l.device, p, nullptr);
     for (VkBufferView v : l.views) vkDestroyBufferView(l.device, v, nullptr);
-    vkDestroyFence(l.device, l.fence, nullptr);
-    vkFreeCommandBuffers(l.device, l.command_pool, 1, &l.cb);
+    if (l.cb) {
+      vkDestroyFence(l.device, l.fence, nullptr);
+      vkFreeCommandBuffers(l.device, l.command_pool, 1, &l.cb);
+    }
     for (const Lane::Compiling& c : l.spare) {
       vkFreeCommandBuffers(l.device, l.command_pool, 1, &c.cb);
       vkDestroyFence(l.device, c.fence, nullptr);
@@ -85,6 +89,7 @@ void Sequence::begin() {
     for (VkBufferView v : l.views) vkDestroyBufferView(l.device, v, nullptr);
     l.views.clear();
     l.meeting = VK_NULL_HANDLE;
+    if (!l.cb) continue;
     restart(l.cb);
     // Order this submission after the writes of earlier ones (a replayed step reads what the
     // previous step wrote, e.g. the KV cache). The lanes need not meet: the host waits for every
@@ -178,7 +183,7 @@ void Sequence::dispatch(const Pipeline& p, std::span<const BufferRange> bindings
   // Lane i runs a contiguous share of the workgroups of the last dimension with more than one
   // (the shaders linearise 2-D grids as x + y * gl_NumWorkGroups.x, which a share of y keeps);
   // lane 0 takes the remainder, so it always has work.
-  const uint32_t n = static_cast<uint32_t>(lanes_.size());
+  const uint32_t n = work_;
   const int dim = p.desc.split_dim >= 0 ? std::min(p.desc.split_dim, 2)
                   : groups[2] > 1       ? 2
                   : groups[1] > 1       ? 1
@@ -215,6 +220,9 @@ void Sequence::dispatch(const Pipeline& p, std::span<const BufferRange> bindings
     }
     base += share;
   }
+  // Lanes that only compile: an empty dispatch when the pipeline is new to them.
+  for (uint32_t i = n; i < lanes_.size(); ++i)
+    if (!ctx_.used(p, i)) prime(lanes_[i], i, p, bind(lanes_[i], i, p, bindings), push, push_size);
   labels_.push_back(name);
   write_timestamp();
 }
@@ -361,7 +369,7 @@ VkBufferView Sequence::texel_view(Lane& lane, uint32_t index, const Pipeline& p,
 
 void Sequence::write_timestamp() {
   if (!timestamps_ || queries_used_ >= query_capacity_) return;
-  if (lanes_.size() > 1) {
+  if (work_ > 1) {
     timestamp_due_ = true;  // after the meeting that follows, if any
     return;
   }
@@ -385,13 +393,13 @@ void Sequence::memory_barrier(VkCommandBuffer cb) const {
 }
 
 void Sequence::barrier() {
-  for (Lane& l : lanes_) memory_barrier(l.cb);
+  for (uint32_t i = 0; i < work_; ++i) memory_barrier(lanes_[i].cb);
   if (whole_) memory_barrier(whole_);
   meet();
 }
 
 void Sequence::barrier(std::span<const BufferRange> ranges) {
-  for (uint32_t i = 0; i < lanes_.size(); ++i) {
+  for (uint32_t i = 0; i < work_; ++i) {
     std::vector<VkBufferMemoryBarrier> bars;
     bars.reserve(ranges.size());
     for (const BufferRange& r : ranges) {
@@ -414,10 +422,10 @@ void Sequence::barrier(std::span<const BufferRange> ranges) {
 }
 
 void Sequence::meet() {
-  if (lanes_.size() < 2 || !recording_) return;
+  if (work_ < 2 || !recording_) return;
   const Pipeline& p = ctx_.split_sync_pipeline();
   const BufferRange counts(ctx_.split_counters());
-  for (uint32_t i = 0; i < lanes_.size(); ++i) {
+  for (uint32_t i = 0; i < work_; ++i) {
     Lane& l = lanes_[i];
     if (!l.meeting) l.meeting = bind(l, i, p, std::span<const BufferRange>(&counts, 1));
     const PipelineObjects& po = p.on(i);
@@ -490,7 +498,7 @@ void Sequence::end() {
   flush_timestamp();
   // Results become visible to the host (and to the next submission) once the fences signal.
   std::vector<VkCommandBuffer> cbs;
-  for (Lane& l : lanes_) cbs.push_back(l.cb);
+  for (uint32_t i = 0; i < work_; ++i) cbs.push_back(lanes_[i].cb);
   if (whole_) cbs.push_back(whole_);
   for (VkCommandBuffer cb : cbs) {
     auto mb = vk_init<VkMemoryBarrier>(VK_STRUCTURE_TYPE_MEMORY_BARRIER);
@@ -511,12 +519,12 @@ void Sequence::submit() {
   // Every lane's part is submitted, even after a failure, so that no lane waits at a meeting
   // for one that never comes; the first failure is reported.
   VkResult first = VK_SUCCESS;
-  for (Lane& l : lanes_) {
+  for (uint32_t i = 0; i < work_; ++i) {
+    Lane& l = lanes_[i];
     auto si = vk_init<VkSubmitInfo>(VK_STRUCTURE_TYPE_SUBMIT_INFO);
     si.commandBufferCount = 1;
     si.pCommandBuffers = &l.cb;
-    const VkResult r =
-        vkQueueSubmit(ctx_.queue(static_cast<uint32_t>(&l - lanes_.data())), 1, &si, l.fence);
+    const VkResult r = vkQueueSubmit(ctx_.queue(i), 1, &si, l.fence);
     if (r != VK_SUCCESS && first == VK_SUCCESS) first = r;
   }
   pending_ = true;
@@ -527,8 +535,10 @@ void Sequence::wait() {
   if (!pending_) return;
   pending_ = false;
   for (uint32_t i = 0; i < lanes_.size(); ++i) {
-    ctx_.wait_fence(lanes_[i].fence, "command sequence", i);
-    vkResetFences(lanes_[i].device, 1, &lanes_[i].fence);
+    if (i < work_) {
+      ctx_.wait_fence(lanes_[i].fence, "command sequence", i);
+      vkResetFences(lanes_[i].device, 1, &lanes_[i].fence);
+    }
     wait_primes(lanes_[i], i);
   }
   if (whole_ && ctx_.take_split_miss()) {

@@ -2,16 +2,17 @@
 // Record once, submit many times (replay): descriptor sets and push constants are baked in, so
 // anything that changes between replays must live in a buffer.
 //
-// In a split context (Context::lanes() > 1) a Sequence records one command buffer per lane: each
-// dispatch's workgroups are divided between the lanes along their last dimension of more than one
-// (vkCmdDispatchBase, so shaders see their usual gl_WorkGroupID), fills and copies run on lane 0,
-// and every barrier is also a meeting of the lanes (shaders/split_sync.comp). Timestamps are lane
-// 0's, written after the meeting that follows a dispatch, so a dispatch's time is until every
+// In a split context (Context::work_lanes() > 1) a Sequence records one command buffer per lane:
+// each dispatch's workgroups are divided between the lanes along their last dimension of more than
+// one (vkCmdDispatchBase, so shaders see their usual gl_WorkGroupID), fills and copies run on lane
+// 0, and every barrier is also a meeting of the lanes (shaders/split_sync.comp). Timestamps are
+// lane 0's, written after the meeting that follows a dispatch, so a dispatch's time is until every
 // lane has finished it. Lane 0 also records the whole sequence unsplit: when the lanes did not
 // meet in time (a core taken by another program), wait() runs that once more on lane 0, so a
 // sequence recorded in a split context must give the same results when run twice in a row (each
 // of vkllm's writes what it reads, or reads only what earlier sequences wrote). A split context
-// runs one submission at a time.
+// runs one submission at a time. Lanes that only compile (ContextOptions::split_dispatches false)
+// record no command buffer: only the empty dispatches that compile the pipelines new to them.
 #pragma once
 #include <vulkan/vulkan.h>
 
@@ -152,6 +153,7 @@ class Sequence {
 
   Context& ctx_;
   std::vector<Lane> lanes_;
+  uint32_t work_ = 1;                    // Context::work_lanes(): the lanes after them only compile
   VkCommandBuffer cb_ = VK_NULL_HANDLE;  // lane 0's
   // Split contexts: lane 0's unsplit recording of the whole sequence, run when the lanes did not
   // meet in time; and how many times that happened.

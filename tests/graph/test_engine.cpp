@@ -374,25 +374,29 @@ TEST_CASE("engine: embedding and output split into pieces match the CPU referenc
 // A split context (rt::ContextOptions::split) runs each workgroup exactly as one lane does, so
 // every logit is the same, in prompt batches (several per prompt) and in replayed decode steps.
 TEST_CASE("engine: a context split across two driver instances gives the same logits") {
-  auto split = test::split_context(2);
-  if (!split) return;
-  for (const std::string& path :
-       {stories(), random_model("split_q4_0", w64_config(GGMLType::Q4_0, 31))}) {
-    CAPTURE(path);
-    GGUFFile f = GGUFFile::open(path);
-    EngineOptions o;
-    o.all_logits = true;
-    o.n_batch = 5;
-    o.n_ctx = 64;
-    Engine one(test::context(), f, o), two(*split, f, o);
-    auto toks = some_tokens(19, 64, 5);
-    std::span<const int32_t> prompt(toks.data(), 13);
-    CHECK(two.eval(prompt) == one.eval(prompt));
-    for (size_t i = 13; i < toks.size(); ++i) {
-      std::span<const int32_t> t(&toks[i], 1);
-      CHECK(two.eval(t) == one.eval(t));
+  // Split dispatches, and a second instance that only compiles.
+  for (const bool split_dispatches : {true, false}) {
+    CAPTURE(split_dispatches);
+    auto split = test::split_context(2, split_dispatches);
+    if (!split) return;
+    for (const std::string& path :
+         {stories(), random_model("split_q4_0", w64_config(GGMLType::Q4_0, 31))}) {
+      CAPTURE(path);
+      GGUFFile f = GGUFFile::open(path);
+      EngineOptions o;
+      o.all_logits = true;
+      o.n_batch = 5;
+      o.n_ctx = 64;
+      Engine one(test::context(), f, o), two(*split, f, o);
+      auto toks = some_tokens(19, 64, 5);
+      std::span<const int32_t> prompt(toks.data(), 13);
+      CHECK(two.eval(prompt) == one.eval(prompt));
+      for (size_t i = 13; i < toks.size(); ++i) {
+        std::span<const int32_t> t(&toks[i], 1);
+        CHECK(two.eval(t) == one.eval(t));
+      }
     }
+    CHECK(split->validation_messages() == 0);
   }
-  CHECK(split->validation_messages() == 0);
   test::check_no_validation_messages();
 }

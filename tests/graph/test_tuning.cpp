@@ -205,6 +205,7 @@ TEST_CASE("tuning: larger models on llvmpipe split each dispatch across instance
   const auto t = kernel_tuning(lvp, "", "");
   CHECK(t.split_lanes == 2);
   CHECK(t.split_max_mib == 128);
+  CHECK(t.compile_lanes == 2);
   CHECK(t.origin.at("split_lanes").rfind("built-in device profile:", 0) == 0);
   CHECK(kernel_tuning(device(VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, 32), "", "").split_lanes == 1);
 
@@ -221,7 +222,24 @@ TEST_CASE("tuning: larger models on llvmpipe split each dispatch across instance
   const auto mid = driver_setup(u, lvp, 14 * mib, 2);
   CHECK(mid.setting == "VKLLM_TEST_SPLIT_ENV=0");
   CHECK(mid.split == 2);
-  CHECK(driver_setup(u, lvp, 128 * mib + 1, 2).setting.empty());
+  u.compile_lanes = 1;  // the built-in profile's 2 for llvmpipe, here none
+  const auto big = driver_setup(u, lvp, 128 * mib + 1, 2);
+  CHECK(big.setting.empty());
+  CHECK(big.split == 0);
+  CHECK_FALSE(big.compile_only);
+  // Over the limit with compile_lanes: the pool runs the dispatches, more instances compile.
+  u.compile_lanes = 2;
+  const auto compiling = driver_setup(u, lvp, 128 * mib + 1, 2);
+  CHECK(compiling.setting.empty());
+  CHECK(compiling.split == 2);
+  CHECK(compiling.compile_only);
+  CHECK_FALSE(driver_setup(u, lvp, 14 * mib, 2).compile_only);
+  CHECK(driver_setup(u, lvp, 128 * mib + 1, 1).split == 0);  // one core: nothing to share
+  u.compile_lanes = 0;                                       // one per core
+  CHECK(driver_setup(u, lvp, 128 * mib + 1, 3).split == 3);
+  rt::DeviceInfo cannot_share = lvp;
+  cannot_share.host_memory_import = false;
+  CHECK(driver_setup(u, cannot_share, 128 * mib + 1, 2).split == 0);
   // Never more lanes than cores, none without shared memory, none when the user set the variable.
   CHECK(driver_setup(u, lvp, 14 * mib, 1).setting.empty());
   u.split_lanes = 0;  // one per core
@@ -233,6 +251,7 @@ TEST_CASE("tuning: larger models on llvmpipe split each dispatch across instance
   CHECK(driver_setup(u, lvp, 14 * mib, 2).setting.empty());
   ::unsetenv("VKLLM_TEST_SPLIT_ENV");
   CHECK(error_of(lvp, "[all]\nsplit_lanes = 17\n").find("0..16") != std::string::npos);
+  CHECK(error_of(lvp, "[all]\ncompile_lanes = 17\n").find("0..16") != std::string::npos);
 
   // VKLLM_SPLIT sets the lanes for any size; a bad value is an error naming it.
   ::setenv("VKLLM_SPLIT", "3", 1);

@@ -225,6 +225,49 @@ TEST_CASE("split: each new pipeline compiles on one lane first, all before the l
   CHECK(ctx->validation_messages() == 0);
 }
 
+TEST_CASE("split: lanes that only compile; every dispatch runs whole on lane 0") {
+  auto ctx = test::split_context(2, /*split_dispatches=*/false);
+  if (!ctx) return;
+  REQUIRE(ctx->lanes() == 2);
+  CHECK(ctx->work_lanes() == 1);
+  const uint32_t n = 3000, groups = (n + 63) / 64;
+  const auto a = test::random_floats(n, 23);
+  rt::Buffer x = ctx->create_buffer(n * 4), y = ctx->create_buffer(n * 4),
+             z = ctx->create_buffer(n * 4);
+  ctx->upload(x, 0, a.data(), n * 4);
+  const auto& scale = ctx->pipeline({"scale", 2, 8, {64}});
+  const auto& add = ctx->pipeline({"add", 3, 8, {64}});
+  const auto& copy = ctx->pipeline({"copy", 2, 4, {64}});
+  const struct {
+    uint32_t n;
+    float s;
+  } scale_push{n, -2.0f};
+  const uint32_t add_push[2] = {n, n}, copy_push = n;
+  rt::Sequence seq(*ctx, /*timestamps=*/true);
+  seq.begin();
+  seq.dispatch(scale, {x, y}, scale_push, {groups, 1, 1});
+  seq.barrier();
+  seq.dispatch(add, {y, x, z}, add_push, {groups, 1, 1});
+  seq.barrier();
+  seq.dispatch(copy, {z, y}, copy_push, {groups, 1, 1});
+  seq.end();
+  // Each lane has had each pipeline compiled, lane 1 without running any dispatch.
+  for (uint32_t lane = 0; lane < 2; ++lane)
+    for (const rt::Pipeline* p : {&scale, &add, &copy}) CHECK(ctx->used(*p, lane));
+  std::vector<float> want(n);
+  for (uint32_t i = 0; i < n; ++i) want[i] = a[i] * -2.0f + a[i];
+  for (int replay = 0; replay < 2; ++replay) {
+    std::memset(y.mapped(), 0xff, n * 4);
+    std::memset(z.mapped(), 0xff, n * 4);
+    seq.submit_and_wait();
+    CHECK(seq.reruns() == 0);
+    test::check_close(read(*ctx, y, n), want, 0.0, 1.0, fmt::format("replay {}", replay));
+  }
+  if (ctx->info().timestamps) CHECK(seq.timings().size() == 3);
+  CHECK_FALSE(ctx->take_split_miss());
+  CHECK(ctx->validation_messages() == 0);
+}
+
 TEST_CASE("split: one submission at a time") {
   auto ctx = split_context();
   if (!ctx) return;

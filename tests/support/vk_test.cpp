@@ -27,7 +27,7 @@ rt::Context& context() {
   return *p;
 }
 
-std::unique_ptr<rt::Context> split_context(uint32_t lanes) {
+std::unique_ptr<rt::Context> split_context(uint32_t lanes, bool split_dispatches) {
   const auto devices = rt::list_devices();
   const auto& d = devices[rt::choose_device(devices, -1)];
   if (!d.host_memory_import) {
@@ -37,6 +37,7 @@ std::unique_ptr<rt::Context> split_context(uint32_t lanes) {
   rt::ContextOptions o;
   o.notices = false;
   o.split = lanes;
+  o.split_dispatches = split_dispatches;
   return std::make_unique<rt::Context>(o);
 }
 

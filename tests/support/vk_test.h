@@ -20,7 +20,7 @@ rt::Context& context();
 // A context whose dispatches are split across `lanes` driver instances of the same device
 // (rt::ContextOptions::split), or null (with a message) where the device cannot share memory
 // between instances.
-std::unique_ptr<rt::Context> split_context(uint32_t lanes = 2);
+std::unique_ptr<rt::Context> split_context(uint32_t lanes = 2, bool split_dispatches = true);
 // True once context() has been called.
 bool context_created();
 
