@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
       "VKLLM_SPLIT=N splits each dispatch of a model over 4 MiB across N driver instances of a "
       "CPU\n"
       "device that can share memory (lavapipe: default 2 up to 128 MiB of weights, above that a\n"
-      "second instance that only compiles; 1 = never, and no compiling instance; 0 = one per core);\n"
+      "second instance that only compiles; 1 = never, and no compiling instance; 0 = one per "
+      "core);\n"
       "VKLLM_DEVICE_PROFILE=FILE adds a device profile of kernel settings (see 'vkllm devices').\n"
       "Run 'vkllm <command> --help' for a command's options.");
   vkllm::app::register_devices(app);
