@@ -37,13 +37,6 @@ std::array<uint32_t, 3> groups_for(const DeviceInfo& info, uint64_t threads, uin
   return {static_cast<uint32_t>(x), static_cast<uint32_t>(y), 1};
 }
 
-std::string default_dir() {
-  if (const char* d = std::getenv("VKLLM_PIPELINE_CACHE_DIR"); d && *d) return d;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/vkllm";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/vkllm";
-  return {};
-}
-
 bool good(double x) {
   return std::isfinite(x) && x > 0.0;
 }
@@ -237,7 +230,7 @@ bool save_ceilings(const std::string& path, const Ceilings& c) {
 Ceilings device_ceilings(Context& ctx, bool remeasure, std::string dir) {
   if (dir.empty()) {
     const std::string& pc = ctx.pipeline_cache_path();
-    dir = pc.empty() ? default_dir() : std::filesystem::path(pc).parent_path().string();
+    dir = pc.empty() ? default_cache_dir() : std::filesystem::path(pc).parent_path().string();
   }
   const std::string path =
       dir.empty() ? std::string()

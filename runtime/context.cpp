@@ -69,14 +69,14 @@ bool contains(const std::vector<std::string>& v, const char* s) {
   return false;
 }
 
+}  // namespace
+
 std::string default_cache_dir() {
   if (const char* d = std::getenv("VKLLM_PIPELINE_CACHE_DIR"); d && *d) return d;
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/vkllm";
   if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/vkllm";
   return {};
 }
-
-}  // namespace
 
 bool validation_requested_by_env() {
   return env_flag("VKLLM_VALIDATION");

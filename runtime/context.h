@@ -61,6 +61,10 @@ struct ContextOptions {
   std::function<DriverSetup(const DeviceInfo&)> before_device;
 };
 
+// Where vkllm keeps its caches (pipelines, measured ceilings): VKLLM_PIPELINE_CACHE_DIR, else
+// $XDG_CACHE_HOME/vkllm, else ~/.cache/vkllm; "" where none of them is set.
+std::string default_cache_dir();
+
 // A Vulkan instance, optionally with validation. Used by Context and by device listing.
 class Instance {
  public:

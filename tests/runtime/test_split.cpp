@@ -174,54 +174,76 @@ TEST_CASE("split: lanes that do not meet in time run the submission again on one
   CHECK(ctx->validation_messages() == 0);
 }
 
+namespace {
+
+// y = a * f; z = y + a; y = z with three pipelines new to the context (scale, add, copy), on
+// poisoned outputs.
+struct Chain {
+  rt::Context& ctx;
+  uint32_t n;
+  float f;
+  std::vector<float> a = test::random_floats(n, 21);
+  rt::Buffer x = ctx.create_buffer(n * 4), y = ctx.create_buffer(n * 4),
+             z = ctx.create_buffer(n * 4);
+  const rt::Pipeline& scale = ctx.pipeline({"scale", 2, 8, {64}});
+  const rt::Pipeline& add = ctx.pipeline({"add", 3, 8, {64}});
+  const rt::Pipeline& copy = ctx.pipeline({"copy", 2, 4, {64}});
+  struct {
+    uint32_t n;
+    float s;
+  } scale_push{n, f};
+  uint32_t add_push[2] = {n, n}, copy_push = n, groups = (n + 63) / 64;
+
+  Chain(rt::Context& c, uint32_t count, float factor) : ctx(c), n(count), f(factor) {
+    ctx.upload(x, 0, a.data(), n * 4);
+  }
+  void record(rt::Sequence& seq) {
+    seq.dispatch(scale, {x, y}, scale_push, {groups, 1, 1});
+    seq.barrier();
+    seq.dispatch(add, {y, x, z}, add_push, {groups, 1, 1});
+    seq.barrier();
+    seq.dispatch(copy, {z, y}, copy_push, {groups, 1, 1});
+  }
+  // Runs the recorded sequence twice, checking y each time.
+  void run_and_check(rt::Sequence& seq) {
+    std::vector<float> want(n);
+    for (uint32_t i = 0; i < n; ++i) want[i] = a[i] * f + a[i];
+    for (int replay = 0; replay < 2; ++replay) {
+      std::memset(y.mapped(), 0xff, n * 4);
+      std::memset(z.mapped(), 0xff, n * 4);
+      seq.submit_and_wait();
+      CHECK(seq.reruns() == 0);
+      test::check_close(read(ctx, y, n), want, 0.0, 1.0, fmt::format("replay {}", replay));
+    }
+  }
+};
+
+}  // namespace
+
 TEST_CASE("split: each new pipeline compiles on one lane first, all before the lanes meet") {
   auto ctx = split_context();
   if (!ctx) return;
-  const uint32_t n = 1000, groups = (n + 63) / 64;
-  const auto a = test::random_floats(n, 21);
-  rt::Buffer x = ctx->create_buffer(n * 4), y = ctx->create_buffer(n * 4),
-             z = ctx->create_buffer(n * 4);
-  ctx->upload(x, 0, a.data(), n * 4);
-  const auto& scale = ctx->pipeline({"scale", 2, 8, {64}});
-  const auto& add = ctx->pipeline({"add", 3, 8, {64}});
-  const auto& copy = ctx->pipeline({"copy", 2, 4, {64}});
-  const struct {
-    uint32_t n;
-    float s;
-  } scale_push{n, 0.5f};
-  const uint32_t add_push[2] = {n, n}, copy_push = n;
+  Chain c(*ctx, 1000, 0.5f);
   rt::Sequence seq(*ctx);
   // A recording abandoned before end(): in order of first use, lane 0 compiles scale first and
   // lane 1 add; the other lane's turn at each is dropped, so it compiles them when next used.
   seq.begin();
-  seq.dispatch(scale, {x, y}, scale_push, {groups, 1, 1});
-  seq.dispatch(add, {x, x, z}, add_push, {groups, 1, 1});
+  seq.dispatch(c.scale, {c.x, c.y}, c.scale_push, {c.groups, 1, 1});
+  seq.dispatch(c.add, {c.x, c.x, c.z}, c.add_push, {c.groups, 1, 1});
   seq.begin();
-  CHECK_FALSE(ctx->first_use(scale, 0));
-  CHECK(ctx->first_use(scale, 1));
-  CHECK(ctx->first_use(add, 0));
-  CHECK_FALSE(ctx->first_use(add, 1));
-  ctx->forget_use(scale, 1);
-  ctx->forget_use(add, 0);
-  // y = a / 2; z = y + a; y = z: three pipelines new to some lane, compiled before the first
-  // submission, with no lane left behind at a meeting.
-  seq.dispatch(scale, {x, y}, scale_push, {groups, 1, 1});
-  seq.barrier();
-  seq.dispatch(add, {y, x, z}, add_push, {groups, 1, 1});
-  seq.barrier();
-  seq.dispatch(copy, {z, y}, copy_push, {groups, 1, 1});
+  CHECK_FALSE(ctx->first_use(c.scale, 0));
+  CHECK(ctx->first_use(c.scale, 1));
+  CHECK(ctx->first_use(c.add, 0));
+  CHECK_FALSE(ctx->first_use(c.add, 1));
+  ctx->forget_use(c.scale, 1);
+  ctx->forget_use(c.add, 0);
+  // The three pipelines are compiled on every lane before the first submission, with no lane
+  // left behind at a meeting.
+  c.record(seq);
   seq.end();
   for (uint32_t lane = 0; lane < 2; ++lane)
-    for (const rt::Pipeline* p : {&scale, &add, &copy}) CHECK_FALSE(ctx->first_use(*p, lane));
-  std::vector<float> want(n);
-  for (uint32_t i = 0; i < n; ++i) want[i] = a[i] * 0.5f + a[i];
-  for (int replay = 0; replay < 2; ++replay) {
-    std::memset(y.mapped(), 0xff, n * 4);
-    std::memset(z.mapped(), 0xff, n * 4);
-    seq.submit_and_wait();
-    CHECK(seq.reruns() == 0);
-    test::check_close(read(*ctx, y, n), want, 0.0, 1.0, fmt::format("replay {}", replay));
-  }
+    for (const rt::Pipeline* p : {&c.scale, &c.add, &c.copy}) CHECK_FALSE(ctx->first_use(*p, lane));
+  c.run_and_check(seq);
   CHECK(ctx->validation_messages() == 0);
 }
 
@@ -230,39 +252,15 @@ TEST_CASE("split: lanes that only compile; every dispatch runs whole on lane 0")
   if (!ctx) return;
   REQUIRE(ctx->lanes() == 2);
   CHECK(ctx->work_lanes() == 1);
-  const uint32_t n = 3000, groups = (n + 63) / 64;
-  const auto a = test::random_floats(n, 23);
-  rt::Buffer x = ctx->create_buffer(n * 4), y = ctx->create_buffer(n * 4),
-             z = ctx->create_buffer(n * 4);
-  ctx->upload(x, 0, a.data(), n * 4);
-  const auto& scale = ctx->pipeline({"scale", 2, 8, {64}});
-  const auto& add = ctx->pipeline({"add", 3, 8, {64}});
-  const auto& copy = ctx->pipeline({"copy", 2, 4, {64}});
-  const struct {
-    uint32_t n;
-    float s;
-  } scale_push{n, -2.0f};
-  const uint32_t add_push[2] = {n, n}, copy_push = n;
+  Chain c(*ctx, 3000, -2.0f);
   rt::Sequence seq(*ctx, /*timestamps=*/true);
   seq.begin();
-  seq.dispatch(scale, {x, y}, scale_push, {groups, 1, 1});
-  seq.barrier();
-  seq.dispatch(add, {y, x, z}, add_push, {groups, 1, 1});
-  seq.barrier();
-  seq.dispatch(copy, {z, y}, copy_push, {groups, 1, 1});
+  c.record(seq);
   seq.end();
   // Each lane has had each pipeline compiled, lane 1 without running any dispatch.
   for (uint32_t lane = 0; lane < 2; ++lane)
-    for (const rt::Pipeline* p : {&scale, &add, &copy}) CHECK(ctx->used(*p, lane));
-  std::vector<float> want(n);
-  for (uint32_t i = 0; i < n; ++i) want[i] = a[i] * -2.0f + a[i];
-  for (int replay = 0; replay < 2; ++replay) {
-    std::memset(y.mapped(), 0xff, n * 4);
-    std::memset(z.mapped(), 0xff, n * 4);
-    seq.submit_and_wait();
-    CHECK(seq.reruns() == 0);
-    test::check_close(read(*ctx, y, n), want, 0.0, 1.0, fmt::format("replay {}", replay));
-  }
+    for (const rt::Pipeline* p : {&c.scale, &c.add, &c.copy}) CHECK(ctx->used(*p, lane));
+  c.run_and_check(seq);
   if (ctx->info().timestamps) CHECK(seq.timings().size() == 3);
   CHECK_FALSE(ctx->take_split_miss());
   CHECK(ctx->validation_messages() == 0);
