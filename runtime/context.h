@@ -51,8 +51,8 @@ struct ContextOptions {
   // dispatch without the driver's thread pool. Needs VK_EXT_external_memory_host.
   uint32_t split = 1;
   // false: the lanes after the first only compile. Every dispatch runs whole on lane 0 (with its
-  // driver's own threads); a pipeline new to the context is compiled first on one lane, the
-  // lanes taking turns, and on the others from the driver's shader cache (Sequence), so that a
+  // driver's own threads); a pipeline new to the context is compiled first on one lane (the
+  // least loaded), and on the others from the driver's shader cache (Sequence), so that a
   // driver that compiles at a pipeline's first dispatch (lavapipe) compiles on several cores.
   bool split_dispatches = true;
   // Called with the chosen device before the logical device is created. It may set driver

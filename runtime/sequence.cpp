@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
+
+#include "shaders/registry.h"
 
 namespace vkllm::rt {
 
@@ -100,7 +103,8 @@ void Sequence::begin() {
     restart(whole_);
     memory_barrier(whole_);
   }
-  prime_order_.clear();
+  prime_owner_.clear();
+  prime_load_.clear();
   labels_.clear();
   queries_used_ = 0;
   timestamp_due_ = false;
@@ -234,11 +238,16 @@ void Sequence::prime(Lane& lane, uint32_t index, const Pipeline& p, VkDescriptor
   // driver's queue thread compiles while the host records the rest.
   const uint32_t n = static_cast<uint32_t>(lanes_.size());
   if (n == 1 || !ctx_.first_use(p, index)) return;
-  const uint32_t order =
-      prime_order_.emplace(&p, static_cast<uint32_t>(prime_order_.size())).first->second;
+  auto [owner, added] = prime_owner_.emplace(&p, 0u);
+  if (added) {
+    prime_load_.resize(n);
+    owner->second = static_cast<uint32_t>(std::min_element(prime_load_.begin(), prime_load_.end()) -
+                                          prime_load_.begin());
+    prime_load_[owner->second] += std::max<size_t>(shaders::find(p.desc.shader).size(), 1);
+  }
   const auto* bytes = static_cast<const uint8_t*>(push);
   Lane::Prime pr{&p, set, std::vector<uint8_t>(bytes, bytes + push_size)};
-  if (order % n == index)
+  if (owner->second == index)
     submit_primes(lane, index, std::span<const Lane::Prime>(&pr, 1));
   else
     lane.primes.push_back(std::move(pr));
@@ -301,7 +310,8 @@ void Sequence::finish_primes() {
     }
     for (uint32_t i = 0; i < n; ++i) wait_primes(lanes_[i], i);
   }
-  prime_order_.clear();
+  prime_owner_.clear();
+  prime_load_.clear();
 }
 
 VkDescriptorSet Sequence::bind(Lane& lane, uint32_t index, const Pipeline& p,

@@ -127,10 +127,12 @@ class Sequence {
   // Split contexts, at end(): every lane has compiled every pipeline it runs before the lanes
   // first meet (a lane compiling at a meeting makes the others give up waiting).
   void finish_primes();
-  // The order in which this recording first used each pipeline on any lane: lane `order % lanes`
-  // compiles it first, the others after it (then from the driver's shader cache, where it has
-  // one), so that the lanes do not all compile the same pipeline at once.
-  std::unordered_map<const Pipeline*, uint32_t> prime_order_;
+  // The lane that compiles each pipeline new in this recording first, the others after it (then
+  // from the driver's shader cache, where it has one), so that the lanes do not all compile the
+  // same pipeline at once; and each lane's share so far in SPIR-V words (a rough measure of the
+  // compile's time): a new pipeline goes to the lane with the least.
+  std::unordered_map<const Pipeline*, uint32_t> prime_owner_;
+  std::vector<uint64_t> prime_load_;
 
   // A set of `storage` storage-buffer and `texel` texel-buffer descriptors, from the lane's last
   // pool while it has room for them (a pool holds a fixed number of sets and of each type).

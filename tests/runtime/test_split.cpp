@@ -11,6 +11,7 @@
 
 #include "runtime/context.h"
 #include "runtime/sequence.h"
+#include "shaders/registry.h"
 #include "support/vk_test.h"
 
 using namespace vkllm;
@@ -225,18 +226,30 @@ TEST_CASE("split: each new pipeline compiles on one lane first, all before the l
   if (!ctx) return;
   Chain c(*ctx, 1000, 0.5f);
   rt::Sequence seq(*ctx);
-  // A recording abandoned before end(): in order of first use, lane 0 compiles scale first and
-  // lane 1 add; the other lane's turn at each is dropped, so it compiles them when next used.
+  // A recording abandoned before end(). Each new pipeline is compiled first on the lane with the
+  // least SPIR-V so far: bench_fma (the largest) on lane 0, then scale and add both on lane 1
+  // (together still smaller); the other lane's turn at each is dropped, so it compiles them when
+  // next used.
+  const auto& fma = ctx->pipeline({"bench_fma", 1, 16, {64}});
+  REQUIRE(shaders::find("bench_fma").size() >
+          shaders::find("scale").size() + shaders::find("add").size());
+  rt::Buffer out = ctx->create_buffer(128 * 4);
+  const struct {
+    uint32_t n, iters;
+    float m, c;
+  } fma_push{128, 10, 0.999f, 0.001f};
   seq.begin();
+  seq.dispatch(fma, {out}, fma_push, {2, 1, 1});
   seq.dispatch(c.scale, {c.x, c.y}, c.scale_push, {c.groups, 1, 1});
   seq.dispatch(c.add, {c.x, c.x, c.z}, c.add_push, {c.groups, 1, 1});
   seq.begin();
-  CHECK_FALSE(ctx->first_use(c.scale, 0));
-  CHECK(ctx->first_use(c.scale, 1));
-  CHECK(ctx->first_use(c.add, 0));
-  CHECK_FALSE(ctx->first_use(c.add, 1));
-  ctx->forget_use(c.scale, 1);
-  ctx->forget_use(c.add, 0);
+  CHECK_FALSE(ctx->first_use(fma, 0));
+  CHECK(ctx->first_use(fma, 1));
+  for (const rt::Pipeline* p : {&c.scale, &c.add}) {
+    CHECK(ctx->first_use(*p, 0));
+    CHECK_FALSE(ctx->first_use(*p, 1));
+    ctx->forget_use(*p, 0);
+  }
   // The three pipelines are compiled on every lane before the first submission, with no lane
   // left behind at a meeting.
   c.record(seq);
