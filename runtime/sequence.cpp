@@ -544,12 +544,9 @@ void Sequence::submit() {
 void Sequence::wait() {
   if (!pending_) return;
   pending_ = false;
-  for (uint32_t i = 0; i < lanes_.size(); ++i) {
-    if (i < work_) {
-      ctx_.wait_fence(lanes_[i].fence, "command sequence", i);
-      vkResetFences(lanes_[i].device, 1, &lanes_[i].fence);
-    }
-    wait_primes(lanes_[i], i);
+  for (uint32_t i = 0; i < work_; ++i) {
+    ctx_.wait_fence(lanes_[i].fence, "command sequence", i);
+    vkResetFences(lanes_[i].device, 1, &lanes_[i].fence);
   }
   if (whole_ && ctx_.take_split_miss()) {
     // A lane gave up waiting for another at a meeting, so the lanes' results are invalid: run the
