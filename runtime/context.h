@@ -135,6 +135,7 @@ class Context {
   // forget_use makes the next call true again.
   bool first_use(const Pipeline& pipeline, uint32_t lane);
   void forget_use(const Pipeline& pipeline, uint32_t lane);
+  // Whether `pipeline` has been named for `lane` (first_use without marking it).
   bool used(const Pipeline& pipeline, uint32_t lane) const {
     return used_.count({&pipeline, lane}) != 0;
   }

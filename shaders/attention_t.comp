@@ -31,9 +31,8 @@ const uint KV_TEXELS = HD / 8;  // texels per head row
 const uint KV_TEXELS = HD4;
 #endif
 
-// Dims 4 d' .. 4 d' + 3 of the cache row starting at texel kb, for d' = 2 e and 2 e + 1 (f16)
-// or d' = e (f32), from its texel w.
 #ifdef KV_HALF
+// Texel e of a cache row (8 halves) as dims 4 d' .. 4 d' + 3 for d' = 2 e (lo) and 2 e + 1 (hi).
 void kv_unpack(uvec4 w, out vec4 lo, out vec4 hi) {
   lo = vec4(unpackHalf2x16(w.x), unpackHalf2x16(w.y));
   hi = vec4(unpackHalf2x16(w.z), unpackHalf2x16(w.w));
