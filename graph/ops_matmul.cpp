@@ -105,11 +105,12 @@ bool Ops::texel_matmul_ok(GGMLType wtype, WeightLayout layout, const BufferRange
     return false;
   const uint64_t align = info.min_texel_offset_alignment;
   if (w.offset % align != 0 || x.offset % align != 0) return false;
-  // Largest texel count of any binding: W's plane 0 (16-byte texels) and x (vec4 texels).
-  const uint64_t w_texels = planar
-                                ? planar_shape(wtype, M, K, planar_params(wtype)).quant_bytes / 16
-                            : wtype == GGMLType::F32 ? uint64_t{M} * K / 4
-                                                     : uint64_t{M} * K / 8;
+  // Largest texel count of any binding: W's planes (16-byte texels) and x (vec4 texels).
+  uint64_t w_texels = wtype == GGMLType::F32 ? uint64_t{M} * K / 4 : uint64_t{M} * K / 8;
+  if (planar) {
+    const PlanarShape ps = planar_shape(wtype, M, K, planar_params(wtype));
+    w_texels = std::max(ps.quant_bytes, ps.scale_bytes) / 16;
+  }
   return std::max(w_texels, uint64_t{T} * K / 4) <= info.max_texel_buffer_elements;
 }
 

@@ -384,6 +384,23 @@ void dequantize_q2_k(const uint8_t* q, float* out, int64_t n) {
   }
 }
 
+void split_q2_k(const uint8_t* block, int8_t* q, float* ab) {
+  const float d = load_half(block + q2k::kD);
+  const float min = load_half(block + q2k::kDmin);
+  const uint8_t* scales = block + q2k::kScales;
+  // Block j = 4 h + c of 32 (h: the half of 128, c: the 2-bit position in qs[32 h ..]).
+  for (int j = 0; j < 8; ++j) {
+    const int h = j / 4, c = j % 4;
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t sc = scales[2 * j + half];
+      ab[4 * j + 2 * half] = d * (sc & 0xF);
+      ab[4 * j + 2 * half + 1] = min * (sc >> 4);
+    }
+    for (int i = 0; i < 32; ++i)
+      q[32 * j + i] = static_cast<int8_t>((block[q2k::kQs + 32 * h + i] >> (2 * c)) & 3);
+  }
+}
+
 // ---------------------------------------------------------------- Q3_K
 // x = d * scale[s] * (q - 4), scale[s] signed 6-bit, q = 2 low bits from qs (laid out as Q2_K)
 // plus a high bit from hmask: element e has it in hmask[e % 32] bit e / 32 (set means +4).
@@ -471,6 +488,21 @@ void dequantize_q3_k(const uint8_t* q, float* out, int64_t n) {
         m = static_cast<uint8_t>(m << 1);
       }
       qs += 32;
+    }
+  }
+}
+
+void split_q3_k(const uint8_t* block, int8_t* q, float* ab) {
+  const float d_all = load_half(block + q3k::kD);
+  // Block j = 4 h + c of 32 as Q2_K's, the high bit of element 32 j + i in hmask[i] bit j.
+  for (int j = 0; j < 8; ++j) {
+    const int h = j / 4, c = j % 4;
+    for (int half = 0; half < 2; ++half)
+      ab[2 * j + half] = d_all * q3k_scale(block + q3k::kScales, 2 * j + half);
+    for (int i = 0; i < 32; ++i) {
+      const int lo = (block[q3k::kQs + 32 * h + i] >> (2 * c)) & 3;
+      const int hi = (block[q3k::kHmask + i] >> j) & 1;
+      q[32 * j + i] = static_cast<int8_t>(lo | (hi << 2));
     }
   }
 }

@@ -60,12 +60,16 @@ void dequantize_q6_k(const uint8_t* q, float* out, int64_t n);
 
 // A GGUF block as blocks of 32 for the planar layout (quant/repack.h; one for the 32-element
 // formats, eight for a K-quant super-block): block j's quants q[32 j + i] and two parameters
-// ab[2 j], ab[2 j + 1], from which element 32 j + i is, exactly as the dequantizers compute it,
+// ab[2 j], ab[2 j + 1] (Q2_K: four, ab[4 j .. 4 j + 3]), from which element 32 j + i is, exactly
+// as the dequantizers compute it,
 //   Q4_1, Q5_1, Q4_K, Q5_K  ab[2 j] * q - ab[2 j + 1]  (d, -m; d * scale, dmin * min)
 //   Q6_K                    ab[2 j + i / 16] * q       (d * the scale of each half)
+//   Q3_K                    ab[2 j + i / 16] * (q - 4) (d * the scale of each half)
+//   Q2_K                    ab[4 j + 2 h] * q - ab[4 j + 2 h + 1], h = i / 16 (d * scale,
+//                           dmin * min of each half)
 //   Q5_0, IQ4_NL            ab[2 j] * q                (d, an fp16 value; ab[2 j + 1] = 0)
-// with q 0..15 (Q4_1, Q4_K), 0..31 (Q5_1, Q5_K), -16..15 (Q5_0), -32..31 (Q6_K), IQ4_NL's
-// table values (-127..113).
+// with q 0..15 (Q4_1, Q4_K), 0..31 (Q5_1, Q5_K), -16..15 (Q5_0), -32..31 (Q6_K), 0..7 (Q3_K),
+// 0..3 (Q2_K), IQ4_NL's table values (-127..113).
 void split_q4_1(const uint8_t* block, int8_t* q, float* ab);
 void split_q5_0(const uint8_t* block, int8_t* q, float* ab);
 void split_q5_1(const uint8_t* block, int8_t* q, float* ab);
@@ -73,5 +77,7 @@ void split_iq4_nl(const uint8_t* block, int8_t* q, float* ab);
 void split_q4_k(const uint8_t* block, int8_t* q, float* ab);
 void split_q5_k(const uint8_t* block, int8_t* q, float* ab);
 void split_q6_k(const uint8_t* block, int8_t* q, float* ab);
+void split_q3_k(const uint8_t* block, int8_t* q, float* ab);
+void split_q2_k(const uint8_t* block, int8_t* q, float* ab);
 
 }  // namespace vkllm::qimpl

@@ -17,7 +17,7 @@ namespace {
 struct BlockBytes {
   uint64_t scale;   // Q4_0, Q8_0: the leading fp16 scale bytes of a GGUF block
   uint64_t quant;   // planar quant bytes per block of 32 (16 with a split: nibbles, 32: int8)
-  uint64_t texels;  // scale-plane texels per group of 8 rows and block
+  uint64_t texels;  // scale-plane texels per group of 8 rows and block (2 per f32 parameter)
   uint64_t elems;   // elements per GGUF block (32, or 256 for K-quants)
   // quant_impl.h split_*: the quants and parameters of each block of 32; nullptr: the GGUF
   // block's bytes are copied (Q4_0, Q8_0, F16)
@@ -52,6 +52,11 @@ std::optional<BlockBytes> planar_form(GGMLType type) {
       return BlockBytes{0, 32, 4, 256, split_q5_k, "q5_k"};
     case GGMLType::Q6_K:
       return BlockBytes{0, 32, 4, 256, split_q6_k, "q6_k"};
+    // Nibbles with a scale per half (Q3_K: q - 4), or a scale and a min per half (Q2_K).
+    case GGMLType::Q3_K:
+      return BlockBytes{0, 16, 4, 256, split_q3_k, "q3_k"};
+    case GGMLType::Q2_K:
+      return BlockBytes{0, 16, 8, 256, split_q2_k, "q2_k"};
     default:
       return std::nullopt;
   }
@@ -60,8 +65,8 @@ std::optional<BlockBytes> planar_form(GGMLType type) {
 BlockBytes block_bytes(GGMLType type) {
   if (const auto f = planar_form(type)) return *f;
   throw std::invalid_argument("no planar layout for " + type_name(type) +
-                              " (only Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, F16, BF16, Q4_K, "
-                              "Q5_K and Q6_K)");
+                              " (only Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, F16, BF16 and "
+                              "Q2_K to Q6_K)");
 }
 
 bool pow2(uint64_t v) {
@@ -164,8 +169,9 @@ void repack_planar(GGMLType type, std::span<const uint8_t> src, uint64_t rows, u
       }
       // Blocks of 32 from their quants and parameters (eight per K-quant super-block).
       int8_t q[256];
-      float ab[16];
+      float ab[32];
       bb.split(blk, q, ab);
+      const uint64_t n_params = bb.texels / 2;  // f32 parameters per block of 32
       for (uint64_t j = 0; j < bb.elems / 32; ++j) {
         const uint64_t b = gb * (bb.elems / 32) + j;
         const int8_t* qj = q + 32 * j;
@@ -180,10 +186,11 @@ void repack_planar(GGMLType type, std::span<const uint8_t> src, uint64_t rows, u
           std::memcpy(scales + planar_scale_texel(p, m, b, nb) * 16 + (m % 8) * 2, &d, 2);
           continue;
         }
-        for (uint64_t k = 0; k < 2; ++k)
-          std::memcpy(
-              scales + planar_scale_texel(p, m, b, nb, 4, 2 * k + (m % 8) / 4) * 16 + (m % 4) * 4,
-              &ab[2 * j + k], 4);
+        for (uint64_t k = 0; k < n_params; ++k)
+          std::memcpy(scales +
+                          planar_scale_texel(p, m, b, nb, bb.texels, 2 * k + (m % 8) / 4) * 16 +
+                          (m % 4) * 4,
+                      &ab[n_params * j + k], 4);
       }
     }
   }

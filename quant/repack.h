@@ -1,12 +1,12 @@
 // Load-time weight repacking: layouts the GPU kernels read faster than GGUF's blocks as stored.
 // The file stays untouched; the loader writes the repacked bytes into the device buffer.
 //
-// Planar layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, F16, BF16, Q4_K, Q5_K, Q6_K) of a matrix of
+// Planar layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, F16, BF16, Q2_K..Q6_K) of a matrix of
 // `rows` rows of `cols` elements, nb = cols / 32 blocks of 32 per row (a K-quant super-block of
 // 256 is 8 of them). Each row is a sequence of 16-byte texels: per block QB / 16 of them,
 // J = nb * QB / 16 per row, QB =
 //   16  nibbles: Q4_0's quant bytes as in GGUF (element i in the low nibble of byte i, 16 + i in
-//       its high nibble); Q4_1's and Q4_K's quants in that order
+//       its high nibble); Q4_1's, Q4_K's, Q3_K's (0..7) and Q2_K's (0..3) quants in that order
 //   32  int8: Q8_0's quant bytes as in GGUF; Q5_0's (q - 16), Q5_1's and Q5_K's (0..31), Q6_K's
 //       (q - 32) quants and IQ4_NL's table values in that order
 //   64  F16, BF16: the block's 32 halves
@@ -30,6 +30,10 @@
 //           holds b in slot m % 4. Element i of the block is a * q - b (Q4_1, Q5_1: d, -m; Q4_K,
 //           Q5_K: d * scale, dmin * min) or (i < 16 ? a : b) * q (Q6_K: the scales of its two
 //           halves), as GGUF's dequantizers compute it, so the products are exact in f32.
+//           Q3_K: as Q6_K, element i = (i < 16 ? a : b) * (q - 4).
+//           Q2_K: eight texels, four parameters a0, b0, a1, b1 per row (parameter k in texel
+//           2 k + (m % 8) / 4, slot m % 4): element i of half h = i / 16 is ah * q - bh (d *
+//           scale, dmin * min of the half).
 // Formats of one form share its kernels (planar_kernel()). Rows are padded (zero) to a multiple
 // of lanes * max(lane_rows, 8) (lane_rows for F16 and BF16). The scale plane starts at
 // scale_offset, the quant plane's size rounded up to `align`.
@@ -64,7 +68,7 @@ struct PlanarShape {
 bool has_planar_layout(GGMLType type);
 
 // Scale-plane texels per group of 8 rows and block: 0 (F16), 1 (fp16 scales), 4 (two f32
-// parameters); quant-plane texels per block: 1 (nibbles), 2 (int8), 4 (F16).
+// parameters), 8 (four: Q2_K); quant-plane texels per block: 1 (nibbles), 2 (int8), 4 (F16).
 uint32_t planar_scale_texels(GGMLType type);
 uint32_t planar_quant_texels(GGMLType type);
 

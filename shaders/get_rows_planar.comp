@@ -1,6 +1,7 @@
 #version 450
 // Embedding gather from a matrix in the planar layout (quant/repack.h; -DWT_Q4_0, WT_Q8_0,
-// WT_Q4_K, WT_Q5_K, WT_Q6_K, WT_F16 or WT_BF16), so that a tied embedding can stay in the layout the output
+// WT_Q4_K, WT_Q5_K, WT_Q6_K, WT_Q3_K, WT_Q2_K, WT_F16 or WT_BF16), so that a tied embedding can
+// stay in the layout the output
 // product's texel kernel reads: out[t, c] = table[ids[t], c] for t < n_rows_out, c < n_cols (a
 // multiple of 32).
 //   bindings: the quant plane (uvec4 texels), the scale plane (all but F16), ids (uint per
@@ -45,9 +46,9 @@ void main() {
   if (ids[t] < p.row0 || (ids[t] - p.row0 >= p.n_table_rows && p.zero_past == 0u)) return;
   const uint m = ids[t] - p.row0;
   float q[32];
-  // Element e = (q[e] - zero) * d, or for K-quants q[e] * a - b (P_K_MIN), q[e] * (e < 16 ? a : b)
-  // (Q6_K).
-  float d = 0.0, zero = 0.0, pa = 0.0, pb = 0.0;
+  // Element e = (q[e] - zero) * d, or for K-quants q[e] * a - b (P_K_MIN; Q2_K: q[e] * c - e
+  // in the second half), (q[e] - zero) * (e < 16 ? a : b) (Q6_K, Q3_K).
+  float d = 0.0, zero = 0.0, pa = 0.0, pb = 0.0, pc = 0.0, pe = 0.0;
   if (m < p.n_table_rows) {
     w_block(m, nb, b, q);
 #if defined(P_SCALE_F16)
@@ -57,20 +58,26 @@ void main() {
     k_params(m, b, nb, ka, kb);
     pa = ka[m % 4];
     pb = kb[m % 4];
+#ifdef P_K_PARAMS4
+    pc = k_param(m, b, nb, 2u)[m % 4];
+    pe = k_param(m, b, nb, 3u)[m % 4];
+#endif
 #else
     d = 1.0;
 #endif
-#ifdef WT_Q4_0
-    zero = ZERO;
+#ifdef P_ZERO
+    zero = P_ZERO;
 #endif
   } else {
     [[unroll]] for (uint e = 0; e < 32; ++e) q[e] = 0.0;
   }
   [[unroll]] for (uint e = 0; e < 32; ++e) {
-#if defined(P_K_MIN)
+#if defined(P_K_PARAMS4)
+    precise const float w = e < 16 ? q[e] * pa - pb : q[e] * pc - pe;
+#elif defined(P_K_MIN)
     precise const float w = q[e] * pa - pb;  // two roundings, as GGUF's dequantizer
 #elif defined(P_K_PARAMS)
-    const float w = q[e] * (e < 16 ? pa : pb);
+    const float w = (q[e] - zero) * (e < 16 ? pa : pb);
 #else
     const float w = (q[e] - zero) * d;
 #endif

@@ -16,6 +16,9 @@
 //            rows and block of 32 (each row's scale and min)
 //   WT_Q5_K  planar Q5_K (and Q5_1): plane 0 as Q8_0 (quants 0..31), plane 1 as Q4_K
 //   WT_Q6_K  planar Q6_K: plane 0 as Q8_0, plane 1 as Q4_K (the scales of each block's halves)
+//   WT_Q3_K  planar Q3_K: plane 0 as Q4_0 (quants 0..7, zero point 4), plane 1 as Q6_K
+//   WT_Q2_K  planar Q2_K: plane 0 as Q4_0 (quants 0..3), plane 1 eight f32 texels per group and
+//            block (each half's scale and min)
 //   (Q5_0 and IQ4_NL run WT_Q8_0: quant/repack.h planar_kernel)
 // Where the texel of a row sits: the specialization constants TL and TNR give the planar layout's
 // lanes and rows per lane (quant/repack.h planar_quant_texel / planar_scale_texel); TL = 0 is
@@ -212,8 +215,8 @@ void norm_in_scale(uint t) {
 // Independent FMA chains per token and row block: one token's 32 products summed in a single
 // chain are bound by the FMA latency, not its throughput.
 const uint CHAINS = NT >= 4 ? 1 : 4;
-// Q6_K's halves of a block have their own scales: a sum for each.
-#ifdef WT_Q6_K
+// The halves of a Q6_K, Q3_K or Q2_K block have their own parameters: a sum for each.
+#ifdef P_HALVES
 const uint HALVES = 2;
 #else
 const uint HALVES = 1;
@@ -228,20 +231,25 @@ uint xrow[NT];  // first vec4 texel of each token's x row (tokens past T re-read
 // llvmpipe turns into per-lane scatter loops (measured: pp128 ~130 -> ~160 tok/s unrolled).
 void accumulate_block(uint b, uint row0, uint nb) {
   float xv[NT * 32];
-#if defined(WT_Q4_0) || defined(P_K_MIN)
-  float xs[NT];  // sum of the block's x per token (Q4_0: times ZERO)
+#if defined(P_ZERO) || defined(P_K_MIN)
+  float xs[HALVES * NT];  // xs[h * NT + t]: sum of the half's (block's) x per token (times P_ZERO)
 #endif
   [[unroll]] for (uint t = 0; t < NT; ++t) {
-    vec4 s4 = vec4(0.0);
+    vec4 s4[HALVES];
+    [[unroll]] for (uint h = 0; h < HALVES; ++h) s4[h] = vec4(0.0);
     [[unroll]] for (uint j = 0; j < 8; ++j) {
       const vec4 v = FETCH(xt, int(xrow[t] + b * 8 + j));
-      s4 += v;
+      s4[HALVES == 2u ? j / 4u : 0u] += v;
       [[unroll]] for (uint c = 0; c < 4; ++c) xv[t * 32 + 4 * j + c] = v[c];
     }
-#if defined(WT_Q4_0)
-    xs[t] = ZERO * (s4.x + s4.y + s4.z + s4.w);
-#elif defined(P_K_MIN)
-    xs[t] = s4.x + s4.y + s4.z + s4.w;
+#if defined(P_ZERO) || defined(P_K_MIN)
+    [[unroll]] for (uint h = 0; h < HALVES; ++h) {
+#ifdef P_ZERO
+      xs[h * NT + t] = P_ZERO * (s4[h].x + s4[h].y + s4[h].z + s4[h].w);
+#else
+      xs[h * NT + t] = s4[h].x + s4[h].y + s4[h].z + s4[h].w;
+#endif
+    }
 #endif
   }
 #ifdef P_SCALE_F16
@@ -249,6 +257,9 @@ void accumulate_block(uint b, uint row0, uint nb) {
 #endif
 #ifdef P_K_PARAMS
   vec4 ka, kb;  // the parameters of 4 rows: fetched per 4 rows, fewer values live than per 8
+#endif
+#ifdef P_K_PARAMS4
+  vec4 kc, ke;  // Q2_K's second half's
 #endif
   [[unroll]] for (uint r = 0; r < NR; ++r) {
     const uint m = min(row0 + r, p.M - 1);
@@ -266,6 +277,13 @@ void accumulate_block(uint b, uint row0, uint nb) {
     if (NR % 4 != 0 || r % 4 == 0) k_params(m, b, nb, ka, kb);
     const float pa = ka[slot % 4], pb = kb[slot % 4];
 #endif
+#ifdef P_K_PARAMS4
+    if (NR % 4 != 0 || r % 4 == 0) {
+      kc = k_param(m, b, nb, 2u);
+      ke = k_param(m, b, nb, 3u);
+    }
+    const float pc = kc[slot % 4], pe = ke[slot % 4];
+#endif
     float c[HALVES * NT * CHAINS];
     [[unroll]] for (uint i = 0; i < HALVES * NT * CHAINS; ++i) c[i] = 0.0;
     [[unroll]] for (uint i = 0; i < 32; ++i) {
@@ -282,8 +300,13 @@ void accumulate_block(uint b, uint row0, uint nb) {
     [[unroll]] for (uint t = 0; t < NT; ++t) {
 #if defined(WT_Q4_0)
       acc[r * NT + t] = fma(d, s[t] - xs[t], acc[r * NT + t]);
+#elif defined(P_K_PARAMS4)
+      const float a2 = fma(pc, s[NT + t], fma(-pe, xs[NT + t], acc[r * NT + t]));
+      acc[r * NT + t] = fma(pa, s[t], fma(-pb, xs[t], a2));
 #elif defined(P_K_MIN)
       acc[r * NT + t] = fma(pa, s[t], fma(-pb, xs[t], acc[r * NT + t]));
+#elif defined(WT_Q3_K)
+      acc[r * NT + t] = fma(pa, s[t] - xs[t], fma(pb, s[NT + t] - xs[NT + t], acc[r * NT + t]));
 #elif defined(WT_Q6_K)
       acc[r * NT + t] = fma(pa, s[t], fma(pb, s[NT + t], acc[r * NT + t]));
 #elif defined(P_SCALE_F16)

@@ -1,6 +1,7 @@
 // Reading a weight matrix through texel buffers (shaders/texel.glsl), as quant/repack.h lays out the planar
 // formats (shaders/matvec_t.comp, shaders/get_rows_planar.comp). The includer selects the format
-// (-DWT_<TYPE>: the planar forms' kernels q4_0, q8_0, q4_k, q5_k, q6_k, f16, bf16, and f32;
+// (-DWT_<TYPE>: the planar forms' kernels q4_0, q8_0, q4_k, q5_k, q6_k, q3_k, q2_k, f16, bf16,
+// and f32;
 // planar_types.glsl says what their planes hold) and declares, before including this:
 //   TL, TNR   specialization constants: the planar layout's lanes per tile and rows per lane
 //             (TL = 0: row-major, for F32 and F16 kept as stored)
@@ -13,7 +14,7 @@ uint w_texel(uint m, uint t, uint J) {
   const uint TR = TL * TNR, i = m % TR;
   return ((m / TR) * J + t) * TR + (i % TNR) * TL + i / TNR;
 }
-// Scale texel k of `texels` (1: fp16 scales; 4: two f32 parameters) per group and block.
+// Scale texel k of `texels` (1: fp16 scales; 4, 8: two, four f32 parameters) per group and block.
 uint s_texel(uint m, uint b, uint nb, uint texels, uint k) {
   const uint g = m / 8;
   const uint L = max(TL, 1u);  // TL = 0 (row-major) has no scale plane
@@ -24,12 +25,20 @@ uint s_texel(uint m, uint b, uint nb) {
 }
 
 #ifdef P_K_PARAMS
-// The two f32 parameters a, b of block blk of the 4 rows 4 (m / 4) .. 4 (m / 4) + 3 (quant/repack.h:
-// the texels of row m's half of its group of 8): a[m % 4] and b[m % 4] are row m's.
+// The f32 parameters of block blk of the 4 rows 4 (m / 4) .. 4 (m / 4) + 3 (quant/repack.h: the
+// texels of row m's half of its group of 8): a[m % 4], b[m % 4] (and c, e: Q2_K's second half's)
+// are row m's.
+#ifdef P_K_PARAMS4
+const uint P_TEXELS = 8u;
+#else
+const uint P_TEXELS = 4u;
+#endif
+vec4 k_param(uint m, uint blk, uint nb, uint j) {
+  return uintBitsToFloat(FETCH(wd, int(s_texel(m, blk, nb, P_TEXELS, 2u * j + (m % 8) / 4))));
+}
 void k_params(uint m, uint blk, uint nb, out vec4 a, out vec4 b) {
-  const uint k = (m % 8) / 4;
-  a = uintBitsToFloat(FETCH(wd, int(s_texel(m, blk, nb, 4u, k))));
-  b = uintBitsToFloat(FETCH(wd, int(s_texel(m, blk, nb, 4u, 2u + k))));
+  a = k_param(m, blk, nb, 0u);
+  b = k_param(m, blk, nb, 1u);
 }
 #endif
 
@@ -38,10 +47,9 @@ float w_scale(uvec4 sv, uint m) {
   return unpackHalf2x16(sv[(m % 8) / 2])[m % 2];
 }
 
-// Block b of row m, element i at q[i]: W[m, 32 b + i] = q[i] * scale - zero * scale (zero is
-// folded into the dot product through the sum of x); with P_K_PARAMS as k_params says.
+// Block b of row m, element i at q[i]: W[m, 32 b + i] = (q[i] - P_ZERO) * scale; with P_K_PARAMS
+// as planar_types.glsl says.
 #ifdef P_NIBBLES
-const float ZERO = 8.0;  // Q4_0's (the forms with parameters have a min per block instead)
 void w_block(uint m, uint nb, uint b, out float q[32]) {
   const uvec4 v = FETCH(wq, int(w_texel(m, b, nb)));
   [[unroll]] for (uint k = 0; k < 4; ++k) {

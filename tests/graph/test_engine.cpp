@@ -162,17 +162,25 @@ TEST_CASE("engine: random llama models match the CPU reference") {
                                                 : "w64_bf16",
                      c});
   }
-  for (GGMLType type : {GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
+  for (GGMLType type :
+       {GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K, GGMLType::Q3_K, GGMLType::Q2_K}) {
     c = w64_config(type, 30 + static_cast<uint32_t>(type));
     c.n_embd = 256;
     c.n_ff = 512;
     cases.push_back({type == GGMLType::Q4_K   ? "w256_q4_k"
                      : type == GGMLType::Q5_K ? "w256_q5_k"
-                                              : "w256_q6_k",
+                     : type == GGMLType::Q6_K ? "w256_q6_k"
+                     : type == GGMLType::Q3_K ? "w256_q3_k"
+                                              : "w256_q2_k",
                      c});
   }
-  c.tied_output = true;
-  cases.push_back({"w256_q6_k_tied", c});
+  for (GGMLType type : {GGMLType::Q6_K, GGMLType::Q2_K}) {  // tied: the planar gather
+    c = w64_config(type, 30 + static_cast<uint32_t>(type));
+    c.n_embd = 256;
+    c.n_ff = 512;
+    c.tied_output = true;
+    cases.push_back({type == GGMLType::Q6_K ? "w256_q6_k_tied" : "w256_q2_k_tied", c});
+  }
   for (const auto& k : cases) {
     INFO("model: " << std::string(k.name));  // doctest prints a char pointer as a pointer
     compare_with_reference(random_model(k.name, k.cfg), 9, 4, 64);

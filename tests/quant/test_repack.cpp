@@ -109,12 +109,14 @@ TEST_CASE("repack: planar Q4_0, Q8_0, F16 and BF16 hold each block's quants and 
 // Every format with a split into quants and parameters (all planar ones but Q4_0, Q8_0, F16,
 // BF16).
 TEST_CASE("repack: planar forms of the other formats dequantize exactly as their GGUF blocks") {
-  for (GGMLType type : {GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL,
-                        GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
+  for (GGMLType type :
+       {GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL, GGMLType::Q4_K,
+        GGMLType::Q5_K, GGMLType::Q6_K, GGMLType::Q3_K, GGMLType::Q2_K}) {
     const std::string form = planar_kernel(type);
     const bool nibbles = planar_quant_texels(type) == 1, f16_scale = form == "q8_0";
     const uint64_t block = weight_format(type)->block_size;
-    CHECK(planar_scale_texels(type) == (f16_scale ? 1u : 4u));
+    const uint32_t texels = f16_scale ? 1u : form == "q2_k" ? 8u : 4u;  // 2 per f32 parameter
+    CHECK(planar_scale_texels(type) == texels);
     for (uint64_t rows : {1u, 5u, 19u, 70u}) {
       for (uint64_t cols : {block, 3 * block}) {
         auto x = ramp(rows * cols);
@@ -134,19 +136,20 @@ TEST_CASE("repack: planar forms of the other formats dequantize exactly as their
             for (uint64_t i = 0; i < n; ++i) used[s.scale_offset + at + i] = true;
             return out.data() + s.scale_offset + at;
           };
-          auto param = [&](uint64_t m, uint64_t b, uint64_t k) {  // k 0: a, 1: b
+          auto param = [&](uint64_t m, uint64_t b, uint64_t k) {  // k 0: a, 1: b (Q2_K: 0..3)
             float v;
             std::memcpy(
                 &v,
                 scale_bytes(
-                    planar_scale_texel(p, m, b, nb, 4, 2 * k + (m % 8) / 4) * 16 + (m % 4) * 4, 4),
+                    planar_scale_texel(p, m, b, nb, texels, 2 * k + (m % 8) / 4) * 16 + (m % 4) * 4,
+                    4),
                 4);
             return v;
           };
           size_t bad = 0;
           for (uint64_t m = 0; m < rows; ++m) {
             for (uint64_t b = 0; b < nb; ++b) {
-              float pa, pb = 0.0f;
+              float pa, pb = 0.0f, pc = 0.0f, pe = 0.0f;
               if (f16_scale) {
                 uint16_t d;
                 std::memcpy(&d, scale_bytes(planar_scale_texel(p, m, b, nb) * 16 + (m % 8) * 2, 2),
@@ -154,6 +157,7 @@ TEST_CASE("repack: planar forms of the other formats dequantize exactly as their
                 pa = fp16_to_fp32(d);
               } else {
                 pa = param(m, b, 0), pb = param(m, b, 1);
+                if (texels == 8) pc = param(m, b, 2), pe = param(m, b, 3);
               }
               for (uint64_t i = 0; i < 32; ++i) {
                 const uint64_t t = nibbles ? b : 2 * b + i / 16;
@@ -163,6 +167,8 @@ TEST_CASE("repack: planar forms of the other formats dequantize exactly as their
                                         : float(static_cast<int8_t>(out[at]));
                 const float got = f16_scale        ? q * pa
                                   : form == "q6_k" ? (i < 16 ? pa : pb) * q
+                                  : form == "q3_k" ? (i < 16 ? pa : pb) * (q - 4)
+                                  : form == "q2_k" ? (i < 16 ? pa * q - pb : pc * q - pe)
                                                    : pa * q - pb;
                 if (got != want[m * cols + b * 32 + i]) ++bad;
               }
@@ -184,13 +190,16 @@ TEST_CASE("repack: bad types, shapes and sizes are refused") {
   CHECK(has_planar_layout(GGMLType::Q5_K));
   CHECK(has_planar_layout(GGMLType::Q6_K));
   CHECK(has_planar_layout(GGMLType::IQ4_NL));
-  CHECK_FALSE(has_planar_layout(GGMLType::Q3_K));
-  CHECK_FALSE(has_planar_layout(GGMLType::Q2_K));
+  CHECK(has_planar_layout(GGMLType::Q3_K));
+  CHECK(has_planar_layout(GGMLType::Q2_K));
+  CHECK_FALSE(has_planar_layout(GGMLType::IQ2_XXS));
   CHECK(has_planar_layout(GGMLType::BF16));
   CHECK(has_planar_layout(GGMLType::F16));
   CHECK_FALSE(has_planar_layout(GGMLType::F32));
   const PlanarParams p{16, 8, 8};
-  CHECK_THROWS_WITH_AS(planar_shape(GGMLType::Q3_K, 1, 256, p), doctest::Contains("Q3_K"),
+  CHECK_THROWS_WITH_AS(planar_shape(GGMLType::IQ2_XXS, 1, 256, p), doctest::Contains("IQ2_XXS"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(planar_shape(GGMLType::Q2_K, 1, 96, p), doctest::Contains("256"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(planar_shape(GGMLType::Q4_K, 1, 96, p), doctest::Contains("256"),
                        std::invalid_argument);

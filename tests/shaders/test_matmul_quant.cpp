@@ -214,9 +214,10 @@ static void check_planar(GGMLType type, uint32_t M, uint32_t K, uint32_t T, uint
 TEST_CASE("matmul: every planar format through the texel kernels") {
   if (!test::context().info().texel_buffers) return;
   uint32_t seed = 4000;
-  for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::BF16,
-                        GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL,
-                        GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
+  for (GGMLType type :
+       {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::BF16, GGMLType::Q4_1,
+        GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL, GGMLType::Q4_K, GGMLType::Q5_K,
+        GGMLType::Q6_K, GGMLType::Q3_K, GGMLType::Q2_K}) {
     REQUIRE(has_planar_layout(type));
     const uint32_t block = weight_format(type)->block_size == 256 ? 256 : 32;
     for (uint32_t M : {1u, 7u, 33u, 257u}) {
@@ -254,19 +255,22 @@ TEST_CASE("matmul: planar weights without the texel kernels are refused") {
     CHECK(ops.weight_layout(GGMLType::Q4_K, 64, 256) == WeightLayout::Planar);
     CHECK(ops.weight_layout(GGMLType::Q5_K, 64, 256) == WeightLayout::Planar);
     CHECK(ops.weight_layout(GGMLType::Q6_K, 64, 512) == WeightLayout::Planar);
+    CHECK(ops.weight_layout(GGMLType::Q3_K, 64, 256) == WeightLayout::Planar);
+    CHECK(ops.weight_layout(GGMLType::Q2_K, 64, 768) == WeightLayout::Planar);
     // Without planar_larger only the forms no larger than the file are repacked.
     KernelTuning t = ops.tuning();
     t.planar_larger = false;
     Ops small(test::context(), t);
     for (GGMLType type : {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::BF16})
       CHECK(small.weight_layout(type, 64, 256) == WeightLayout::Planar);
-    for (GGMLType type : {GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL,
-                          GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K}) {
+    for (GGMLType type :
+         {GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL, GGMLType::Q4_K,
+          GGMLType::Q5_K, GGMLType::Q6_K, GGMLType::Q3_K, GGMLType::Q2_K}) {
       CHECK(planar_larger(type));
       CHECK(small.weight_layout(type, 64, 256) == WeightLayout::AsStored);
     }
   }
-  CHECK(ops.weight_layout(GGMLType::Q3_K, 64, 256) == WeightLayout::AsStored);  // no planar form
+  CHECK(ops.weight_layout(GGMLType::IQ2_XXS, 64, 256) == WeightLayout::AsStored);  // no planar form
   test::check_no_validation_messages();
 }
 
