@@ -186,6 +186,17 @@ std::vector<DeviceInfo> list_devices() {
 // Context
 
 Context::Context(const ContextOptions& options) {
+  // The destructor does not run for a constructor that throws: what was created so far (devices,
+  // peers, pipelines) is released here, before the members' instances go.
+  try {
+    init(options);
+  } catch (...) {
+    release(false);
+    throw;
+  }
+}
+
+void Context::init(const ContextOptions& options) {
   validation_ = options.validation < 0 ? validation_requested_by_env() : options.validation != 0;
   notices_ = options.notices;
   instance_ = std::make_unique<Instance>(validation_);
@@ -293,8 +304,9 @@ void Context::open_peers(uint32_t lanes, uint32_t index) {
                       "it cannot be opened through several driver instances here",
                       index));
     peer.physical = physical[index];
-    create_device(peer.physical, true, peer.device, peer.queue, peer.command_pool);
-    peers_.push_back(std::move(peer));
+    // Listed before its device exists, so that release() finds what a failure leaves.
+    Peer& p = peers_.emplace_back(std::move(peer));
+    create_device(p.physical, true, p.device, p.queue, p.command_pool);
   }
 }
 
@@ -379,11 +391,18 @@ void Context::create_device(VkPhysicalDevice physical, bool host_import, VkDevic
 }
 
 Context::~Context() {
+  release(true);
+}
+
+void Context::release(bool save_cache) noexcept {
   if (device_) vkDeviceWaitIdle(device_);
-  try {
-    save_pipeline_cache();
-  } catch (const std::exception& e) {
-    if (notices_) std::fprintf(stderr, "vkllm: could not save the pipeline cache: %s\n", e.what());
+  if (save_cache) {
+    try {
+      save_pipeline_cache();
+    } catch (const std::exception& e) {
+      if (notices_)
+        std::fprintf(stderr, "vkllm: could not save the pipeline cache: %s\n", e.what());
+    }
   }
   for (const Peer& peer : peers_)
     if (peer.device) vkDeviceWaitIdle(peer.device);

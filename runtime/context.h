@@ -202,6 +202,10 @@ class Context {
     VkPipelineCache pipeline_cache = VK_NULL_HANDLE;
   };
 
+  void init(const ContextOptions& options);  // the constructor's work
+  // Destroys what exists (also after a constructor that threw midway); saves the pipeline cache
+  // first where `save_cache`.
+  void release(bool save_cache) noexcept;
   VkCommandBuffer begin_one_shot();
   void end_one_shot(VkCommandBuffer cb);
   // A logical device on `physical` with its queue and command pool; `host_import` enables
