@@ -41,6 +41,10 @@ GGUFFile open_model_file(const std::string& path);
 // `s` with JSON string escapes (no quotes added).
 std::string json_escape(const std::string& s);
 
+// `s` with its control characters written as escapes (\n, \r, \t, \xNN), so that a message
+// quoting a file's bytes (a tensor name, a key) stays on one line.
+std::string one_line(const std::string& s);
+
 // The embedded default model: <exe>/../share/vkllm/stories260K.gguf, else the source tree's copy.
 std::string default_model_path();
 

@@ -43,10 +43,11 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    std::fprintf(stderr, "error: %s (see 'vkllm --help')\n", e.what());
+    std::fprintf(stderr, "error: %s (see 'vkllm --help')\n",
+                 vkllm::app::one_line(e.what()).c_str());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    std::fprintf(stderr, "error: %s\n", vkllm::app::one_line(e.what()).c_str());
     return 1;
   }
   return 0;

@@ -196,6 +196,13 @@ TEST_CASE("cli: missing files, unsupported models and impossible requests are on
                                  w.add_tensor("blk.0.attn_q.bias", GGMLType::F32, {4}, four_bytes);
                                }),
                        "tensor 'blk.0.attn_q.bias' is not part of a llama model vkllm can run");
+  // A name from the file with control characters in it: escaped, the error stays one line.
+  check_one_line_error(variant("newline_name",
+                               [&](GGUFWriter& w) {
+                                 w.add_tensor("blk.0.attn\n\x1b[2J.bias", GGMLType::F32, {4},
+                                              four_bytes);
+                               }),
+                       "tensor 'blk.0.attn\\n\\x1b[2J.bias' is not part of a llama model");
   // Byte-level BPE tokenizers need their merges and a pre-tokenizer vkllm has.
   auto bpe_variant = [&](const char* name, std::function<void(GGUFWriter&)> edit) {
     test::RandomLlamaConfig c;
