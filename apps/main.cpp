@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
       "longer than N seconds (default 300) as a hang;\nVKLLM_TEXEL_KERNELS=0|1 turns the "
       "texel-buffer matrix and attention kernels off/on (default: on for CPU Vulkan devices);\n"
       "VKLLM_PLANAR_LARGER=0 keeps the formats whose fast layout for those kernels takes more\n"
-      "memory than the file (K-quants, 5-bit, Q4_1, IQ4_NL) as stored: smaller, slower;\n"
+      "memory than the file (K-quants, 5-bit, Q4_1, IQ4_NL, IQ4_XS) as stored: smaller, slower;\n"
       "VKLLM_SPLIT=N splits each dispatch of a model over 4 MiB across N driver instances of a "
       "CPU\n"
       "device that can share memory (lavapipe: default 2 up to 128 MiB of weights, above that a\n"

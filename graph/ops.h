@@ -144,11 +144,12 @@ class Ops {
   // y[t * M + m] = sum_k W[m * K + k] * x[t * K + k] for m < M, t < T: W [M x K] of `wtype`, x
   // [T x K] f32, y [T x M] f32, f32 accumulation. T == 1 runs a matrix-vector kernel, T > 1 a
   // tiled matrix-matrix kernel. F32 and F16 (K even) use matvec_/matmul_(rows_)f32/f16; the GGUF
-  // block formats of quant/formats.h (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K..Q6_K, BF16) are
-  // read as stored by matvec_<glsl>(_subgroup) (a few tokens per pass when T > 1), with K a
-  // multiple of the kernel block (quant_kernel_format). A quantized W range whose byte size is not
-  // a multiple of 4 needs 2 bytes of buffer after it (the kernels read 32-bit words). Other types,
-  // or a K that is not a multiple of the block, throw std::invalid_argument naming the type.
+  // block formats of quant/formats.h (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q2_K..Q6_K,
+  // BF16) are read as stored by matvec_<glsl>(_subgroup) (a few tokens per pass when T > 1),
+  // with K a multiple of the kernel block (quant_kernel_format). A quantized W range whose byte
+  // size is not a multiple of 4 needs 2 bytes of buffer after it (the kernels read 32-bit words).
+  // Other types, or a K that is not a multiple of the block, throw std::invalid_argument naming
+  // the type.
   // `layout` Planar (quant/repack.h has_planar_layout) is read by the texel
   // kernels only; pass what weight_layout() returned when the weights were loaded.
   //

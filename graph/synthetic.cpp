@@ -324,6 +324,8 @@ std::optional<uint32_t> llama_file_type(GGMLType type) {
       return 18;  // MOSTLY_Q6_K
     case GGMLType::IQ4_NL:
       return 25;  // MOSTLY_IQ4_NL
+    case GGMLType::IQ4_XS:
+      return 30;  // MOSTLY_IQ4_XS
     case GGMLType::BF16:
       return 32;  // MOSTLY_BF16
     default:

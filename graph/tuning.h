@@ -32,7 +32,7 @@ struct KernelTuning {
   uint32_t batch_tokens = 8;
   // Whether the loader repacks for the texel kernels also the formats whose planar form takes
   // more memory than the file (quant/repack.h planar_larger: the K-quants, 5-bit formats, Q4_1,
-  // IQ4_NL); false keeps those as stored, in the file's size and slower.
+  // IQ4_NL, IQ4_XS); false keeps those as stored, in the file's size and slower.
   bool planar_larger = true;
   // RMSNorms with one subgroup per row (subgroupAdd, no shared memory) rather than a 128-wide
   // workgroup with a shared-memory reduction, where rows are whole vec4s.

@@ -1,5 +1,5 @@
 // Weight format table and the CPU reference quantizers/dequantizers of the float, 32-element
-// block and IQ4_NL formats. Block layouts and arithmetic follow ggml (ggml-common.h,
+// block, IQ4_NL and IQ4_XS formats. Block layouts and arithmetic follow ggml (ggml-common.h,
 // ggml-quants.c) exactly; float expressions keep ggml's evaluation order so that results are
 // bit-identical to a ggml build without FMA contraction. (Caveat: a build of this file for a
 // target with FMA, e.g. -march=native or aarch64, lets g++ contract a * b + c and may then differ
@@ -272,55 +272,58 @@ int best_index_iq4nl(float x) {
   return idx;
 }
 
-// ggml's quantize_row_iq4_nl_impl for one block of 32 without importance weights, with the
-// scale search of quantize_iq4_nl (ntry = 7), i.e. what llama-quantize writes without an
-// imatrix. (Recent ggml's quantize_row_iq4_nl_ref passes ntry = -1 and skips the search; the
-// dequantize side is identical either way.)
-void quantize_iq4_nl_block(const float* x, uint8_t* out) {
+// The scale search of ggml's quantize_row_iq4_nl_impl for one block of 32 without importance
+// weights (weights x^2) and ntry = 7, as quantize_iq4_nl and quantize_iq4_xs run it: the scale of
+// the best of 15 candidate grids, or 0 for a block of (almost) zeros.
+float iq4nl_block_scale(const float* x) {
   constexpr int kNtry = 7;
   float weight[kQK];
-  uint8_t L[kQK];
   for (int j = 0; j < kQK; ++j) weight[j] = x[j] * x[j];
   float amax = 0.0f;
   const float max = signed_absmax(x, kQK, &amax);
-  float scale = 0.0f;
-  if (amax < 1e-15f) {
-    std::fill(L, L + kQK, 0);
-  } else {
-    float d = -max / kValuesIQ4NL[0];
-    float id = 1 / d;
-    float sumqx = 0, sumq2 = 0;
+  if (amax < 1e-15f) return 0.0f;
+  float d = -max / kValuesIQ4NL[0];
+  float id = 1 / d;
+  float sumqx = 0, sumq2 = 0;
+  for (int j = 0; j < kQK; ++j) {
+    const float q = kValuesIQ4NL[best_index_iq4nl(id * x[j])];
+    const float w = weight[j];
+    sumqx += w * q * x[j];
+    sumq2 += w * q * q;
+  }
+  d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
+  float best = d * sumqx;
+  for (int itry = -kNtry; itry <= kNtry; ++itry) {
+    id = (itry + kValuesIQ4NL[0]) / max;
+    sumqx = sumq2 = 0;
     for (int j = 0; j < kQK; ++j) {
-      const int l = best_index_iq4nl(id * x[j]);
-      L[j] = static_cast<uint8_t>(l);
-      const float q = kValuesIQ4NL[l];
+      const float q = kValuesIQ4NL[best_index_iq4nl(id * x[j])];
       const float w = weight[j];
       sumqx += w * q * x[j];
       sumq2 += w * q * q;
     }
-    d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
-    float best = d * sumqx;
-    for (int itry = -kNtry; itry <= kNtry; ++itry) {
-      id = (itry + kValuesIQ4NL[0]) / max;
-      sumqx = sumq2 = 0;
-      for (int j = 0; j < kQK; ++j) {
-        const int l = best_index_iq4nl(id * x[j]);
-        const float q = kValuesIQ4NL[l];
-        const float w = weight[j];
-        sumqx += w * q * x[j];
-        sumq2 += w * q * q;
-      }
-      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-        d = sumqx / sumq2;
-        best = d * sumqx;
-      }
+    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+      d = sumqx / sumq2;
+      best = d * sumqx;
     }
-    scale = d;
   }
+  return d;
+}
+
+// The 16 nibble bytes of a block of 32 at scale 1 / id (element j low, j + 16 high).
+void iq4nl_nibbles(const float* x, float id, uint8_t* qs) {
+  for (int j = 0; j < kQK / 2; ++j)
+    qs[j] = static_cast<uint8_t>(best_index_iq4nl(id * x[j]) |
+                                 (best_index_iq4nl(id * x[kQK / 2 + j]) << 4));
+}
+
+// ggml's quantize_iq4_nl without an imatrix (what llama-quantize writes). (Recent ggml's
+// quantize_row_iq4_nl_ref passes ntry = -1 and skips the search; the dequantize side is
+// identical either way.)
+void quantize_iq4_nl_block(const float* x, uint8_t* out) {
+  const float scale = iq4nl_block_scale(x);
   store_half(out, scale);
-  const float id = scale != 0.0f ? 1 / scale : 0;
-  for (int j = 0; j < kQK; ++j) L[j] = static_cast<uint8_t>(best_index_iq4nl(id * x[j]));
-  for (int j = 0; j < kQK / 2; ++j) out[2 + j] = static_cast<uint8_t>(L[j] | (L[kQK / 2 + j] << 4));
+  iq4nl_nibbles(x, scale != 0.0f ? 1 / scale : 0, out + 2);
 }
 
 void quantize_iq4_nl(const float* x, uint8_t* out, int64_t n) {
@@ -333,6 +336,65 @@ void dequantize_iq4_nl(const uint8_t* q, float* out, int64_t n) {
     for (int j = 0; j < kQK / 2; ++j) {
       out[j] = d * kValuesIQ4NL[q[2 + j] & 0x0F];
       out[j + kQK / 2] = d * kValuesIQ4NL[q[2 + j] >> 4];
+    }
+  }
+}
+
+// ---------------------------------------------------------------- IQ4_XS
+// block_iq4_xs (256 elements): fp16 d, u16 scales_h, scales_l[4], qs[128]. Block s < 8 of 32 has
+// the 6-bit scale ls = (scales_l[s / 2] >> 4 (s % 2) & 15) | (scales_h >> 2 s & 3) << 4 and its
+// nibbles in qs[16 s ..] as IQ4_NL's; x = d * (ls - 32) * kvalues_iq4nl[q].
+
+constexpr int kIQ4XSBytes = 2 + 2 + kQKK / 64 + kQKK / 2;
+
+int iq4xs_scale(const uint8_t* block, int s) {
+  const int lo = (block[4 + s / 2] >> (4 * (s % 2))) & 0xF;
+  const int hi = (load_u16(block + 2) >> (2 * s)) & 3;
+  return lo | (hi << 4);
+}
+
+// ggml's quantize_iq4_xs without an imatrix: each block's searched scale, the super-block scale
+// d = -max / 32 (max: the block scale largest in magnitude), the block scales rounded to d * l,
+// l in -32..31, and the nibbles requantized against d * l (d unrounded, as ggml).
+void quantize_iq4_xs(const float* x, uint8_t* out, int64_t n) {
+  for (int64_t b = 0; b < n / kQKK; ++b, x += kQKK, out += kIQ4XSBytes) {
+    float scales[kQKK / kQK];
+    float max_scale = 0, amax_scale = 0;
+    for (int ib = 0; ib < kQKK / kQK; ++ib) {
+      scales[ib] = iq4nl_block_scale(x + kQK * ib);
+      if (std::fabs(scales[ib]) > amax_scale) {
+        amax_scale = std::fabs(scales[ib]);
+        max_scale = scales[ib];
+      }
+    }
+    const float d = -max_scale / 32;
+    store_half(out, d);
+    const float id = d != 0.0f ? 1 / d : 0.f;
+    uint16_t scales_h = 0;
+    std::memset(out + 4, 0, kQKK / 64);
+    for (int ib = 0; ib < kQKK / kQK; ++ib) {
+      int l = nearest_int(id * scales[ib]);
+      l = std::max(-32, std::min(31, l));
+      const float dl = d * l;
+      iq4nl_nibbles(x + kQK * ib, dl != 0.0f ? 1 / dl : 0.f, out + 8 + 16 * ib);
+      l += 32;
+      out[4 + ib / 2] = static_cast<uint8_t>(out[4 + ib / 2] | ((l & 0xF) << (4 * (ib % 2))));
+      scales_h = static_cast<uint16_t>(scales_h | ((l >> 4) << (2 * ib)));
+    }
+    store_u16(out + 2, scales_h);
+  }
+}
+
+void dequantize_iq4_xs(const uint8_t* q, float* out, int64_t n) {
+  for (int64_t b = 0; b < n / kQKK; ++b, q += kIQ4XSBytes) {
+    const float d = load_half(q);
+    for (int ib = 0; ib < kQKK / kQK; ++ib, out += kQK) {
+      const float dl = d * (iq4xs_scale(q, ib) - 32);
+      const uint8_t* qs = q + 8 + 16 * ib;
+      for (int j = 0; j < kQK / 2; ++j) {
+        out[j] = dl * kValuesIQ4NL[qs[j] & 0x0F];
+        out[j + kQK / 2] = dl * kValuesIQ4NL[qs[j] >> 4];
+      }
     }
   }
 }
@@ -382,6 +444,19 @@ void split_iq4_nl(const uint8_t* block, int8_t* q, float* ab) {
   }
 }
 
+void split_iq4_xs(const uint8_t* block, int8_t* q, float* ab) {
+  const float d = load_half(block);
+  for (int ib = 0; ib < kQKK / kQK; ++ib) {
+    ab[2 * ib] = d * (iq4xs_scale(block, ib) - 32);
+    ab[2 * ib + 1] = 0.0f;
+    const uint8_t* qs = block + 8 + 16 * ib;
+    for (int j = 0; j < kQK / 2; ++j) {
+      q[kQK * ib + j] = kValuesIQ4NL[qs[j] & 0x0F];
+      q[kQK * ib + j + kQK / 2] = kValuesIQ4NL[qs[j] >> 4];
+    }
+  }
+}
+
 }  // namespace qimpl
 
 namespace {
@@ -405,6 +480,8 @@ constexpr WeightFormat kFormats[] = {
     {GGMLType::Q6_K, "Q6_K", "q6_k", kQKK, 210, 0.028, quantize_q6_k, dequantize_q6_k},
     {GGMLType::IQ4_NL, "IQ4_NL", "iq4_nl", kQK, kIQ4NLBytes, 0.12, quantize_iq4_nl,
      dequantize_iq4_nl},
+    {GGMLType::IQ4_XS, "IQ4_XS", "iq4_xs", kQKK, kIQ4XSBytes, 0.12, quantize_iq4_xs,
+     dequantize_iq4_xs},
 };
 
 bool iequals(std::string_view a, std::string_view b) {

@@ -27,7 +27,7 @@ struct WeightFormat {
   void (*dequantize)(const uint8_t* q, float* out, int64_t n);
 };
 
-// F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL.
+// F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS.
 std::span<const WeightFormat> weight_formats();
 
 // nullptr if vkllm cannot run `type`.

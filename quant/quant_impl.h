@@ -68,12 +68,14 @@ void dequantize_q6_k(const uint8_t* q, float* out, int64_t n);
 //   Q2_K                    ab[4 j + 2 h] * q - ab[4 j + 2 h + 1], h = i / 16 (d * scale,
 //                           dmin * min of each half)
 //   Q5_0, IQ4_NL            ab[2 j] * q                (d, an fp16 value; ab[2 j + 1] = 0)
+//   IQ4_XS                  ab[2 j] * q - ab[2 j + 1]  (d * (ls - 32) of the block; 0)
 // with q 0..15 (Q4_1, Q4_K), 0..31 (Q5_1, Q5_K), -16..15 (Q5_0), -32..31 (Q6_K), 0..7 (Q3_K),
-// 0..3 (Q2_K), IQ4_NL's table values (-127..113).
+// 0..3 (Q2_K), IQ4_NL's table values (-127..113; also IQ4_XS).
 void split_q4_1(const uint8_t* block, int8_t* q, float* ab);
 void split_q5_0(const uint8_t* block, int8_t* q, float* ab);
 void split_q5_1(const uint8_t* block, int8_t* q, float* ab);
 void split_iq4_nl(const uint8_t* block, int8_t* q, float* ab);
+void split_iq4_xs(const uint8_t* block, int8_t* q, float* ab);
 void split_q4_k(const uint8_t* block, int8_t* q, float* ab);
 void split_q5_k(const uint8_t* block, int8_t* q, float* ab);
 void split_q6_k(const uint8_t* block, int8_t* q, float* ab);

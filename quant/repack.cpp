@@ -41,6 +41,9 @@ std::optional<BlockBytes> planar_form(GGMLType type) {
       return BlockBytes{0, 32, 1, 32, split_q5_0, "q8_0"};
     case GGMLType::IQ4_NL:
       return BlockBytes{0, 32, 1, 32, split_iq4_nl, "q8_0"};
+    // Q5_K's form (int8 values, a * q - b) with b = 0: the block scale d * (ls - 32) is no fp16.
+    case GGMLType::IQ4_XS:
+      return BlockBytes{0, 32, 4, 256, split_iq4_xs, "q5_k"};
     // Q4_K's and Q5_K's forms: quants with two f32 parameters, a * q - b.
     case GGMLType::Q4_1:
       return BlockBytes{0, 16, 4, 32, split_q4_1, "q4_k"};
@@ -65,8 +68,8 @@ std::optional<BlockBytes> planar_form(GGMLType type) {
 BlockBytes block_bytes(GGMLType type) {
   if (const auto f = planar_form(type)) return *f;
   throw std::invalid_argument("no planar layout for " + type_name(type) +
-                              " (only Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, F16, BF16 and "
-                              "Q2_K to Q6_K)");
+                              " (only Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS, F16, "
+                              "BF16 and Q2_K to Q6_K)");
 }
 
 bool pow2(uint64_t v) {

@@ -1,14 +1,14 @@
 // Load-time weight repacking: layouts the GPU kernels read faster than GGUF's blocks as stored.
 // The file stays untouched; the loader writes the repacked bytes into the device buffer.
 //
-// Planar layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, F16, BF16, Q2_K..Q6_K) of a matrix of
-// `rows` rows of `cols` elements, nb = cols / 32 blocks of 32 per row (a K-quant super-block of
+// Planar layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS, F16, BF16, Q2_K..Q6_K) of a matrix
+// of `rows` rows of `cols` elements, nb = cols / 32 blocks of 32 per row (a K-quant super-block of
 // 256 is 8 of them). Each row is a sequence of 16-byte texels: per block QB / 16 of them,
 // J = nb * QB / 16 per row, QB =
 //   16  nibbles: Q4_0's quant bytes as in GGUF (element i in the low nibble of byte i, 16 + i in
 //       its high nibble); Q4_1's, Q4_K's, Q3_K's (0..7) and Q2_K's (0..3) quants in that order
 //   32  int8: Q8_0's quant bytes as in GGUF; Q5_0's (q - 16), Q5_1's and Q5_K's (0..31), Q6_K's
-//       (q - 32) quants and IQ4_NL's table values in that order
+//       (q - 32) quants and IQ4_NL's and IQ4_XS's table values in that order
 //   64  F16, BF16: the block's 32 halves
 // Two planes:
 //   quants  texel t of row m at planar_quant_texel(): the rows are cut into tiles of
@@ -25,11 +25,12 @@
 //           k and the lanes' fetches are neighbours.
 //           Q4_0, Q8_0, Q5_0, IQ4_NL: one texel, the fp16 scale d of row m in slot m % 8;
 //           element i = q * d.
-//           Q4_1, Q5_1, Q4_K, Q5_K, Q6_K: four texels of f32, two parameters a, b per row
+//           Q4_1, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_XS: four texels of f32, two parameters a, b per row
 //           (quant/quant_impl.h split_*): texel (m % 8) / 4 holds a and texel 2 + (m % 8) / 4
 //           holds b in slot m % 4. Element i of the block is a * q - b (Q4_1, Q5_1: d, -m; Q4_K,
-//           Q5_K: d * scale, dmin * min) or (i < 16 ? a : b) * q (Q6_K: the scales of its two
-//           halves), as GGUF's dequantizers compute it, so the products are exact in f32.
+//           Q5_K: d * scale, dmin * min; IQ4_XS: d * (ls - 32), 0) or (i < 16 ? a : b) * q (Q6_K:
+//           the scales of its two halves), as GGUF's dequantizers compute it, so the products
+//           are exact in f32.
 //           Q3_K: as Q6_K, element i = (i < 16 ? a : b) * (q - 4).
 //           Q2_K: eight texels, four parameters a0, b0, a1, b1 per row (parameter k in texel
 //           2 k + (m % 8) / 4, slot m % 4): element i of half h = i / 16 is ah * q - bh (d *

@@ -41,7 +41,7 @@ endforeach()
 
 # GGUF block formats read as stored: one header per format, shaders/formats/<glsl>.glsl, selected
 # by -DFMT_<GLSL> (the glsl names of quant/formats.h; graph/ops_matmul.cpp, ops_elementwise.cpp).
-foreach(fmt q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl q4_k q5_k q6_k q2_k q3_k bf16)
+foreach(fmt q8_0 q4_0 q4_1 q5_0 q5_1 iq4_nl iq4_xs q4_k q5_k q6_k q2_k q3_k bf16)
   string(TOUPPER ${fmt} FMT)
   vkllm_shader(matvec_${fmt} matvec_q.comp DEFINES FMT_${FMT})
   vkllm_shader(matvec_${fmt}_subgroup matvec_q.comp DEFINES FMT_${FMT} USE_SUBGROUP)

@@ -55,6 +55,7 @@ struct Lib {
 std::vector<int> fp16_offsets(GGMLType t) {
   switch (t) {
     case GGMLType::Q4_0: case GGMLType::Q5_0: case GGMLType::Q8_0: case GGMLType::IQ4_NL:
+    case GGMLType::IQ4_XS:
       return {0};
     case GGMLType::Q4_1: case GGMLType::Q5_1: case GGMLType::Q4_K: case GGMLType::Q5_K:
       return {0, 2};

@@ -28,6 +28,8 @@
 #include "formats/q5_1.glsl"
 #elif defined(FMT_IQ4_NL)
 #include "formats/iq4_nl.glsl"
+#elif defined(FMT_IQ4_XS)
+#include "formats/iq4_xs.glsl"
 #elif defined(FMT_Q4_K)
 #include "formats/q4_k.glsl"
 #elif defined(FMT_Q5_K)

@@ -7,9 +7,7 @@
 #define QRUN 16
 #define QRUN_STRIDE 16
 #include "formats/common.glsl"
-
-const float kIq4nlValues[16] = float[16](-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
-                                         1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
+#include "formats/iq4_values.glsl"
 
 uint q_run_start(uint g) {
   return 0u;

@@ -162,8 +162,8 @@ TEST_CASE("engine: random llama models match the CPU reference") {
                                                 : "w64_bf16",
                      c});
   }
-  for (GGMLType type :
-       {GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K, GGMLType::Q3_K, GGMLType::Q2_K}) {
+  for (GGMLType type : {GGMLType::Q4_K, GGMLType::Q5_K, GGMLType::Q6_K, GGMLType::Q3_K,
+                        GGMLType::Q2_K, GGMLType::IQ4_XS}) {
     c = w64_config(type, 30 + static_cast<uint32_t>(type));
     c.n_embd = 256;
     c.n_ff = 512;
@@ -171,7 +171,8 @@ TEST_CASE("engine: random llama models match the CPU reference") {
                      : type == GGMLType::Q5_K ? "w256_q5_k"
                      : type == GGMLType::Q6_K ? "w256_q6_k"
                      : type == GGMLType::Q3_K ? "w256_q3_k"
-                                              : "w256_q2_k",
+                     : type == GGMLType::Q2_K ? "w256_q2_k"
+                                              : "w256_iq4_xs",
                      c});
   }
   for (GGMLType type : {GGMLType::Q6_K, GGMLType::Q2_K}) {  // tied: the planar gather

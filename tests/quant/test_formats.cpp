@@ -68,10 +68,10 @@ std::string message_of(const auto& fn) {
 
 TEST_CASE("weight format table agrees with the GGML type table") {
   const auto formats = weight_formats();
-  const GGMLType order[] = {GGMLType::F32,  GGMLType::F16,   GGMLType::BF16, GGMLType::Q8_0,
-                            GGMLType::Q4_0, GGMLType::Q4_1,  GGMLType::Q5_0, GGMLType::Q5_1,
-                            GGMLType::Q2_K, GGMLType::Q3_K,  GGMLType::Q4_K, GGMLType::Q5_K,
-                            GGMLType::Q6_K, GGMLType::IQ4_NL};
+  const GGMLType order[] = {GGMLType::F32,  GGMLType::F16,    GGMLType::BF16,  GGMLType::Q8_0,
+                            GGMLType::Q4_0, GGMLType::Q4_1,   GGMLType::Q5_0,  GGMLType::Q5_1,
+                            GGMLType::Q2_K, GGMLType::Q3_K,   GGMLType::Q4_K,  GGMLType::Q5_K,
+                            GGMLType::Q6_K, GGMLType::IQ4_NL, GGMLType::IQ4_XS};
   REQUIRE(formats.size() == std::size(order));
   std::set<std::string> glsl;
   for (size_t i = 0; i < formats.size(); ++i) {
@@ -104,7 +104,8 @@ TEST_CASE("weight format table agrees with the GGML type table") {
   CHECK(weight_format_by_name("q4_0 ") == nullptr);
   CHECK(weight_format_by_name("Q8_1") == nullptr);
   CHECK(weight_format(GGMLType::Q8_1) == nullptr);
-  CHECK(weight_format(GGMLType::IQ4_XS) == nullptr);
+  CHECK(weight_format(GGMLType::IQ2_XXS) == nullptr);
+  CHECK(weight_format_by_name("iq4_xs") == weight_format(GGMLType::IQ4_XS));
   CHECK(weight_format(GGMLType::Q8_K) == nullptr);
 }
 
@@ -307,6 +308,32 @@ TEST_CASE("known answer: IQ4_NL") {
   CHECK(y[1] == 0.5f);
   CHECK(y[17] == -5.0f);
   CHECK(y[2] == -63.5f);
+}
+
+TEST_CASE("known answer: IQ4_XS") {
+  std::vector<uint8_t> b(136);
+  put_u16(b, 0, 0x3800);  // d = 0.5
+  // Block scales ls (6 bits: low nibble in scales_l, high two bits in scales_h): block 0: 33
+  // (0x21), block 1: 30 (0x1E), block 7: 63 (0x3F); the others 32 (d * 0).
+  uint16_t scales_h = 0;
+  const int ls[8] = {33, 30, 32, 32, 32, 32, 32, 63};
+  for (int s = 0; s < 8; ++s) {
+    b[4 + s / 2] = static_cast<uint8_t>(b[4 + s / 2] | ((ls[s] & 15) << (4 * (s % 2))));
+    scales_h = static_cast<uint16_t>(scales_h | ((ls[s] >> 4) << (2 * s)));
+  }
+  put_u16(b, 2, scales_h);
+  b[8 + 0] = 0xF0;       // block 0 element 0: table[0] = -127, element 16: table[15] = 113
+  b[8 + 16 + 1] = 0x78;  // block 1 element 1: table[8] = 1, element 17: table[7] = -10
+  b[8 + 7 * 16] = 0x00;  // block 7 element 0 and 16: table[0]
+  const auto y = dequant(GGMLType::IQ4_XS, b);
+  CHECK(y[0] == -63.5f);       // 0.5 * 1 * -127
+  CHECK(y[16] == 56.5f);       // 0.5 * 1 * 113
+  CHECK(y[32 + 1] == -1.0f);   // 0.5 * -2 * 1
+  CHECK(y[32 + 17] == 10.0f);  // 0.5 * -2 * -10
+  CHECK(y[64] == 0.0f);        // scale 0
+  CHECK(y[224] == -1968.5f);   // 0.5 * 31 * -127
+  CHECK(y[240] == -1968.5f);
+  CHECK(y[225] == -1968.5f);  // every qs byte of block 7 is 0: table[0] throughout
 }
 
 TEST_CASE("known answer: Q6_K") {

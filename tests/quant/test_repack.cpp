@@ -111,7 +111,7 @@ TEST_CASE("repack: planar Q4_0, Q8_0, F16 and BF16 hold each block's quants and 
 TEST_CASE("repack: planar forms of the other formats dequantize exactly as their GGUF blocks") {
   for (GGMLType type :
        {GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL, GGMLType::Q4_K,
-        GGMLType::Q5_K, GGMLType::Q6_K, GGMLType::Q3_K, GGMLType::Q2_K}) {
+        GGMLType::Q5_K, GGMLType::Q6_K, GGMLType::Q3_K, GGMLType::Q2_K, GGMLType::IQ4_XS}) {
     const std::string form = planar_kernel(type);
     const bool nibbles = planar_quant_texels(type) == 1, f16_scale = form == "q8_0";
     const uint64_t block = weight_format(type)->block_size;

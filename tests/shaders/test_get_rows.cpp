@@ -131,7 +131,7 @@ TEST_CASE("get_rows: tables in every planar format") {
   for (GGMLType type :
        {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::BF16, GGMLType::Q4_1,
         GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL, GGMLType::Q4_K, GGMLType::Q5_K,
-        GGMLType::Q6_K, GGMLType::Q3_K, GGMLType::Q2_K}) {
+        GGMLType::Q6_K, GGMLType::Q3_K, GGMLType::Q2_K, GGMLType::IQ4_XS}) {
     INFO("type " << type_name(type));
     const uint32_t n_cols = weight_format(type)->block_size == 256 ? 512 : 96;
     std::vector<float> values = test::random_floats(size_t(n_table) * n_cols, 41);

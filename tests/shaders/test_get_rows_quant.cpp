@@ -12,9 +12,10 @@ using namespace vkllm;
 
 namespace {
 
-const GGMLType kFormats[] = {GGMLType::Q8_0, GGMLType::Q4_0,   GGMLType::Q4_1, GGMLType::Q5_0,
-                             GGMLType::Q5_1, GGMLType::IQ4_NL, GGMLType::Q4_K, GGMLType::Q5_K,
-                             GGMLType::Q6_K, GGMLType::Q2_K,   GGMLType::Q3_K, GGMLType::BF16};
+const GGMLType kFormats[] = {GGMLType::Q8_0,  GGMLType::Q4_0,   GGMLType::Q4_1, GGMLType::Q5_0,
+                             GGMLType::Q5_1,  GGMLType::IQ4_NL, GGMLType::Q4_K, GGMLType::Q5_K,
+                             GGMLType::Q6_K,  GGMLType::Q2_K,   GGMLType::Q3_K, GGMLType::BF16,
+                             GGMLType::IQ4_XS};
 
 // Gathers rows ids of a random [n_table x n_cols] table; ids >= n_table must give zero rows.
 void check_get_rows(GGMLType type, uint32_t n_table, uint32_t n_cols,

@@ -18,9 +18,10 @@ using namespace vkllm;
 
 namespace {
 
-const GGMLType kFormats[] = {GGMLType::Q8_0, GGMLType::Q4_0,   GGMLType::Q4_1, GGMLType::Q5_0,
-                             GGMLType::Q5_1, GGMLType::IQ4_NL, GGMLType::Q4_K, GGMLType::Q5_K,
-                             GGMLType::Q6_K, GGMLType::Q2_K,   GGMLType::Q3_K, GGMLType::BF16};
+const GGMLType kFormats[] = {GGMLType::Q8_0,  GGMLType::Q4_0,   GGMLType::Q4_1, GGMLType::Q5_0,
+                             GGMLType::Q5_1,  GGMLType::IQ4_NL, GGMLType::Q4_K, GGMLType::Q5_K,
+                             GGMLType::Q6_K,  GGMLType::Q2_K,   GGMLType::Q3_K, GGMLType::BF16,
+                             GGMLType::IQ4_XS};
 
 struct QWeights {
   std::vector<float> values;   // CPU dequantization: what the kernel must see
@@ -217,7 +218,7 @@ TEST_CASE("matmul: every planar format through the texel kernels") {
   for (GGMLType type :
        {GGMLType::Q4_0, GGMLType::Q8_0, GGMLType::F16, GGMLType::BF16, GGMLType::Q4_1,
         GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL, GGMLType::Q4_K, GGMLType::Q5_K,
-        GGMLType::Q6_K, GGMLType::Q3_K, GGMLType::Q2_K}) {
+        GGMLType::Q6_K, GGMLType::Q3_K, GGMLType::Q2_K, GGMLType::IQ4_XS}) {
     REQUIRE(has_planar_layout(type));
     const uint32_t block = weight_format(type)->block_size == 256 ? 256 : 32;
     for (uint32_t M : {1u, 7u, 33u, 257u}) {
@@ -265,7 +266,7 @@ TEST_CASE("matmul: planar weights without the texel kernels are refused") {
       CHECK(small.weight_layout(type, 64, 256) == WeightLayout::Planar);
     for (GGMLType type :
          {GGMLType::Q4_1, GGMLType::Q5_0, GGMLType::Q5_1, GGMLType::IQ4_NL, GGMLType::Q4_K,
-          GGMLType::Q5_K, GGMLType::Q6_K, GGMLType::Q3_K, GGMLType::Q2_K}) {
+          GGMLType::Q5_K, GGMLType::Q6_K, GGMLType::Q3_K, GGMLType::Q2_K, GGMLType::IQ4_XS}) {
       CHECK(planar_larger(type));
       CHECK(small.weight_layout(type, 64, 256) == WeightLayout::AsStored);
     }

@@ -1,0 +1,6 @@
+// The non-linear table of IQ4_NL and IQ4_XS (ggml's kvalues_iq4nl) that their nibbles index.
+#ifndef VKLLM_FORMATS_IQ4_VALUES_GLSL
+#define VKLLM_FORMATS_IQ4_VALUES_GLSL
+const float kIq4nlValues[16] = float[16](-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
+                                         1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
+#endif
