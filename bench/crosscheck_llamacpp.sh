@@ -23,7 +23,9 @@ ids=(510)
 s=7
 for _ in $(seq 79); do s=$(( (s * 1103515245 + 12345) % 2147483648 )); ids+=($(( s % 510 ))); done
 echo "[$(IFS=,; echo "${ids[*]}")]" > "$work/ids.json"
-for v in plain linear freqs; do
+quant="q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs"  # llama_crosscheck's
+echo "$quant" > "$work/quant.txt"
+for v in plain linear freqs $quant; do
   "$build/bin/llama_crosscheck" probs "$work/$v.gguf" "${ids[@]}" 2>/dev/null > "$work/$v.probs.json"
 done
 printf '%s\n' llama gpt-2 llama-bpe smollm > "$work/tokenizers.txt"

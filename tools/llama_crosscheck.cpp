@@ -6,7 +6,9 @@
 //                                            layers, 4 heads over 2 KV heads (head_dim 64), FFN
 //                                            512, RoPE base 500000, a llama-bpe vocabulary of 512,
 //                                            untied output; linear: rope.scaling.factor 4;
-//                                            freqs: rope_freqs.weight 1 .. 32 (Llama 3.1 style)
+//                                            freqs: rope_freqs.weight 1 .. 32 (Llama 3.1 style);
+//                                            and DIR/<format>.gguf: plain's weights in Q8_0 ..
+//                                            IQ4_XS (kQuantVariants)
 //        llama_crosscheck probs MODEL ID...  one JSON line: per position the 5 most likely next
 //                                            tokens as [id, probability] (softmax of the logits)
 #include <algorithm>
@@ -25,11 +27,22 @@ using namespace vkllm;
 
 namespace {
 
+// The weight formats whose files the script also compares (the plain model's weights in each).
+const std::pair<const char*, GGMLType> kQuantVariants[] = {
+    {"q8_0", GGMLType::Q8_0}, {"q4_0", GGMLType::Q4_0},     {"q4_1", GGMLType::Q4_1},
+    {"q5_0", GGMLType::Q5_0}, {"q5_1", GGMLType::Q5_1},     {"q2_k", GGMLType::Q2_K},
+    {"q3_k", GGMLType::Q3_K}, {"q4_k", GGMLType::Q4_K},     {"q5_k", GGMLType::Q5_K},
+    {"q6_k", GGMLType::Q6_K}, {"iq4_nl", GGMLType::IQ4_NL}, {"iq4_xs", GGMLType::IQ4_XS}};
+
 void write_variants(const std::string& dir) {
-  for (const std::string variant : {"plain", "linear", "freqs"}) {
+  std::vector<std::string> variants = {"plain", "linear", "freqs"};
+  for (const auto& [name, type] : kQuantVariants) variants.push_back(name);
+  for (const std::string& variant : variants) {
     SyntheticLlamaConfig c;
     c.n_embd = 256, c.n_layer = 2, c.n_head = 4, c.n_head_kv = 2, c.n_ff = 512, c.n_vocab = 512;
     c.n_ctx = 256, c.rope_base = 500000, c.tokenizer = "llama-bpe", c.seed = 3;
+    for (const auto& [name, type] : kQuantVariants)
+      if (variant == name) c.type = type;
     c.edit = [variant](GGUFWriter& w) {
       if (variant == "linear") {
         w.set_string("llama.rope.scaling.type", "linear");
