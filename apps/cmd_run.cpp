@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -188,13 +189,19 @@ void register_run(CLI::App& app) {
   cmd->add_option("--repeat-penalty", o->repeat_penalty,
                   "penalty for tokens among the last --repeat-last-n; 1 = off (default 1)");
   cmd->add_option("--repeat-last-n", o->repeat_last_n, "window of the repeat penalty (default 64)");
-  cmd->add_option_function<uint64_t>(
+  cmd->add_option_function<std::string>(
       "-s,--seed",
-      [o](const uint64_t& s) {
-        o->seed = s;
+      [o](const std::string& s) {
+        // Parsed here: CLI11's unsigned conversion (strtoull) would wrap "-3" around.
+        const char* end = s.data() + s.size();
+        const auto [ptr, ec] = std::from_chars(s.data(), end, o->seed);
+        if (s.empty() || ec != std::errc() || ptr != end)
+          throw CLI::ValidationError("--seed", "must be a whole number from 0 to " +
+                                                   std::to_string(UINT64_MAX) + ", got '" + s +
+                                                   "'");
         o->seed_set = true;
       },
-      "random seed for sampling (default: from the clock)");
+      "random seed for sampling, 0 .. 2^64 - 1 (default: from the clock)");
   cmd->add_flag("-q,--quiet", o->quiet, "no notices, model summary or timings on stderr");
   cmd->add_flag("--no-special", o->no_special,
                 "take the text of control tokens in the prompt (\"<s>\", \"<|eot_id|>\") as "

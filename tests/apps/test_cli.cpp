@@ -104,6 +104,18 @@ TEST_CASE("cli: the prompt is echoed exactly and sampling is reproducible with a
   CHECK(a.out.rfind("Once upon a time", 0) == 0);
   CHECK(a.out == b.out);
   CHECK(a.err.empty());
+  // The whole uint64 range; a negative, too large or non-numeric seed is a usage error.
+  Result top =
+      run_vkllm("run -p 'Once upon a time' -n 4 --temp 0.9 --seed 18446744073709551615 -q");
+  CHECK(top.code == 0);
+  for (const char* bad : {"-3", "18446744073709551616", "4x"}) {
+    Result r = run_vkllm(std::string("run -n 4 -q --seed ") + bad);
+    INFO("stderr: " << r.err);
+    CHECK(r.code == 2);
+    CHECK(count_lines(r.err) == 1);
+    CHECK(r.err.find("--seed: must be a whole number from 0 to 18446744073709551615, got '" +
+                     std::string(bad) + "'") != std::string::npos);
+  }
 }
 
 TEST_CASE(
