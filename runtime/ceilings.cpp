@@ -12,6 +12,7 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <thread>
 
 namespace vkllm::rt {
 
@@ -21,7 +22,7 @@ constexpr uint32_t kChains = 8;  // shaders/bench_fma.comp
 constexpr uint32_t kRounds = 3;
 constexpr float kFmaM = 0.999f;
 constexpr float kFmaC = 0.001f;
-constexpr const char* kMagic = "vkllm-ceilings 3";  // bumped when a micro-kernel or a field changes
+constexpr const char* kMagic = "vkllm-ceilings 4";  // bumped when a micro-kernel or a field changes
 
 uint32_t workgroup_size(const DeviceInfo& info) {
   return std::max(1u, std::min({256u, info.max_workgroup_size[0], info.max_workgroup_invocations}));
@@ -186,11 +187,24 @@ std::string ceilings_cache_path(const DeviceInfo& info, const std::string& dir,
       .string();
 }
 
-std::optional<Ceilings> load_ceilings(const std::string& path) {
+std::string host_signature() {
+  std::string model = "unknown CPU";
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const size_t colon = line.find(':');
+    if (colon != std::string::npos) model = line.substr(line.find_first_not_of(" \t", colon + 1));
+    break;
+  }
+  return fmt::format("{} x{}", model, std::max(1u, std::thread::hardware_concurrency()));
+}
+
+std::optional<Ceilings> load_ceilings(const std::string& path, const std::string& host) {
   std::ifstream in(path);
   if (!in) return std::nullopt;
   std::string line;
   if (!std::getline(in, line) || line != kMagic) return std::nullopt;
+  if (!std::getline(in, line) || line != "host " + host) return std::nullopt;
   Ceilings c;
   bool have_copy = false, have_fma = false, have_dispatch = false;
   while (std::getline(in, line)) {
@@ -209,7 +223,7 @@ std::optional<Ceilings> load_ceilings(const std::string& path) {
   return c;
 }
 
-bool save_ceilings(const std::string& path, const Ceilings& c) {
+bool save_ceilings(const std::string& path, const Ceilings& c, const std::string& host) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
@@ -217,7 +231,7 @@ bool save_ceilings(const std::string& path, const Ceilings& c) {
   {
     std::ofstream out(tmp, std::ios::trunc);
     if (!out) return false;
-    out << kMagic << "\n"
+    out << kMagic << "\nhost " << host << "\n"
         << fmt::format("copy_gbps {:.6g}\nfma_gflops {:.6g}\ndispatch_us {:.6g}\n", c.copy_gbps,
                        c.fma_gflops, c.dispatch_us);
     if (!out) return false;

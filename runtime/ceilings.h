@@ -45,10 +45,17 @@ Ceilings device_ceilings(Context& ctx, bool remeasure = false, std::string dir =
 // letters, digits and '_' kept, the rest '_'): the ceilings differ with the driver's threads.
 std::string ceilings_cache_path(const DeviceInfo& info, const std::string& dir,
                                 const std::string& driver_setting = {});
-// Reads a cache file; nullopt if absent or malformed (numbers must be positive and finite).
-std::optional<Ceilings> load_ceilings(const std::string& path);
-// Writes a cache file (atomically: temporary file + rename). Returns false on failure.
-bool save_ceilings(const std::string& path, const Ceilings& c);
+// The machine the numbers were measured on: the host CPU's model name and thread count. A device
+// UUID does not say it for a CPU device (lavapipe's is the same on every machine), and the cost
+// per dispatch is the host's on any device.
+std::string host_signature();
+// Reads a cache file; nullopt if absent, malformed (numbers must be positive and finite) or
+// measured on another host than `host`.
+std::optional<Ceilings> load_ceilings(const std::string& path,
+                                      const std::string& host = host_signature());
+// Writes a cache file for `host` (atomically: temporary file + rename). Returns false on failure.
+bool save_ceilings(const std::string& path, const Ceilings& c,
+                   const std::string& host = host_signature());
 
 // --- the micro-kernels, exposed for their CPU-reference tests ---
 // dst[i] = src[i] for n_vec4 16-byte elements.

@@ -93,14 +93,28 @@ TEST_CASE("ceilings: the cache file round-trips and is keyed by device and drive
   CHECK(cached.copy_gbps == doctest::Approx(12.5));
 
   // Malformed or non-positive contents are ignored.
-  for (const char* bad :
-       {"garbage\n", "vkllm-ceilings 3\ncopy_gbps 0\nfma_gflops 3\ndispatch_us 2\n",
-        "vkllm-ceilings 3\ncopy_gbps nan\nfma_gflops 3\ndispatch_us 2\n",
-        "vkllm-ceilings 3\ncopy_gbps 4\nfma_gflops 3\ndispatch_us -1\n",
-        "vkllm-ceilings 3\ncopy_gbps 4\nfma_gflops 3\n" /* no dispatch cost */,
-        "vkllm-ceilings 2\ncopy_gbps 4\nfma_gflops 3\n" /* the format before it */}) {
+  const std::string head = "vkllm-ceilings 4\nhost " + rt::host_signature() + "\n";
+  for (const std::string& bad :
+       {std::string("garbage\n"), head + "copy_gbps 0\nfma_gflops 3\ndispatch_us 2\n",
+        head + "copy_gbps nan\nfma_gflops 3\ndispatch_us 2\n",
+        head + "copy_gbps 4\nfma_gflops 3\ndispatch_us -1\n",
+        head + "copy_gbps 4\nfma_gflops 3\n" /* no dispatch cost */,
+        std::string("vkllm-ceilings 3\ncopy_gbps 4\nfma_gflops 3\ndispatch_us 2\n") /* before */,
+        std::string(
+            "vkllm-ceilings 4\ncopy_gbps 4\nfma_gflops 3\ndispatch_us 2\n") /* no host */}) {
     std::ofstream(path, std::ios::trunc) << bad;
     CHECK_MESSAGE(!rt::load_ceilings(path), bad);
   }
+  std::ofstream(path, std::ios::trunc) << head + "copy_gbps 4\nfma_gflops 3\ndispatch_us 2\n";
+  CHECK(rt::load_ceilings(path));
+
+  // Numbers measured on another machine (a cache directory copied over, or lavapipe's UUID,
+  // the same everywhere) are measured again.
+  REQUIRE(rt::save_ceilings(path, c, "Some Other CPU x64"));
+  CHECK(!rt::load_ceilings(path));
+  CHECK(rt::load_ceilings(path, "Some Other CPU x64"));
+  const rt::Ceilings measured = rt::device_ceilings(test::context(), false, dir.string());
+  CHECK_FALSE(measured.from_cache);
+  CHECK(rt::load_ceilings(path));  // and saved for this host
   fs::remove_all(dir);
 }
