@@ -138,7 +138,10 @@ Ops::TexelShape Ops::texel_shape(GGMLType wtype, WeightLayout layout, uint32_t T
     sh.tile_lanes = pp.lanes;
     sh.tile_rows = pp.lane_rows;
   }
-  sh.nt = T == 1 ? 1 : tuning_.batch_tokens;
+  const bool f16 = wtype == GGMLType::F16 || wtype == GGMLType::BF16;
+  sh.nt = T == 1                                 ? 1
+          : f16 && tuning_.batch_tokens_f16 != 0 ? tuning_.batch_tokens_f16
+                                                 : tuning_.batch_tokens;
   if (tuning_.texel_lanes) {
     // Rows per invocation (matvec_t_*_lanes): no cross-invocation reduction. For one token the
     // planar layout's rows per lane (planar_params: lane_rows quantized, lane_rows_one F16), so

@@ -72,6 +72,8 @@ std::vector<Setting> settings(const rt::DeviceInfo& info) {
                [](uint32_t x) { return x == 2 || x == 4 || x == 8; })},
       {"batch_tokens", "1..8",
        uint_in(&KernelTuning::batch_tokens, [](uint32_t x) { return x >= 1 && x <= 8; })},
+      {"batch_tokens_f16", "0..8 (0: batch_tokens)",
+       uint_in(&KernelTuning::batch_tokens_f16, [](uint32_t x) { return x <= 8; })},
       {"subgroup_norms", "true or false", flag(&KernelTuning::subgroup_norms)},
       {"planar_larger", "true or false", flag(&KernelTuning::planar_larger)},
       {"attention_tokens", "1..8",
@@ -156,11 +158,11 @@ void finish(const rt::DeviceInfo& info, KernelTuning& t) {
 std::string tuning_summary(const KernelTuning& t) {
   return fmt::format(
              "texel_kernels={} texel_lanes={} lane_width={} lane_rows={} lane_rows_one={} "
-             "batch_tokens={} subgroup_norms={} attention_tokens={} elementwise_wg={} "
-             "planar_larger={}",
+             "batch_tokens={} batch_tokens_f16={} subgroup_norms={} attention_tokens={} "
+             "elementwise_wg={} planar_larger={}",
              t.texel_kernels, t.texel_lanes, t.lane_width, t.lane_rows, t.lane_rows_one,
-             t.batch_tokens, t.subgroup_norms, t.attention_tokens, t.elementwise_wg,
-             t.planar_larger) +
+             t.batch_tokens, t.batch_tokens_f16, t.subgroup_norms, t.attention_tokens,
+             t.elementwise_wg, t.planar_larger) +
          (t.single_thread_env.empty()
               ? std::string()
               : fmt::format(" single_thread_env={} single_thread_max_mib={} split_lanes={} "

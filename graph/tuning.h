@@ -30,6 +30,9 @@ struct KernelTuning {
   uint32_t lane_rows_one = 2;
   // Tokens per workgroup of the texel kernels for batches: 1..8.
   uint32_t batch_tokens = 8;
+  // The same for F16 and BF16 weights (0: batch_tokens): their products decode the least per
+  // weight, so more tokens per fetched weight pays there at the same compile cost.
+  uint32_t batch_tokens_f16 = 0;
   // Whether the loader repacks for the texel kernels also the formats whose planar form takes
   // more memory than the file (quant/repack.h planar_larger: the K-quants, 5-bit formats, Q4_1,
   // IQ4_NL, IQ4_XS); false keeps those as stored, in the file's size and slower.

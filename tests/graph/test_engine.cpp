@@ -216,10 +216,11 @@ TEST_CASE("engine: kernel settings from a device profile match the CPU reference
   {
     std::ofstream f(profile);
     f << "[all]\nlane_width = 4\nlane_rows = 4\nlane_rows_one = 4\nbatch_tokens = 3\n"
-         "elementwise_wg = 32\n";
+         "batch_tokens_f16 = 5\nelementwise_wg = 32\n";
   }
   ::setenv("VKLLM_DEVICE_PROFILE", profile.c_str(), 1);
   CHECK(Ops(test::context()).tuning().lane_rows == 4);
+  CHECK(Ops(test::context()).tuning().batch_tokens_f16 == 5);
   for (GGMLType type : {GGMLType::F32, GGMLType::F16, GGMLType::Q4_0, GGMLType::Q8_0}) {
     INFO("type: " << type_name(type));
     compare_with_reference(random_model(std::string("profile_") + type_name(type),

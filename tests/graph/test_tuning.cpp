@@ -45,6 +45,7 @@ TEST_CASE("tuning: defaults from the features; the built-in profile picks the CP
   CHECK(cpu.lane_rows == 8);
   CHECK(cpu.lane_rows_one == 2);
   CHECK(cpu.batch_tokens == 4);  // the built-in profile's, for shorter compiles
+  CHECK(cpu.batch_tokens_f16 == 8);
   CHECK(cpu.origin.at("batch_tokens").rfind("built-in device profile:", 0) == 0);
   CHECK(cpu.attention_tokens == 4);  // the built-in profile's
   CHECK(cpu.subgroup_norms);
@@ -60,6 +61,7 @@ TEST_CASE("tuning: defaults from the features; the built-in profile picks the CP
   CHECK(gpu.lane_width == 32);
   CHECK(gpu.elementwise_wg == 256);
   CHECK(gpu.batch_tokens == 8);
+  CHECK(gpu.batch_tokens_f16 == 0);  // as batch_tokens
   CHECK(gpu.attention_tokens == 1);
   CHECK_FALSE(gpu.subgroup_norms);
   CHECK(gpu.origin.at("texel_kernels") == "default");
