@@ -41,9 +41,9 @@ constexpr uint32_t kQuantMatvecTokens = 4;
 // The rows-per-invocation shapes are device settings (graph/tuning.h: lane_rows, lane_rows_one,
 // batch_tokens, lane_width; graph/device_profiles.ini). Defaults: 8 rows x batch_tokens tokens per
 // invocation for batches and quantized decode (16 rows: prompts +16-22% but ~2 s more cold
-// start), and 2 rows for F16/F32 decode: row-major that gave ~30 -> ~33 tok/s vs 1 row (4: ~22);
-// over row tiles (a probe, weights from DRAM) the lone 32000 x 768 F16 product took 3.7 ms with
-// 2 rows per invocation and 16-row tiles, 4.0 ms with 4 rows and 32-row tiles.
+// start), and 2 rows for F16/F32 decode (row-major, on an AMD EPYC VM: ~30 -> ~33 tok/s vs 1 row,
+// 4: ~22); the CPU profile sets 8 for those since the F16 row tiles (on a Xeon VM the lone
+// 32000 x 768 F16 product 3.4-3.6 -> 2.5-2.7 ms, 110M F16 decode +17%; device_profiles.ini).
 constexpr uint32_t kTexelRowsBatch = 16;
 constexpr uint32_t kTexelRowsOne = 8;
 constexpr uint32_t kTexelRowsOneQ8 = 32;
