@@ -1,9 +1,8 @@
 #version 450
 // Embedding gather from a matrix in the planar layout (quant/repack.h; -DWT_Q4_0, WT_Q8_0,
 // WT_Q4_K, WT_Q5_K, WT_Q6_K, WT_Q3_K, WT_Q2_K, WT_F16 or WT_BF16), so that a tied embedding can
-// stay in the layout the output
-// product's texel kernel reads: out[t, c] = table[ids[t], c] for t < n_rows_out, c < n_cols (a
-// multiple of 32).
+// stay in the layout the output product's texel kernel reads: out[t, c] = table[ids[t], c] for
+// t < n_rows_out, c < n_cols (a multiple of 32).
 //   bindings: the quant plane (uvec4 texels), the scale plane (all but F16), ids (uint per
 //   token), out (f32)
 // One invocation decodes one 32-element block of one output row. As get_rows.comp: for a piece of

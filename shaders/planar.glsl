@@ -1,8 +1,7 @@
 // Reading a weight matrix through texel buffers (shaders/texel.glsl), as quant/repack.h lays out the planar
 // formats (shaders/matvec_t.comp, shaders/get_rows_planar.comp). The includer selects the format
 // (-DWT_<TYPE>: the planar forms' kernels q4_0, q8_0, q4_k, q5_k, q6_k, q3_k, q2_k, f16, bf16,
-// and f32;
-// planar_types.glsl says what their planes hold) and declares, before including this:
+// and f32; planar_types.glsl says what their planes hold) and declares, before including this:
 //   TL, TNR   specialization constants: the planar layout's lanes per tile and rows per lane
 //             (TL = 0: row-major, for F32 and F16 kept as stored)
 //   wq        TEXEL_UVEC4: the quant plane; wd the scale plane (P_SCALE_PLANE);

@@ -16,13 +16,7 @@ uint q_run_start(uint g) {
 void q_group(uint bb, uint g, out float q[QG], out vec2 sm[QNRUN]) {
   uint v[4];
   Q_LOAD(bb + 2u, v, 4)
-  [[unroll]] for (uint k = 0; k < 4; ++k) {
-    [[unroll]] for (uint c = 0; c < 4; ++c) {
-      const uint b = (v[k] >> (8 * c)) & 0xFFu;
-      q[4 * k + c] = kIq4nlValues[b & 15u];
-      q[16 + 4 * k + c] = kIq4nlValues[b >> 4];
-    }
-  }
+  iq4_values(v, q);
   const float d = q_f16(bb);
   sm[0] = vec2(d, 0.0);
   sm[1] = vec2(d, 0.0);

@@ -21,13 +21,7 @@ void q_group(uint bb, uint g, out float q[QG], out vec2 sm[QNRUN]) {
   Q_LOAD(bb, head, 2)
   uint v[4];
   Q_LOAD(bb + 8u + 16u * g, v, 4)
-  [[unroll]] for (uint k = 0; k < 4; ++k) {
-    [[unroll]] for (uint c = 0; c < 4; ++c) {
-      const uint b = (v[k] >> (8 * c)) & 0xFFu;
-      q[4 * k + c] = kIq4nlValues[b & 15u];
-      q[16 + 4 * k + c] = kIq4nlValues[b >> 4];
-    }
-  }
+  iq4_values(v, q);
   const uint ls = ((head[1] >> (4u * g)) & 15u) | (((head[0] >> (16u + 2u * g)) & 3u) << 4);
   const float dl = unpackHalf2x16(head[0]).x * float(int(ls) - 32);
   sm[0] = vec2(dl, 0.0);

@@ -11,6 +11,7 @@
 #include "graph/engine.h"
 #include "graph/tokenizer.h"
 #include "quant/gguf.h"
+#include "support/cli_runner.h"
 #include "support/random_model.h"
 #include "support/scratch.h"
 #include "support/vk_test.h"
@@ -20,13 +21,8 @@ using namespace vkllm;
 namespace {
 
 std::vector<uint8_t> read_file(const std::string& path) {
-  const GGUFFile f = GGUFFile::open(path);
-  std::vector<uint8_t> bytes(f.file_size());
-  std::FILE* in = std::fopen(path.c_str(), "rb");
-  REQUIRE(in);
-  REQUIRE(std::fread(bytes.data(), 1, bytes.size(), in) == bytes.size());
-  std::fclose(in);
-  return bytes;
+  const std::string s = test::slurp(path);
+  return {s.begin(), s.end()};
 }
 
 struct Outcome {
