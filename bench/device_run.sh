@@ -3,7 +3,8 @@
 # the devices, runs every test binary with the validation layer on, then `vkllm bench` on the
 # 110M presets (Q4_0, Q8_0, F16) and the 1B Q4_0 preset and `vkllm profile` of the 1B and 110M
 # Q4_0 decode. Results go to $OUT: devices.txt, tests.txt, bench.txt (JSON lines),
-# profile-1B-Q4_0.txt, profile-110M-Q4_0.txt. About 4-6 minutes on an H100/H200.
+# profile-1B-Q4_0.txt, profile-110M-Q4_0.txt. Not yet run on a GPU: the dry run below takes 2 min
+# 43 s on 2 cores, mostly the tests; give the device call timeout_s 540.
 # Here (lavapipe) as a dry run: DEVICE_RUN_LOCAL=1 (no packages unpacked into /) and QUICK=1
 # (small runs).
 set -uo pipefail

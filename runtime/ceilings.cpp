@@ -193,7 +193,9 @@ std::string host_signature() {
   for (std::string line; std::getline(cpuinfo, line);) {
     if (line.rfind("model name", 0) != 0) continue;
     const size_t colon = line.find(':');
-    if (colon != std::string::npos) model = line.substr(line.find_first_not_of(" \t", colon + 1));
+    const size_t value =
+        colon == std::string::npos ? colon : line.find_first_not_of(" \t", colon + 1);
+    if (value != std::string::npos) model = line.substr(value);
     break;
   }
   return fmt::format("{} x{}", model, std::max(1u, std::thread::hardware_concurrency()));
